@@ -1,0 +1,41 @@
+"""Turning samples into pictures: image grids and 2-D scatter plots as PIL images / PNG."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[-1, 1] floats → uint8 pixels (clipped)."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def image_grid(x: torch.Tensor, ncol: int | None = None, scale: int = 4, pad: int = 1) -> Image.Image:
+    """Tile (N, 1, H, W) images in [-1, 1] into one grayscale picture, upscaled ``scale``×."""
+    n, _, h, w = x.shape
+    ncol = ncol or math.ceil(math.sqrt(n))
+    nrow = math.ceil(n / ncol)
+    canvas = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), 40, dtype=np.uint8)
+    pix = to_uint8(x[:, 0])
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = pix[i]
+    return Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+
+
+def scatter(points: torch.Tensor, size: int = 384, extent: float = 3.5, color=(30, 90, 200)) -> Image.Image:
+    """Draw (N, 2) points on a white square covering [−extent, extent]²."""
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    px = ((points.clamp(-extent, extent) + extent) / (2 * extent) * (size - 1)).numpy()
+    for x, y in px:
+        draw.point((float(x), float(size - 1 - y)), fill=color)
+    return img
+
+
+def picture(x: torch.Tensor, **kw) -> Image.Image:
+    """A grid for images, a scatter plot for 2-D points."""
+    return image_grid(x, **kw) if x.dim() == 4 else scatter(x, **kw)

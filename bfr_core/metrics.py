@@ -1,0 +1,155 @@
+"""Sample-quality metrics on classifier features, point-cloud distances, and latent bias.
+
+All functions take feature matrices (N, D) as torch tensors unless stated otherwise.
+- FID  = ‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2(Σ_r Σ_g)^½)
+- KID  = unbiased MMD² with the kernel k(a, b) = (aᵀb / D + 1)³, averaged over subsets
+- precision / recall (Kynkäänniemi et al. 2019) with k-NN balls, k = 5
+- density / coverage (Naeem et al. 2020), k = 5
+- energy distance = 2E‖X − Y‖ − E‖X − X'‖ − E‖Y − Y'‖ (V-statistic)
+- sliced Wasserstein-2 over random unit directions
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import linalg
+
+K_NEAREST = 5
+
+
+def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
+    r, f = real.double().numpy(), fake.double().numpy()
+    mu_r, mu_f = r.mean(0), f.mean(0)
+    cov_r, cov_f = np.cov(r, rowvar=False), np.cov(f, rowvar=False)
+    covmean, _ = linalg.sqrtm(cov_r @ cov_f, disp=False)
+    if not np.isfinite(covmean).all():  # standard fix: regularise the product
+        eps = 1e-6 * np.eye(len(cov_r))
+        covmean = linalg.sqrtm((cov_r + eps) @ (cov_f + eps))
+    covmean = covmean.real
+    return float(((mu_r - mu_f) ** 2).sum() + np.trace(cov_r) + np.trace(cov_f) - 2 * np.trace(covmean))
+
+
+def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 20, subset_size: int = 300, seed: int = 0) -> float:
+    g = torch.Generator().manual_seed(seed)
+    m = min(subset_size, len(real), len(fake))
+    d = real.shape[1]
+    total = 0.0
+    for _ in range(subsets):
+        x = real[torch.randperm(len(real), generator=g)[:m]].double()
+        y = fake[torch.randperm(len(fake), generator=g)[:m]].double()
+        kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        off = 1 - torch.eye(m, dtype=torch.float64)
+        total += ((kxx * off).sum() + (kyy * off).sum()) / (m * (m - 1)) - 2 * kxy.mean()
+    return float(total / subsets)
+
+
+def knn_radii(x: torch.Tensor, k: int = K_NEAREST) -> torch.Tensor:
+    """Distance from each row to its k-th nearest other row."""
+    d = torch.cdist(x, x)
+    return d.kthvalue(k + 1, dim=1).values  # +1 skips the zero self-distance
+
+
+def precision_recall(real, fake, k: int = K_NEAREST) -> tuple[float, float]:
+    r_real, r_fake = knn_radii(real, k), knn_radii(fake, k)
+    d = torch.cdist(fake, real)  # (F, R)
+    precision = (d <= r_real[None]).any(1).float().mean().item()
+    recall = (d.T <= r_fake[None]).any(1).float().mean().item()
+    return precision, recall
+
+
+def density_coverage(real, fake, k: int = K_NEAREST) -> tuple[float, float]:
+    r_real = knn_radii(real, k)
+    d = torch.cdist(fake, real)  # (F, R)
+    inside = d <= r_real[None]
+    density = inside.sum().item() / (k * len(fake))
+    coverage = (d.min(0).values <= r_real).float().mean().item()
+    return density, coverage
+
+
+def nearest_distance(queries: torch.Tensor, pool: torch.Tensor, batch: int = 2048) -> torch.Tensor:
+    """Euclidean distance from each query row to its nearest pool row (flattened)."""
+    q, p = queries.flatten(1).float(), pool.flatten(1).float()
+    return torch.cat([torch.cdist(q[i : i + batch], p).min(1).values for i in range(0, len(q), batch)])
+
+
+def memorisation_ratio(samples, train, test) -> float:
+    """median NN distance (samples → train) / median NN distance (test → train).
+
+    ≈ 1 means samples sit as far from the training set as unseen real data; ≪ 1 means copying.
+    """
+    return float(nearest_distance(samples, train).median() / nearest_distance(test, train).median())
+
+
+def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
+    x, y = x.flatten(1).double(), y.flatten(1).double()
+    return float(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean())
+
+
+def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, projections: int = 256, seed: int = 0) -> float:
+    """SW₂ between equal-size clouds: √ mean over directions θ of mean (sort(xθ) − sort(yθ))²."""
+    x, y = x.flatten(1).double(), y.flatten(1).double()
+    n = min(len(x), len(y))
+    g = torch.Generator().manual_seed(seed)
+    theta = torch.randn(x.shape[1], projections, generator=g, dtype=torch.float64)
+    theta = theta / theta.norm(dim=0, keepdim=True)
+    px = (x[torch.randperm(len(x), generator=g)[:n]] @ theta).sort(0).values
+    py = (y[torch.randperm(len(y), generator=g)[:n]] @ theta).sort(0).values
+    return float(((px - py) ** 2).mean().sqrt())
+
+
+def latent_bias(z: torch.Tensor, seed: int = 0, max_points: int = 2000) -> dict:
+    """How far latents depart from N(0, I): moments and a two-sample distance to prior draws."""
+    z = z.flatten(1).double()
+    g = torch.Generator().manual_seed(seed)
+    prior = torch.randn(z.shape, generator=g, dtype=torch.float64)
+    zs = z[:max_points]
+    return {
+        "mean_abs": float(z.mean(0).abs().mean()),  # per-dimension |mean|, averaged; 0 for N(0,I)
+        "var_mean": float(z.var(0).mean()),  # per-dimension variance, averaged; 1 for N(0,I)
+        "norm2_per_dim": float((z**2).sum(1).mean() / z.shape[1]),  # 1 for N(0,I)
+        "energy_to_prior": energy_distance(zs, prior[: len(zs)]),
+        "energy_prior_to_prior": energy_distance(prior[: len(zs)], torch.randn(zs.shape, generator=g, dtype=torch.float64)),
+    }
+
+
+@torch.no_grad()
+def image_metrics(classifier, samples, labels, test_x, train_x, batch: int = 1000) -> dict:
+    """Everything the evaluate command reports for a batch of generated images."""
+
+    def feats_and_probs(x):
+        fs, ps = [], []
+        for i in range(0, len(x), batch):
+            f = classifier.features(x[i : i + batch])
+            fs.append(f)
+            ps.append(torch.softmax(classifier.head(f), 1))
+        return torch.cat(fs).double(), torch.cat(ps)
+
+    f_test, _ = feats_and_probs(test_x)
+    f_gen, probs = feats_and_probs(samples)
+    precision, recall = precision_recall(f_test.float(), f_gen.float())
+    density, coverage = density_coverage(f_test.float(), f_gen.float())
+    pred = probs.argmax(1)
+    out = {
+        "fid": fid(f_test, f_gen),
+        "kid": kid(f_test, f_gen),
+        "precision": precision,
+        "recall": recall,
+        "density": density,
+        "coverage": coverage,
+        "memorisation_ratio": memorisation_ratio(samples, train_x, test_x),
+        "confidence": float(probs.max(1).values.mean()),
+        "class_histogram": torch.bincount(pred, minlength=probs.shape[1]).tolist(),
+    }
+    if labels is not None:
+        out["accuracy"] = float((pred == labels).float().mean())
+    return out
+
+
+def point_metrics(samples, test_x, train_x) -> dict:
+    """Toy 2-D: distances between point clouds plus the memorisation ratio."""
+    n = min(len(samples), len(test_x), 4000)
+    return {
+        "energy": energy_distance(samples[:n], test_x[:n]),
+        "sliced_wasserstein": sliced_wasserstein(samples, test_x),
+        "memorisation_ratio": memorisation_ratio(samples[:n], train_x, test_x[:n]),
+    }

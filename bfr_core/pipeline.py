@@ -1,0 +1,204 @@
+"""A bundle of trained models and the pipeline that composes them.
+
+A bundle is a directory of safetensors files (see checkpoint.py):
+``base`` (required), ``lfr``, ``lfr_reflow``, ``dfr``, ``classifier`` and ``latents``
+(cached inverted latents). The pipeline draws z ~ N(0, I) for a seed and returns every
+stage: prior latent z, LFR latent z' = F_LFR(z), base image G(z), LFR image G(z'), and the
+final image after the optional DFR step x ↦ F_DFR(x).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointError, load_model, load_tensors
+from .ode import SOLVERS, grid_steps
+from .refine import flow_map
+
+MODES = ("none", "lfr", "dfr", "lfr+dfr")
+MODEL_FILES = ("base", "lfr", "lfr_reflow", "dfr", "classifier")
+MAX_SAMPLES = 4096
+
+
+@dataclass
+class Settings:
+    """Sampling settings; ``None`` means the bundle's default (recorded at training time)."""
+
+    mode: str = "lfr+dfr"
+    base_solver: str | None = None
+    base_nfe: int | None = None
+    lfr_variant: str = "ode"  # "ode" (the paper's LFR) or "reflow" (1-Euler-step distilled)
+    lfr_solver: str | None = None
+    lfr_nfe: int | None = None
+    alpha: float | None = None
+    dfr_solver: str | None = None
+    dfr_nfe: int | None = None
+
+
+@dataclass
+class Stages:
+    """Every stage of one pipeline run (tensors on the CPU)."""
+
+    z: torch.Tensor
+    labels: torch.Tensor | None
+    base: torch.Tensor
+    z_refined: torch.Tensor | None = None
+    lfr: torch.Tensor | None = None
+    final: torch.Tensor | None = None
+    nfe: dict = field(default_factory=dict)
+    settings: Settings | None = None
+
+
+class Bundle:
+    """Loads and cross-checks the models of one bundle directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise CheckpointError(f"{self.path}: bundle directory not found")
+        if not (self.path / "base.safetensors").is_file():
+            raise CheckpointError(f"{self.path}: no base.safetensors; not a bundle directory")
+        self.models, self.meta = {}, {}
+        for name in MODEL_FILES:
+            f = self.path / f"{name}.safetensors"
+            if f.is_file():
+                self.models[name], self.meta[name] = load_model(f)
+        self.latents = None
+        if (self.path / "latents.safetensors").is_file():
+            tensors, meta = load_tensors(self.path / "latents.safetensors")
+            if "z" not in tensors or tensors["z"].shape[1:] != self.shape:
+                raise CheckpointError(f"{self.path / 'latents.safetensors'}: needs a tensor 'z' of shape (N, *{self.shape})")
+            self.latents = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+            self.meta["latents"] = meta
+        self.check_consistency()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.meta["base"]["net"]["shape"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["base"]["net"].get("num_classes", 0))
+
+    @property
+    def dataset(self) -> str:
+        return self.meta["base"].get("dataset", "unknown")
+
+    def has(self, name: str) -> bool:
+        return name in self.models
+
+    def sampling_default(self, name: str) -> dict:
+        return self.meta[name].get("sampling", {"solver": "rk4", "nfe": 4})
+
+    def check_consistency(self) -> None:
+        for name, meta in self.meta.items():
+            if name in ("base", "classifier", "latents"):
+                continue
+            net = meta["net"]
+            if tuple(net["shape"]) != self.shape:
+                raise CheckpointError(f"{self.path / name}.safetensors: data shape {net['shape']} differs from the base's {list(self.shape)}")
+            if int(net.get("num_classes", 0)) not in (0, self.num_classes):
+                raise CheckpointError(f"{self.path / name}.safetensors: {net['num_classes']} classes, base has {self.num_classes}")
+        if "classifier" in self.meta and tuple(self.meta["classifier"]["net"]["shape"]) != self.shape:
+            raise CheckpointError(f"{self.path / 'classifier.safetensors'}: image shape differs from the base's")
+
+    def alpha_range(self) -> tuple[float, float] | None:
+        """(0, α_max) for an α-conditioned LFR, None for a fixed-α one."""
+        meta = self.meta.get("lfr", {})
+        return (0.0, float(meta["alpha_max"])) if meta.get("alpha_max") is not None else None
+
+
+class Pipeline:
+    """Base generator + optional LFR + optional DFR, with all stages returned."""
+
+    def __init__(self, bundle: Bundle | str | Path):
+        self.bundle = bundle if isinstance(bundle, Bundle) else Bundle(bundle)
+
+    def resolve(self, s: Settings) -> Settings:
+        """Fill defaults from the bundle and validate every field (ValueError names it)."""
+        b = self.bundle
+        if s.mode not in MODES:
+            raise ValueError(f"unknown mode {s.mode!r}; choose one of {', '.join(MODES)}")
+        needs = {"lfr": ["lfr"], "dfr": ["dfr"], "lfr+dfr": ["lfr", "dfr"], "none": []}[s.mode]
+        if s.lfr_variant not in ("ode", "reflow"):
+            raise ValueError(f"lfr_variant must be 'ode' or 'reflow', got {s.lfr_variant!r}")
+        lfr_name = "lfr_reflow" if s.lfr_variant == "reflow" else "lfr"
+        needs = [lfr_name if n == "lfr" else n for n in needs]
+        for n in needs:
+            if not b.has(n):
+                raise ValueError(f"mode {s.mode!r} needs {n}.safetensors, which bundle {b.path} does not have")
+        out = replace(s)
+        for stage in ("base", "lfr", "dfr"):
+            model = lfr_name if stage == "lfr" else stage
+            default = b.sampling_default(model) if b.has(model) else {"solver": "rk4", "nfe": 4}
+            solver = getattr(s, f"{stage}_solver") or default["solver"]
+            nfe = getattr(s, f"{stage}_nfe") or default["nfe"]
+            if solver not in SOLVERS or solver == "dopri5":
+                raise ValueError(f"{stage}_solver must be one of euler, midpoint, rk4, got {solver!r}")
+            grid_steps(solver, nfe)  # raises a ValueError naming the problem
+            setattr(out, f"{stage}_solver", solver)
+            setattr(out, f"{stage}_nfe", nfe)
+        if b.has("lfr"):
+            rng = b.alpha_range()
+            trained = b.meta["lfr"].get("alpha")
+            out.alpha = s.alpha if s.alpha is not None else float(b.meta["lfr"].get("alpha_default", trained or 0.0))
+            if not isinstance(out.alpha, (int, float)) or out.alpha != out.alpha:
+                raise ValueError(f"alpha must be a number, got {s.alpha!r}")
+            if rng is not None and not rng[0] <= out.alpha <= rng[1]:
+                raise ValueError(f"alpha must lie in [{rng[0]}, {rng[1]}] for this LFR, got {out.alpha}")
+            if rng is None and s.alpha is not None and abs(s.alpha - trained) > 1e-9:
+                raise ValueError(f"this LFR was trained at a fixed alpha={trained}; it cannot use {s.alpha}")
+        return out
+
+    def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
+        """Balanced labels 0, 1, …, K−1, 0, … (or all ``label``) for a conditional base."""
+        k = self.bundle.num_classes
+        if k == 0:
+            return None
+        if label is None:
+            return torch.arange(n) % k
+        if not 0 <= int(label) < k:
+            raise ValueError(f"class must be in 0..{k - 1}, got {label}")
+        return torch.full((n,), int(label), dtype=torch.long)
+
+    def prior(self, n: int, seed: int) -> torch.Tensor:
+        return torch.randn((n, *self.bundle.shape), generator=torch.Generator().manual_seed(seed))
+
+    def lfr_latents(self, z, labels, s: Settings, return_trajectory=False):
+        """z' = F_LFR(z) at the settings' α, solver and NFE."""
+        name = "lfr_reflow" if s.lfr_variant == "reflow" else "lfr"
+        net = self.bundle.models[name]
+        cond = torch.full((len(z), 1), float(s.alpha)) if self.bundle.meta[name]["net"].get("cond_dim") else None
+        y = labels if self.bundle.meta[name]["net"].get("num_classes") else None
+        return flow_map(net, z, y, cond, 0.0, 1.0, s.lfr_solver, s.lfr_nfe, return_trajectory=return_trajectory)
+
+    def dfr(self, x, labels, s: Settings, return_trajectory=False):
+        y = labels if self.bundle.meta["dfr"]["net"].get("num_classes") else None
+        return flow_map(self.bundle.models["dfr"], x, y, None, 0.0, 1.0, s.dfr_solver, s.dfr_nfe,
+                        return_trajectory=return_trajectory)
+
+    def generate(self, z, labels, s: Settings):
+        return flow_map(self.bundle.models["base"], z, labels, None, 0.0, 1.0, s.base_solver, s.base_nfe)
+
+    @torch.no_grad()
+    def run(self, n: int, seed: int, settings: Settings | None = None, label: int | None = None,
+            z: torch.Tensor | None = None) -> Stages:
+        """Run base + refiners for ``n`` samples of prior seed ``seed`` (or the given ``z``)."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+            raise ValueError(f"number of samples must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+        s = self.resolve(settings or Settings())
+        labels = self.labels_for(n, label)
+        z = self.prior(n, seed) if z is None else z
+        base, nfe_base = self.generate(z, labels, s)
+        st = Stages(z=z, labels=labels, base=base, nfe={"base": nfe_base}, settings=s)
+        x = base
+        if s.mode in ("lfr", "lfr+dfr"):
+            st.z_refined, st.nfe["lfr"] = self.lfr_latents(z, labels, s)
+            st.lfr, _ = self.generate(st.z_refined, labels, s)
+            x = st.lfr
+        if s.mode in ("dfr", "lfr+dfr"):
+            x, st.nfe["dfr"] = self.dfr(x, labels, s)
+        st.final = x
+        return st

@@ -1,0 +1,102 @@
+"""One training loop for every model in the project (base flow, LFR, DFR, classifier).
+
+Seeded through a single ``torch.Generator`` whose state is checkpointed with the weights,
+optimizer and EMA, so ``resume=True`` continues a killed run exactly where its last
+checkpoint left it (at most ``save_every`` steps are lost). Progress is shown with tqdm.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import atomic_torch_save, load_train_state
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    lr: float = 1e-3
+    ema_decay: float = 0.999
+    save_every: int = 500
+    seed: int = 0
+    grad_clip: float = 1.0
+    progress: bool = True
+    desc: str = "train"
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module  # the EMA weights when ema_decay > 0
+    steps: int
+    final_loss: float
+    wall_s: float
+
+
+def fit(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, torch.Generator, int], torch.Tensor],
+    cfg: TrainConfig,
+    state_path: str | Path | None = None,
+    resume: bool = False,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Minimise ``loss_fn(model, generator, step)`` with Adam for ``cfg.steps`` steps.
+
+    Returns the EMA copy of the model (w_ema ← d·w_ema + (1 − d)·w after each step).
+    """
+    generator = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    start, wall_before, loss_value = 0, 0.0, float("nan")
+    state_path = Path(state_path) if state_path else None
+    if resume and state_path is not None and state_path.exists():
+        state = load_train_state(state_path)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        start, wall_before = int(state["step"]), float(state["wall_s"])
+
+    def save(step: int, wall: float) -> None:
+        if state_path is not None:
+            atomic_torch_save(
+                {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                 "generator": generator.get_state(), "step": step, "wall_s": wall},
+                state_path,
+            )
+
+    t0 = time.perf_counter()
+    model.train()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.desc,
+               disable=not cfg.progress, mininterval=1.0)
+    for step in bar:
+        loss = loss_fn(model, generator, step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{cfg.desc}: loss became {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            d = cfg.ema_decay if step > 0 else 0.0
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - d)
+            for be, bm in zip(ema.buffers(), model.buffers()):
+                be.copy_(bm)
+        loss_value = loss.item()
+        bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+        if on_step is not None:
+            on_step(step + 1, loss_value)
+        if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
+            save(step + 1, wall_before + time.perf_counter() - t0)
+    wall = wall_before + time.perf_counter() - t0
+    save(cfg.steps, wall)
+    final = ema if cfg.ema_decay > 0 else model
+    return TrainResult(final.eval(), cfg.steps, loss_value, wall)
