@@ -220,10 +220,16 @@ def add_sampling_args(p, solver: str, nfe: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bfr_core", description="BFR Explorer: bias-correcting flow refiners.")
-    ap.add_argument("--data-dir", default=None, help="directory with MNIST/Fashion-MNIST IDX files (or BFR_DATA_DIR)")
-    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    common = argparse.ArgumentParser(add_help=False)  # accepted before or after the command
+    common.add_argument("--data-dir", default=argparse.SUPPRESS,
+                        help="directory with MNIST/Fashion-MNIST IDX files (or set BFR_DATA_DIR)")
+    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+    ap = argparse.ArgumentParser(prog="python -m bfr_core", parents=[common],
+                                 description="BFR Explorer: bias-correcting flow refiners.")
+    ap.set_defaults(data_dir=None, quiet=False)
     sub = ap.add_subparsers(dest="command", required=True)
+    _add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[common], **k)
 
     p = sub.add_parser("train-base", help="train the base flow-matching generator")
     p.add_argument("--dataset", choices=DATASETS, required=True)

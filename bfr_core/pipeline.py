@@ -133,8 +133,9 @@ class Pipeline:
         for stage in ("base", "lfr", "dfr"):
             model = lfr_name if stage == "lfr" else stage
             default = b.sampling_default(model) if b.has(model) else {"solver": "rk4", "nfe": 4}
-            solver = getattr(s, f"{stage}_solver") or default["solver"]
-            nfe = getattr(s, f"{stage}_nfe") or default["nfe"]
+            solver, nfe = getattr(s, f"{stage}_solver"), getattr(s, f"{stage}_nfe")
+            solver = default["solver"] if solver is None else solver
+            nfe = default["nfe"] if nfe is None else nfe
             if solver not in SOLVERS or solver == "dopri5":
                 raise ValueError(f"{stage}_solver must be one of euler, midpoint, rk4, got {solver!r}")
             grid_steps(solver, nfe)  # raises a ValueError naming the problem

@@ -48,7 +48,8 @@ def fit(
 ) -> TrainResult:
     """Minimise ``loss_fn(model, generator, step)`` with Adam for ``cfg.steps`` steps.
 
-    Returns the EMA copy of the model (w_ema ← d·w_ema + (1 − d)·w after each step).
+    Returns the EMA copy of the model: after step t, w_ema ← d_t·w_ema + (1 − d_t)·w with
+    d_t = min(ema_decay, (1 + t) / (10 + t)), so short runs are not dominated by their start.
     """
     generator = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -85,7 +86,7 @@ def fit(
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         with torch.no_grad():
-            d = cfg.ema_decay if step > 0 else 0.0
+            d = min(cfg.ema_decay, (1 + step) / (10 + step))  # warm-up: early EMA follows the model
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.lerp_(pm, 1 - d)
             for be, bm in zip(ema.buffers(), model.buffers()):

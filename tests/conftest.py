@@ -1,0 +1,32 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bfr_core.cli import main  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A complete digits bundle trained for a few steps through the CLI (seconds)."""
+    out = tmp_path_factory.mktemp("bundle") / "digits"
+    steps = ["--steps", "60", "--save-every", "20"]
+    for argv in (
+        ["train-base", "--dataset", "digits", "--out", str(out), *steps],
+        ["train-classifier", "--bundle", str(out), *steps],
+        ["invert", "--bundle", str(out), "--n", "300"],
+        ["train-lfr", "--bundle", str(out), "--alpha-max", "0.5", "--alpha", "0.2", *steps],
+        ["reflow-lfr", "--bundle", str(out), "--pairs", "256", *steps],
+        ["train-dfr", "--bundle", str(out), "--pool", "500", *steps],
+    ):
+        assert main(["--quiet", *argv]) == 0, argv
+    return out

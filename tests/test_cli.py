@@ -1,0 +1,82 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bfr_core.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "bfr_core", "--quiet", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_lists_every_stage():
+    out = cli("--help").stdout
+    for cmd in ("train-base", "train-classifier", "invert", "train-lfr", "reflow-lfr", "train-dfr", "sample", "evaluate"):
+        assert cmd in out
+
+
+def test_sample_and_evaluate(tiny_bundle, tmp_path):
+    png = tmp_path / "grid.png"
+    assert main(["--quiet", "sample", "--bundle", str(tiny_bundle), "--n", "16", "--out", str(png)]) == 0
+    assert Image.open(png).size[0] > 32
+    out = tmp_path / "r.json"
+    r = cli("evaluate", "--bundle", str(tiny_bundle), "--n", "100", "--seed", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())
+    assert rows["lfr"]["solver"] == "base rk4x20 + lfr rk4x4" and "fid" in rows["lfr+dfr"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["evaluate", "--bundle", "/nonexistent", "--out", "x.json"], "bundle directory not found"),
+    (["train-base", "--dataset", "mnist", "--out", "/tmp/x", "--data-dir", "CORRUPT"], "cannot read"),
+    (["sample", "--bundle", "checkpoints/digits", "--mode", "lfr", "--out", "x.png", "--lfr-nfe", "6"], "not a multiple of 4"),
+])
+def test_errors_are_one_line_without_traceback(args, msg, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "BFR_DATA_DIR"}
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    args = [str(tmp_path) if a == "CORRUPT" else a for a in args]
+    r = subprocess.run([sys.executable, "-m", "bfr_core", "--quiet", *args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and msg in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_checkpoint_in_cli(tiny_bundle, tmp_path):
+    import shutil
+
+    b = tmp_path / "b"
+    shutil.copytree(tiny_bundle, b)
+    (b / "lfr.safetensors").write_bytes(b"\x80\x04garbage")
+    r = cli("sample", "--bundle", str(b), "--out", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and "lfr.safetensors" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_kill_minus_9_then_resume(tmp_path):
+    out = tmp_path / "moons"
+    args = [sys.executable, "-m", "bfr_core", "--quiet", "train-base", "--dataset", "moons", "--out", str(out),
+            "--steps", "1500", "--save-every", "100"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / ".state" / "base.pt"
+    deadline = time.time() + 120
+    while not state.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert state.exists(), "no checkpoint was written"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "base.safetensors").exists()
+    r = subprocess.run(args + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(__import__("safetensors").safe_open(str(out / "base.safetensors"), "pt").metadata()["bfr"])
+    assert meta["steps"] == 1500 and "--resume" in meta["command"]
+    assert not state.exists()

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import torch
+
+from bfr_core.metrics import (density_coverage, energy_distance, fid, kid, latent_bias, memorisation_ratio,
+                              precision_recall, sliced_wasserstein)
+
+
+def test_fid_one_dimensional_closed_form():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(500, 1, generator=g), 2 + 3 * torch.randn(400, 1, generator=g)
+    sa, sb = np.std(a.numpy(), ddof=1), np.std(b.numpy(), ddof=1)
+    expected = (a.mean() - b.mean()).item() ** 2 + (sa - sb) ** 2
+    assert fid(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fid_and_kid_of_identical_sets():
+    x = torch.randn(300, 8)
+    assert fid(x, x) == pytest.approx(0, abs=1e-6)
+    assert abs(kid(x, x)) < 1e-2
+    assert kid(x, x + 1) > 0.1
+
+
+def test_precision_recall_density_coverage():
+    x = torch.randn(200, 4)
+    assert precision_recall(x, x) == (1.0, 1.0)
+    density, coverage = density_coverage(x, x)
+    assert coverage == 1.0 and density >= 1.0
+    far = x + 100
+    assert precision_recall(x, far) == (0.0, 0.0)
+    assert density_coverage(x, far) == (0.0, 0.0)
+
+
+def test_point_cloud_distances():
+    x = torch.randn(500, 1, dtype=torch.float64)
+    assert energy_distance(x, x) == pytest.approx(0, abs=1e-9)
+    assert sliced_wasserstein(x, x + 0.7) == pytest.approx(0.7, abs=1e-9)  # 1-D: every direction is ±1
+    assert energy_distance(x, x + 1) > 0.1
+
+
+def test_memorisation_ratio_flags_copies():
+    train, test = torch.randn(300, 16), torch.randn(100, 16)
+    assert memorisation_ratio(train[:50], train, test) == 0.0
+    assert memorisation_ratio(torch.randn(100, 16), train, test) == pytest.approx(1.0, abs=0.15)
+
+
+def test_latent_bias_of_prior_and_shrunk_latents():
+    prior = latent_bias(torch.randn(4000, 16))
+    assert prior["var_mean"] == pytest.approx(1, abs=0.05) and prior["mean_abs"] < 0.05
+    shrunk = latent_bias(0.5 * torch.randn(4000, 16) + 0.3)
+    assert shrunk["var_mean"] == pytest.approx(0.25, abs=0.02) and shrunk["mean_abs"] == pytest.approx(0.3, abs=0.02)
+    assert shrunk["energy_to_prior"] > 10 * prior["energy_to_prior"]

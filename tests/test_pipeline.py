@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from bfr_core.evaluate import evaluate_bundle
+from bfr_core.pipeline import Bundle, Pipeline, Settings
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_bundle):
+    return Pipeline(Bundle(tiny_bundle))
+
+
+def test_stages_shapes_and_nfe(pipe):
+    st = pipe.run(12, seed=3, settings=Settings(mode="lfr+dfr", lfr_nfe=4, dfr_solver="euler", dfr_nfe=2))
+    for x in (st.z, st.z_refined, st.base, st.lfr, st.final):
+        assert x.shape == (12, 1, 8, 8) and torch.isfinite(x).all()
+    assert st.nfe == {"base": 20, "lfr": 4, "dfr": 2}
+    assert st.labels.tolist() == [i % 10 for i in range(12)]
+
+
+def test_same_seed_is_bit_identical_and_stages_compose(pipe):
+    a = pipe.run(8, seed=7, settings=Settings(mode="lfr+dfr"))
+    b = pipe.run(8, seed=7, settings=Settings(mode="lfr+dfr"))
+    assert torch.equal(a.final, b.final)
+    none = pipe.run(8, seed=7, settings=Settings(mode="none"))
+    assert torch.equal(none.base, a.base) and torch.equal(none.final, none.base)
+    dfr_only = pipe.run(8, seed=7, settings=Settings(mode="dfr"))
+    s = dfr_only.settings
+    assert torch.equal(dfr_only.final, pipe.dfr(a.base, a.labels, s)[0])
+
+
+def test_alpha_changes_the_lfr_latents(pipe):
+    lo = pipe.run(4, 0, Settings(mode="lfr", alpha=0.0)).z_refined
+    hi = pipe.run(4, 0, Settings(mode="lfr", alpha=0.5)).z_refined
+    assert (lo - hi).abs().max() > 1e-4
+
+
+def test_reflow_variant_defaults_to_one_euler_step(pipe):
+    st = pipe.run(4, 0, Settings(mode="lfr", lfr_variant="reflow"))
+    assert st.nfe["lfr"] == 1 and st.settings.lfr_solver == "euler"
+
+
+@pytest.mark.parametrize("settings,msg", [
+    (Settings(mode="magic"), "unknown mode 'magic'"),
+    (Settings(lfr_nfe=0), "lfr_nfe|nfe must be"),
+    (Settings(dfr_solver="rk4", dfr_nfe=6), "not a multiple of 4"),
+    (Settings(alpha=0.9), r"alpha must lie in \[0.0, 0.5\]"),
+    (Settings(base_solver="dopri5"), "base_solver must be one of"),
+])
+def test_bad_settings_are_refused_before_work(pipe, settings, msg):
+    with pytest.raises(ValueError, match=msg):
+        pipe.run(4, 0, settings)
+
+
+@pytest.mark.parametrize("n", [0, 10**6, 2.5, True])
+def test_bad_sample_counts(pipe, n):
+    with pytest.raises(ValueError, match="number of samples"):
+        pipe.run(n, 0)
+
+
+def test_class_label(pipe):
+    assert pipe.run(3, 0, Settings(mode="none"), label=4).labels.tolist() == [4, 4, 4]
+    with pytest.raises(ValueError, match=r"class must be in 0..9"):
+        pipe.run(3, 0, Settings(mode="none"), label=10)
+
+
+def test_evaluate_rows(tiny_bundle):
+    rows = evaluate_bundle(Bundle(tiny_bundle), 200, 0, progress=False)
+    assert {"base", "lfr", "lfr-euler1", "lfr-reflow-euler1", "dfr", "lfr+dfr", "reference-train"} <= set(rows)
+    for name, r in rows.items():
+        assert {"fid", "precision", "recall", "density", "coverage", "nfe", "solver", "memorisation_ratio"} <= set(r)
+    assert rows["lfr"]["extra_nfe"] == 4 and rows["lfr-euler1"]["extra_nfe"] == 1 and rows["base"]["nfe"] == 20
