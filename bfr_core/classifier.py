@@ -28,3 +28,15 @@ def classifier_loss(x_train, y_train, batch_size: int, noise: float = 0.3, max_s
 def accuracy(model, x, y, batch: int = 2000) -> float:
     pred = torch.cat([model(x[i : i + batch]).argmax(1) for i in range(0, len(x), batch)])
     return float((pred == y).float().mean())
+
+
+@torch.no_grad()
+def batch_summary(model, x: torch.Tensor, labels: torch.Tensor | None) -> dict:
+    """Quick metrics for a handful of images: mean confidence, accuracy vs requested labels, histogram."""
+    probs = torch.softmax(model(x), 1)
+    pred = probs.argmax(1)
+    out = {"confidence": float(probs.max(1).values.mean()),
+           "histogram": torch.bincount(pred, minlength=probs.shape[1]).tolist()}
+    if labels is not None:
+        out["accuracy"] = float((pred == labels).float().mean())
+    return out

@@ -8,7 +8,7 @@ out=${2:-checkpoints/$dataset}
 py=${PYTHON:-python}
 cli="$py -m bfr_core --quiet"
 case $dataset in
-  digits) base_steps=2000; lfr_args="--alpha-max 0.5 --alpha 0.2"; has_classifier=1 ;;
+  digits) base_steps=200; lfr_args="--alpha-max 0.5 --alpha 0.2"; has_classifier=1 ;;
   moons|8gaussians|checkerboard|spirals) base_steps=1500; lfr_args="--alpha-max 0.5 --alpha 0.1"; has_classifier=0 ;;
   *) echo "no recipe for dataset $dataset" >&2; exit 2 ;;
 esac

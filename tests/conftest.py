@@ -30,3 +30,13 @@ def tiny_bundle(tmp_path_factory) -> Path:
     ):
         assert main(["--quiet", *argv]) == 0, argv
     return out
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The app launched in-process on a free loopback port; yields its URL."""
+    from app_server import launch
+
+    demo, url = launch()
+    yield url
+    demo.close()

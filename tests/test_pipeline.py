@@ -70,3 +70,17 @@ def test_evaluate_rows(tiny_bundle):
     for name, r in rows.items():
         assert {"fid", "precision", "recall", "density", "coverage", "nfe", "solver", "memorisation_ratio"} <= set(r)
     assert rows["lfr"]["extra_nfe"] == 4 and rows["lfr-euler1"]["extra_nfe"] == 1 and rows["base"]["nfe"] == 20
+
+
+def test_shipped_digits_bundle_draws_the_requested_digits():
+    from bfr_core.classifier import batch_summary
+
+    pipe = Pipeline("checkpoints/digits")
+    assert pipe.bundle.meta["classifier"]["test_accuracy"] > 0.97
+    st = pipe.run(300, 0, Settings(mode="lfr+dfr"))
+    clf = pipe.bundle.models["classifier"]
+    for stage in (st.base, st.lfr, st.final):
+        assert batch_summary(clf, stage, st.labels)["accuracy"] > 0.8
+    for name in ("base", "lfr", "lfr_reflow", "dfr", "classifier"):
+        meta = pipe.bundle.meta[name]
+        assert meta["command"].startswith("python -m bfr_core") and meta["steps"] > 0 and meta["wall_s"] > 0

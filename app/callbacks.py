@@ -1,0 +1,167 @@
+"""Gradio callbacks: validate the raw widget/API values, call bfr_core, shape the outputs.
+
+Every callback refuses bad input with a ``gr.Error`` that names the field, before any work.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import gradio as gr
+import torch
+
+from bfr_core.checkpoint import CheckpointError
+from bfr_core.classifier import batch_summary
+from bfr_core.data import TOY_SETS
+from bfr_core.lab import run_bias_lab
+from bfr_core.ode import DivergenceError
+from bfr_core.pipeline import MODES, Settings
+from bfr_core.sweep import lfr_drift, nfe_sweep
+
+from . import figures, registry
+
+APP_MAX_SAMPLES = 256
+MAX_SEED = 2**31 - 1
+MAX_NFE = 100
+
+
+def user_errors(fn):
+    """Turn the library's validation errors into messages shown in the UI / returned by the API."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, CheckpointError, DivergenceError, TypeError) as e:
+            raise gr.Error(str(e)) from None
+
+    return wrapper
+
+
+def as_int(value, name: str, lo: int, hi: int) -> int:
+    """An integer in [lo, hi]; floats are accepted only when whole (sliders send 4.0)."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}") from None
+    if not math.isfinite(f) or f != int(f) or not lo <= f <= hi:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+    return int(f)
+
+
+def as_alpha(value) -> float:
+    try:
+        a = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a number in [0, 1], got {value!r}") from None
+    if not math.isfinite(a) or not 0 <= a <= 1:
+        raise ValueError(f"alpha must be a number in [0, 1], got {value!r}")
+    return a
+
+
+def as_label(value):
+    if value in (None, "", "any"):
+        return None
+    return as_int(value, "class", 0, 9)
+
+
+def request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
+    """Validate one Refine request; returns (pipeline, n, seed, label, Settings)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    pipe = registry.pipeline(bundle)
+    settings = Settings(
+        mode=mode, base_solver=base_solver, base_nfe=as_int(base_nfe, "base NFE", 1, MAX_NFE),
+        lfr_variant=lfr_variant, lfr_solver="euler" if lfr_variant == "reflow" else None,
+        lfr_nfe=as_int(lfr_nfe, "LFR NFE", 1, MAX_NFE), alpha=as_alpha(alpha) if pipe.bundle.alpha_range() else None,
+        dfr_nfe=as_int(dfr_nfe, "DFR NFE", 1, MAX_NFE),
+    )
+    if mode in ("lfr", "lfr+dfr") and lfr_variant == "ode" and settings.lfr_nfe % 4 == 0:
+        settings.lfr_solver = "rk4"  # the paper's setting: NFE 4 = one RK4 step
+    elif mode in ("lfr", "lfr+dfr") and lfr_variant == "ode":
+        settings.lfr_solver = "euler"
+    settings.dfr_solver = "rk4" if settings.dfr_nfe % 4 == 0 else "euler"
+    return (pipe, as_int(n, "number of samples", 1, APP_MAX_SAMPLES), as_int(seed, "seed", 0, MAX_SEED),
+            as_label(label) if pipe.bundle.num_classes else None, pipe.resolve(settings))
+
+
+@user_errors
+def refine(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
+    """Base and refined samples side by side, their difference, and quick batch metrics."""
+    pipe, n, seed, label, s = request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe,
+                                      alpha, dfr_nfe)
+    st = pipe.run(n, seed, s, label=label)
+    summary = [f"**{s.mode}** · NFE per sample: " + ", ".join(f"{k} {v}" for k, v in st.nfe.items())
+               + f" (total {sum(st.nfe.values())})"]
+    hist = None
+    if pipe.bundle.has("classifier"):
+        clf = pipe.bundle.models["classifier"]
+        b, r = batch_summary(clf, st.base, st.labels), batch_summary(clf, st.final, st.labels)
+        for name, m in (("base", b), ("refined", r)):
+            acc = f", accuracy vs requested class {m['accuracy']:.0%}" if "accuracy" in m else ""
+            summary.append(f"- {name}: classifier confidence {m['confidence']:.3f}{acc}")
+        hist = figures.class_histogram(b["histogram"], r["histogram"])
+    return (figures.grid(st.base), figures.grid(st.final), figures.difference_map(st.base, st.final),
+            "\n".join(summary), hist)
+
+
+@user_errors
+def generate(bundle, seed, n, label, base_solver, base_nfe):
+    """Base samples only (no refinement)."""
+    pipe, n, seed, label, s = request(bundle, seed, n, label, base_solver, base_nfe, "none", "ode", 4, 0.2, 4)
+    return figures.grid(pipe.run(n, seed, s, label=label).base)
+
+
+@user_errors
+def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
+    """UMAP of prior vs biased latents, with LFR-refined latents at the current α and NFE."""
+    pipe = registry.pipeline(bundle)
+    lmap = registry.latent_map(bundle)
+    if lmap.reducer is None:
+        progress(0.1, desc="fitting UMAP once for this bundle (later updates are fast)")
+        lmap.fit()
+    refined_xy, refined_labels, title = None, None, "latent space (UMAP)"
+    if pipe.bundle.has("lfr"):
+        _, n, seed, _, s = request(bundle, seed, 200, None, None, 20, "lfr", "ode", lfr_nfe, alpha, 4)
+        z = pipe.prior(n, seed)
+        labels = pipe.labels_for(n, None)
+        z_ref, _ = pipe.lfr_latents(z, labels, s)
+        refined_xy, refined_labels = lmap.transform(z_ref), labels if labels is not None else torch.zeros(n)
+        title = f"latent space (UMAP) · LFR α={s.alpha:g}, {s.lfr_solver} {s.lfr_nfe} NFE"
+    labels_b = lmap.biased_labels if lmap.biased_labels is not None else [0] * len(lmap.biased_xy)
+    return figures.latent_scatter(lmap.prior_xy, lmap.biased_xy, labels_b, refined_xy, refined_labels, title)
+
+
+@user_errors
+def overrefine(bundle, alpha, progress=gr.Progress()):
+    """Quality vs refiner NFE for LFR and DFR, and how a few LFR samples drift with NFE."""
+    pipe = registry.pipeline(bundle)
+    a = as_alpha(alpha) if pipe.bundle.alpha_range() else None
+    sweep = nfe_sweep(pipe, registry.dataset(pipe.bundle.dataset), n=500, seed=0, alpha=a,
+                      progress=lambda f, text: progress(f, desc=text))
+    drift = None
+    if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:
+        rows = lfr_drift(pipe, 8, seed=1, alpha=a)  # (K+1, 8, C, H, W): one row per NFE
+        drift = figures.picture_rows(rows)
+    return figures.sweep_curves(sweep), drift
+
+
+@user_errors
+def bias_lab(toy, base_steps, refine_steps, progress=gr.Progress()):
+    """Train a short base on a toy set live, show its bias, then correct it with LFR and DFR."""
+    if toy not in TOY_SETS:
+        raise ValueError(f"unknown toy set {toy!r}; choose one of {', '.join(TOY_SETS)}")
+    r = run_bias_lab(toy, as_int(base_steps, "base steps", 10, 3000), as_int(refine_steps, "refiner steps", 10, 3000),
+                     progress=lambda f, text: progress(f, desc=text))
+    e = r.energy
+    data = figures.toy_panel({"real": r.real, "base samples": r.generated}, "real vs short-trained base")
+    lat = figures.toy_panel({"prior N(0, I)": r.prior, "biased latents G⁻¹(real)": r.biased_latents,
+                             "LFR latents": r.lfr_latents}, "latent space: inversion exposes the bias")
+    fixed = figures.toy_panel({"real": r.real, "LFR": r.lfr_points, "DFR": r.dfr_points}, "corrected samples "
+                              "(grey: DFR trajectories)", trajectory=r.dfr_trajectory)
+    md = (f"Energy distance to held-out points (lower is better): base **{e['base']:.4f}**, LFR **{e['lfr']:.4f}**, "
+          f"DFR **{e['dfr']:.4f}**; real training points {e['train']:.4f}. "
+          f"Biased latents vs prior: {e['latents_vs_prior']:.4f}.")
+    return data, lat, fixed, md

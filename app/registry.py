@@ -1,0 +1,53 @@
+"""Bundles found under ``checkpoints/``, loaded once per process and shared by every user."""
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from bfr_core.data import load_dataset
+from bfr_core.latent_view import LatentMap
+from bfr_core.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = Path(os.environ.get("BFR_CHECKPOINTS", ROOT / "checkpoints"))
+PREFERRED_ORDER = ("mnist", "fashion-mnist", "digits", "moons")
+LATENT_POINTS = 1000
+
+
+def available_bundles(root: Path = CHECKPOINTS) -> list[str]:
+    """Bundle directory names (those holding base.safetensors), preferred ones first."""
+    names = sorted(p.parent.name for p in root.glob("*/base.safetensors"))
+    return sorted(names, key=lambda n: (PREFERRED_ORDER.index(n) if n in PREFERRED_ORDER else 99, n))
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def _pipeline(name: str) -> Pipeline:
+    return Pipeline(CHECKPOINTS / name)
+
+
+def pipeline(name: str) -> Pipeline:
+    if name not in available_bundles():
+        raise ValueError(f"unknown bundle {name!r}; available: {', '.join(available_bundles())}")
+    with _lock:
+        return _pipeline(name)
+
+
+@lru_cache(maxsize=None)
+def dataset(name: str):
+    return load_dataset(name)
+
+
+@lru_cache(maxsize=None)
+def latent_map(name: str) -> LatentMap:
+    """Prior draws vs cached inverted latents of bundle ``name`` (fitted on first use)."""
+    pipe = pipeline(name)
+    lat = pipe.bundle.latents
+    if lat is None:
+        raise ValueError(f"bundle {name!r} has no cached latents (latents.safetensors)")
+    k = min(LATENT_POINTS, len(lat["z"]))
+    return LatentMap(pipe.prior(k, seed=12345), lat["z"][:k], lat["y"][:k])

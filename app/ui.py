@@ -1,0 +1,127 @@
+"""The Gradio layout. Every event calls a function of app.callbacks (which calls bfr_core)."""
+from __future__ import annotations
+
+import gradio as gr
+
+from . import callbacks, registry
+
+METHOD_TEXT = """
+### Generative bias
+A flow-matching generator is trained on exact intermediate states but sampled from its own
+predictions, so errors accumulate and generated samples drift from the data. Run real images
+*backwards* through the generator's ODE (inversion): if the generator were perfect, those
+latents would look like the N(0, I) prior. They do not — these are the **biased latents**.
+
+### LFR — latent-space flow refinement
+Train a small flow from the prior N(0, I) to the biased latents (mixed with a little noise:
+z₁ = √(1−a)·z_b + √a·ε, a ~ U(0, α)), with minibatch optimal-transport pairing. To sample:
+draw z, move it with a few refiner steps to z′, then generate G(z′). The paper's setting is
+one RK4 step (4 network evaluations). One *Euler* step collapses (it lands on a conditional
+mean); the **reflow** variant distils the LFR flow so that one Euler step (1 NFE) works.
+
+### DFR — data-space flow refinement
+Train a flow from generated samples to real ones (same class, OT pairing, light augmentation
+of the source). It works with any generator, also a non-invertible one. More steps help.
+
+### The sliders
+- **NFE** counts network evaluations, not steps: RK4 spends 4 per step, Euler 1.
+- **α** is an *input* of the LFR network, trained for α ∈ [0, α_max]: one network, so moving the
+  slider really changes the refiner. α = 0 corrects fully towards the biased latents; larger
+  α pulls the target back towards the prior (weaker correction, more robust to inversion error).
+- **Over-refinement**: the paper reports LFR getting worse with more steps; the third tab
+  measures it on this bundle instead of assuming it.
+"""
+
+
+def build_demo() -> gr.Blocks:
+    bundles = registry.available_bundles()
+    if not bundles:
+        raise SystemExit(f"no bundles found under {registry.CHECKPOINTS}; see README for how to build one")
+    image_bundles = [b for b in bundles if len(registry.pipeline(b).bundle.shape) == 3] or bundles
+    first = image_bundles[0]
+    alpha_max = (registry.pipeline(first).bundle.alpha_range() or (0, 1))[1]
+
+    with gr.Blocks(title="BFR Explorer") as demo:
+        gr.Markdown("# BFR Explorer\nSee generative bias in a flow-matching model, and correct it without noise: "
+                    "**LFR** (latent space) and **DFR** (data space).")
+        with gr.Tab("Refine"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=280):
+                    bundle = gr.Dropdown(image_bundles, value=first, label="bundle (dataset)")
+                    seed = gr.Number(0, precision=0, label="seed", minimum=0, maximum=callbacks.MAX_SEED)
+                    n = gr.Slider(1, 64, value=16, step=1, label="samples")
+                    label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
+                    base_solver = gr.Radio(["euler", "midpoint", "rk4"], value="rk4", label="base solver")
+                    base_nfe = gr.Slider(4, 40, value=20, step=4, label="base NFE")
+                    mode = gr.Radio([("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
+                                    value="lfr+dfr", label="refinement")
+                    lfr_variant = gr.Radio([("LFR ODE (paper)", "ode"), ("LFR reflow, 1 Euler step", "reflow")],
+                                           value="ode", label="LFR variant")
+                    lfr_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE (multiples of 4 use RK4, else Euler)")
+                    alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05,
+                                      label=f"α — LFR mixing, a network input trained on [0, {alpha_max:g}]")
+                    dfr_nfe = gr.Slider(1, 10, value=4, step=1, label="DFR NFE (multiples of 4 use RK4, else Euler)")
+                    go = gr.Button("Refine", variant="primary")
+                    gen = gr.Button("Generate base only")
+                with gr.Column(scale=3):
+                    with gr.Row():
+                        base_img = gr.Image(label="base G(z)", type="pil", format="png")
+                        refined_img = gr.Image(label="refined", type="pil", format="png")
+                        diff_img = gr.Image(label="|refined − base|", type="pil", format="png")
+                    summary = gr.Markdown()
+                    hist = gr.Plot(label="class histogram")
+            inputs = [bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe]
+            outputs = [base_img, refined_img, diff_img, summary, hist]
+            go.click(callbacks.refine, inputs, outputs, api_name="refine")
+            gen.click(callbacks.generate, inputs[:6], base_img, api_name="generate")
+            for slider in (lfr_nfe, alpha, dfr_nfe, base_nfe, n):
+                slider.release(callbacks.refine, inputs, outputs, api_name=False)
+            for choice in (mode, lfr_variant, label, bundle, base_solver):
+                choice.change(callbacks.refine, inputs, outputs, api_name=False)
+            demo.load(callbacks.refine, inputs, outputs, api_name=False)
+
+        with gr.Tab("Latents"):
+            gr.Markdown("Prior draws (grey), real images inverted through the base ODE (coloured rings: the "
+                        "**biased latents**) and LFR-refined latents (crosses). UMAP is fitted once per bundle; "
+                        "refined latents are placed on the same map, so moving α or NFE updates it quickly.")
+            with gr.Row():
+                l_bundle = gr.Dropdown(image_bundles, value=first, label="bundle")
+                l_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α")
+                l_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE")
+                l_btn = gr.Button("Show latents", variant="primary")
+            l_plot = gr.Plot(label="latents")
+            l_inputs = [l_bundle, seed, l_alpha, l_nfe]
+            l_btn.click(callbacks.latents, l_inputs, l_plot, api_name="latents")
+            for slider in (l_alpha, l_nfe):
+                slider.release(callbacks.latents, l_inputs, l_plot, api_name=False)
+
+        with gr.Tab("Over-refinement"):
+            gr.Markdown("Quality (FID on the bundle's classifier features, 500 samples vs the held-out test "
+                        "split) as the refiners take more Euler steps, and 8 samples as LFR steps grow "
+                        "(top row: base; each next row one more NFE, as listed: 1, 2, 3, 4, 6, 8, 10).")
+            with gr.Row():
+                o_bundle = gr.Dropdown(image_bundles, value=first, label="bundle")
+                o_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α")
+                o_btn = gr.Button("Measure", variant="primary")
+            with gr.Row():
+                o_plot = gr.Plot(label="metric vs NFE")
+                o_drift = gr.Image(label="LFR drift with NFE", type="pil", format="png")
+            o_btn.click(callbacks.overrefine, [o_bundle, o_alpha], [o_plot, o_drift], api_name="overrefine")
+
+        with gr.Tab("Bias lab (2-D)"):
+            gr.Markdown("Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, "
+                        "then train LFR and DFR and watch them correct it (about half a minute on a laptop CPU).")
+            with gr.Row():
+                toy = gr.Dropdown(["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set")
+                b_steps = gr.Slider(50, 1500, value=150, step=50, label="base training steps (short = biased)")
+                r_steps = gr.Slider(50, 1500, value=250, step=50, label="refiner training steps")
+                lab_btn = gr.Button("Train live", variant="primary")
+            lab_md = gr.Markdown()
+            with gr.Row():
+                lab_data, lab_lat, lab_fixed = gr.Plot(), gr.Plot(), gr.Plot()
+            lab_btn.click(callbacks.bias_lab, [toy, b_steps, r_steps], [lab_data, lab_lat, lab_fixed, lab_md],
+                          api_name="bias_lab")
+
+        with gr.Tab("Method"):
+            gr.Markdown(METHOD_TEXT)
+    return demo

@@ -1,0 +1,133 @@
+"""App performance and load test against a real `python app.py` process on loopback.
+
+    python bench/app_perf.py [--users 8] [--requests 25]
+
+Measures: start → ready (HTTP 200), a Refine click (16 digits samples, default settings),
+the Latents view after its first fit, and a load test — ``users`` concurrent gradio_client
+users × ``requests`` Refine calls each, every result compared with the single-user result
+for the same seed and settings. Writes bench/results/app_perf.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS = ["digits", 0, 16, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
+
+
+def pixels(result) -> np.ndarray:
+    path = result["path"] if isinstance(result, dict) else result
+    return np.asarray(Image.open(path))
+
+
+def percentile(xs, q):
+    return float(np.percentile(np.asarray(xs), q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=25)
+    ap.add_argument("--port", type=int, default=7911)
+    args = ap.parse_args()
+    from gradio_client import Client
+
+    url = f"http://127.0.0.1:{args.port}/"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(args.port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                if time.perf_counter() - t0 > 120 or proc.poll() is not None:
+                    raise SystemExit("the app did not start")
+                time.sleep(0.1)
+        start_s = time.perf_counter() - t0
+        client = Client(url, verbose=False)
+
+        def refine(seed):
+            t = time.perf_counter()
+            out = client.predict(*([DEFAULTS[0], seed] + DEFAULTS[2:]), api_name="/refine")
+            return time.perf_counter() - t, pixels(out[1])
+
+        refine(0)  # warm-up
+        single = [refine(0)[0] for _ in range(10)]
+        t = time.perf_counter()
+        client.predict("digits", 0, 0.2, 4, api_name="/latents")
+        first_latents = time.perf_counter() - t
+        latents = []
+        for alpha in (0.0, 0.1, 0.3, 0.4, 0.5):
+            t = time.perf_counter()
+            client.predict("digits", 0, alpha, 4, api_name="/latents")
+            latents.append(time.perf_counter() - t)
+
+        seeds = list(range(5))
+        expected = {s: refine(s)[1] for s in seeds}
+
+        def user(u):
+            c = Client(url, verbose=False)
+            out = []
+            for r in range(args.requests):
+                seed = seeds[(u + r) % len(seeds)]
+                t = time.perf_counter()
+                try:
+                    res = c.predict(*([DEFAULTS[0], seed] + DEFAULTS[2:]), api_name="/refine")
+                    out.append((time.perf_counter() - t, bool(np.array_equal(pixels(res[1]), expected[seed])), None))
+                except Exception as e:  # noqa: BLE001 - counted as a failure
+                    out.append((time.perf_counter() - t, False, repr(e)[:200]))
+            return out
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(args.users) as pool:
+            results = [r for rs in pool.map(user, range(args.users)) for r in rs]
+        load_wall = time.perf_counter() - t
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    lat = [r[0] for r in results]
+    report = {
+        "command": "python bench/app_perf.py " + " ".join(sys.argv[1:]),
+        "machine": "the project's 2-core CPU machine",
+        "start_to_ready_s": round(start_s, 2),
+        "refine_16_digits_median_s": round(statistics.median(single), 3),
+        "latents_first_fit_s": round(first_latents, 2),
+        "latents_update_median_s": round(statistics.median(latents), 3),
+        "load": {"users": args.users, "requests_per_user": args.requests, "total": len(results),
+                 "failed": sum(r[2] is not None for r in results),
+                 "identical_to_single_user": sum(r[1] for r in results),
+                 "p50_s": round(percentile(lat, 50), 3), "p95_s": round(percentile(lat, 95), 3),
+                 "wall_s": round(load_wall, 1), "throughput_req_per_s": round(len(results) / load_wall, 2),
+                 "errors": sorted({r[2] for r in results if r[2]})[:5]},
+    }
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "app_perf.json").write_text(json.dumps(report, indent=1))
+    L = report["load"]
+    md = (f"Command: `{report['command'].strip()}`\n\n| measure | value |\n|---|---|\n"
+          f"| app start → ready | {report['start_to_ready_s']} s |\n"
+          f"| Refine, 16 digits samples, default settings (median of 10) | {report['refine_16_digits_median_s']} s |\n"
+          f"| Latents view: first UMAP fit | {report['latents_first_fit_s']} s |\n"
+          f"| Latents view: update after the fit (median of 5) | {report['latents_update_median_s']} s |\n"
+          f"| load: {L['users']} users × {L['requests_per_user']} Refine requests | {L['failed']} failed, "
+          f"{L['identical_to_single_user']}/{L['total']} identical to the single-user result |\n"
+          f"| load latency P50 / P95 | {L['p50_s']} s / {L['p95_s']} s ({L['throughput_req_per_s']} req/s) |\n")
+    (out / "app_perf.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

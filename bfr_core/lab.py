@@ -1,0 +1,77 @@
+"""The 2-D bias lab: train a deliberately short base on a toy set, expose its bias, correct it.
+
+Everything is small enough to train live on a CPU in seconds: a base flow N(0, I) → data,
+its inverted latents z_b = G⁻¹(x) (visibly not N(0, I)), an LFR (N(0, I) → z_b, OT coupling)
+and a DFR (G(z) → data, OT coupling), with trajectories for plotting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .data import load_dataset
+from .metrics import energy_distance
+from .nets import MLPVelocity
+from .refine import base_batches, dfr_batches, flow_map, invert, lfr_batches, Augment, train_flow
+from .train import TrainConfig
+
+MAX_LAB_STEPS = 3000
+MAX_LAB_POINTS = 5000
+
+
+@dataclass
+class LabResult:
+    real: torch.Tensor
+    generated: torch.Tensor
+    prior: torch.Tensor
+    biased_latents: torch.Tensor
+    lfr_latents: torch.Tensor
+    lfr_points: torch.Tensor
+    dfr_points: torch.Tensor
+    dfr_trajectory: torch.Tensor  # (steps + 1, n, 2)
+    energy: dict
+
+
+def run_bias_lab(name: str = "moons", base_steps: int = 150, refine_steps: int = 250, n: int = 1000,
+                 seed: int = 0, alpha: float = 0.1, progress=None) -> LabResult:
+    """Train base → invert → LFR → DFR on toy set ``name``; ``progress(fraction, text)`` reports."""
+    if not (isinstance(base_steps, int) and 10 <= base_steps <= MAX_LAB_STEPS):
+        raise ValueError(f"base steps must be an integer in 10..{MAX_LAB_STEPS}, got {base_steps!r}")
+    if not (isinstance(refine_steps, int) and 10 <= refine_steps <= MAX_LAB_STEPS):
+        raise ValueError(f"refiner steps must be an integer in 10..{MAX_LAB_STEPS}, got {refine_steps!r}")
+    if not (isinstance(n, int) and 100 <= n <= MAX_LAB_POINTS):
+        raise ValueError(f"points must be an integer in 100..{MAX_LAB_POINTS}, got {n!r}")
+    ds = load_dataset(name, seed=seed)
+    total = base_steps + 2 * refine_steps
+
+    def reporter(offset, label):
+        return (lambda step, loss: progress((offset + step) / total, f"{label}: step {step}, loss {loss:.3f}")
+                if progress and step % 25 == 0 else None)
+
+    def net():
+        torch.manual_seed(seed)
+        return MLPVelocity((2,), hidden=64, depth=2)
+
+    def cfg(steps):
+        return TrainConfig(steps=steps, lr=2e-3, ema_decay=0.99, seed=seed, progress=False)
+
+    base = train_flow(net(), base_batches(ds.x_train, ds.y_train, False), "independent", 0.0, 128, cfg(base_steps),
+                      on_step=reporter(0, "base")).model
+    g = torch.Generator().manual_seed(seed)
+    prior = torch.randn(n, 2, generator=g)
+    generated, _ = flow_map(base, prior, solver="rk4", nfe=8)
+    z_b = invert(base, ds.x_train[:n], solver="rk4", nfe=8, desc=None)
+    lfr = train_flow(net(), lfr_batches(z_b, torch.zeros(n, dtype=torch.long), False, alpha=alpha), "ot", 0.0, 128,
+                     cfg(refine_steps), on_step=reporter(base_steps, "LFR")).model
+    z_ref, _ = flow_map(lfr, prior, solver="rk4", nfe=4)
+    lfr_points, _ = flow_map(base, z_ref, solver="rk4", nfe=8)
+    dfr = train_flow(net(), dfr_batches(generated, torch.zeros(n, dtype=torch.long), ds.x_train, ds.y_train, False,
+                                        Augment(blur_p=0.0)), "ot", 0.0, 128, cfg(refine_steps),
+                     on_step=reporter(base_steps + refine_steps, "DFR")).model
+    dfr_points, _, traj = flow_map(dfr, generated, solver="euler", nfe=10, return_trajectory=True)
+    test = ds.x_test[:n]
+    energy = {k: energy_distance(v, test) for k, v in
+              (("base", generated), ("lfr", lfr_points), ("dfr", dfr_points), ("train", ds.x_train[:n]))}
+    energy["latents_vs_prior"] = energy_distance(z_b, prior)
+    return LabResult(ds.x_train[:n], generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy)

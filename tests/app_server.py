@@ -1,0 +1,20 @@
+"""Launch the app in-process on a free port for tests (shared by the client and browser tests)."""
+from __future__ import annotations
+
+import socket
+
+from app.ui import build_demo
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch():
+    """Returns (demo, url); the caller closes it with ``demo.close()``."""
+    demo = build_demo().queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"

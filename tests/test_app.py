@@ -1,0 +1,106 @@
+"""The app: callbacks called directly, then the launched app driven over HTTP by gradio_client."""
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app import callbacks, registry
+from bfr_core.images import picture
+from bfr_core.pipeline import Settings
+
+DEFAULTS = dict(bundle="digits", seed=3, n=16, label="any", base_solver="rk4", base_nfe=20, mode="lfr+dfr",
+                lfr_variant="ode", lfr_nfe=4, alpha=0.2, dfr_nfe=4)
+
+
+def call(**overrides):
+    return callbacks.refine(**{**DEFAULTS, **overrides})
+
+
+def test_bundles_are_shipped():
+    assert {"digits", "moons"} <= set(registry.available_bundles())
+
+
+def test_refine_matches_the_library_bit_for_bit():
+    base, refined, diff, summary, hist = call()
+    st = registry.pipeline("digits").run(16, 3, Settings(mode="lfr+dfr", lfr_solver="rk4", lfr_nfe=4, alpha=0.2,
+                                                         dfr_solver="rk4", dfr_nfe=4, base_solver="rk4", base_nfe=20))
+    assert np.array_equal(np.asarray(refined), np.asarray(picture(st.final)))
+    assert np.array_equal(np.asarray(base), np.asarray(picture(st.base)))
+    assert "total 28" in summary and "classifier confidence" in summary
+    assert hist is not None and diff.size == base.size
+
+
+def test_alpha_slider_changes_the_output():
+    a = np.asarray(call(mode="lfr", alpha=0.0)[1])
+    b = np.asarray(call(mode="lfr", alpha=0.5)[1])
+    assert not np.array_equal(a, b)
+
+
+def test_odd_lfr_nfe_uses_euler_and_reflow_is_one_step():
+    assert "lfr 3" in call(mode="lfr", lfr_nfe=3)[3]
+    assert "lfr 1" in call(mode="lfr", lfr_variant="reflow", lfr_nfe=1)[3]
+
+
+@pytest.mark.parametrize("overrides,msg", [
+    (dict(lfr_nfe=0), "LFR NFE must be an integer in 1..100"),
+    (dict(dfr_nfe=10**6), "DFR NFE must be an integer"),
+    (dict(alpha=-0.1), r"alpha must be a number in \[0, 1\]"),
+    (dict(alpha=1.5), r"alpha must be a number in \[0, 1\]"),
+    (dict(alpha=0.9), r"alpha must lie in \[0.0, 0.5\]"),
+    (dict(n=10**5), "number of samples must be an integer in 1..256"),
+    (dict(seed=float("nan")), "seed must be an integer"),
+    (dict(seed="abc"), "seed must be an integer"),
+    (dict(bundle="cifar"), "unknown bundle 'cifar'"),
+    (dict(mode="sdedit"), "unknown mode 'sdedit'"),
+    (dict(label="12"), "class must be an integer in 0..9"),
+])
+def test_bad_input_is_refused_with_a_message(overrides, msg):
+    with pytest.raises(gr.Error, match=msg):
+        call(**overrides)
+
+
+def test_latents_view_places_refined_latents():
+    fig = callbacks.latents("digits", 0, 0.2, 4)
+    names = [t.name for t in fig.data]
+    assert names == ["prior z ~ N(0, I)", "biased latents G⁻¹(real)", "LFR-refined latents"]
+    assert len(fig.data[2].x) == 200 and np.isfinite(np.asarray(fig.data[2].x, dtype=float)).all()
+
+
+def test_bias_lab_runs_and_validates():
+    data, lat, fixed, md = callbacks.bias_lab("moons", 50, 50)
+    assert "Energy distance" in md and len(fixed.data) > 3
+    with pytest.raises(gr.Error, match="base steps must be an integer in 10..3000"):
+        callbacks.bias_lab("moons", 10**6, 50)
+
+
+
+
+def test_http_api_refine_and_generate(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    base_path, refined_path, diff_path, summary, _ = client.predict(*DEFAULTS.values(), api_name="/refine")
+    expected = np.asarray(call()[1])
+    assert np.array_equal(np.asarray(Image.open(refined_path["path"] if isinstance(refined_path, dict) else refined_path)), expected)
+    assert "lfr+dfr" in summary
+    gen = client.predict("digits", 3, 16, "any", "rk4", 20, api_name="/generate")
+    assert Image.open(gen["path"] if isinstance(gen, dict) else gen).size == Image.open(base_path if isinstance(base_path, str) else base_path["path"]).size
+
+
+def test_http_api_reports_bad_input(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception, match="LFR NFE must be an integer"):
+        client.predict(*{**DEFAULTS, "lfr_nfe": 0}.values(), api_name="/refine")
+
+
+def test_cli_and_app_give_identical_pixels(tmp_path):
+    from bfr_core.cli import main
+
+    png = tmp_path / "cli.png"
+    assert main(["--quiet", "sample", "--bundle", "checkpoints/digits", "--n", "16", "--seed", "3", "--mode", "lfr+dfr",
+                 "--alpha", "0.2", "--lfr-solver", "rk4", "--lfr-nfe", "4", "--dfr-solver", "rk4", "--dfr-nfe", "4",
+                 "--out", str(png)]) == 0
+    assert np.array_equal(np.asarray(Image.open(png)), np.asarray(call()[1]))

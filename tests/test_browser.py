@@ -1,0 +1,39 @@
+"""A real browser (Debian's chromium, driven by Playwright) loads the app, clicks, and screenshots it."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+
+
+def test_page_renders_images_and_plot(server):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: .ci/run installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server, wait_until="networkidle")
+        page.get_by_role("button", name="Refine").wait_for(timeout=30_000)
+        # the load event fills the three image panels; wait until all three <img> have pixels
+        page.wait_for_function("document.querySelectorAll('img[src*=\"file=\"], img[src*=\"/file\"], img[src^=\"data:\"]').length >= 3 && "
+                               "[...document.querySelectorAll('img')].filter(i => i.naturalWidth > 50).length >= 3",
+                               timeout=60_000)
+        first = page.locator("img").first.get_attribute("src")
+        page.get_by_text("DFR", exact=True).click()
+        page.wait_for_function("(src) => [...document.querySelectorAll('img')].some(i => i.src !== src && i.naturalWidth > 50)",
+                               arg=first, timeout=30_000)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() >= 1
+        assert "Error" not in page.locator("body").inner_text()[:2000]
+        page.screenshot(path=str(ARTIFACTS / "app_refine.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "app_refine.png").stat().st_size > 10_000
