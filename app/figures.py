@@ -12,13 +12,14 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 
 def grid(x: torch.Tensor) -> Image.Image:
+    """Samples as a picture: an image grid about 300 px wide, or a scatter plot of points."""
     return picture(x) if x.dim() == 4 else picture(x, size=320)
 
 
 def difference_map(a: torch.Tensor, b: torch.Tensor) -> Image.Image:
     """|b − a| per pixel, white = no change, dark red = a change of 1 or more."""
     d = (b - a).abs().clamp(0, 1)
-    g = picture(1 - 2 * d).convert("RGB") if a.dim() == 4 else picture(b - a, size=320)
+    g = grid(1 - 2 * d).convert("RGB") if a.dim() == 4 else grid(b - a)
     arr = np.asarray(g).copy()
     if a.dim() == 4:
         arr[..., 1] = arr[..., 2] = arr[..., 0] // 2 + 127 * (arr[..., 0] > 250)

@@ -13,10 +13,12 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
-def image_grid(x: torch.Tensor, ncol: int | None = None, scale: int = 4, pad: int = 1) -> Image.Image:
-    """Tile (N, 1, H, W) images in [-1, 1] into one grayscale picture, upscaled ``scale``×."""
+def image_grid(x: torch.Tensor, ncol: int | None = None, scale: int | None = None, pad: int = 1) -> Image.Image:
+    """Tile (N, 1, H, W) images in [-1, 1] into one grayscale picture, upscaled ``scale``×
+    (default: whatever makes the grid about 300 px wide, at least 2×)."""
     n, _, h, w = x.shape
     ncol = ncol or math.ceil(math.sqrt(n))
+    scale = scale or max(2, 300 // (ncol * (w + pad)))
     nrow = math.ceil(n / ncol)
     canvas = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), 40, dtype=np.uint8)
     pix = to_uint8(x[:, 0])

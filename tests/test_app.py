@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from app import callbacks, registry
-from bfr_core.images import picture
+from app.figures import grid
 from bfr_core.pipeline import Settings
 
 DEFAULTS = dict(bundle="digits", seed=3, n=16, label="any", base_solver="rk4", base_nfe=20, mode="lfr+dfr",
@@ -25,8 +25,8 @@ def test_refine_matches_the_library_bit_for_bit():
     base, refined, diff, summary, hist = call()
     st = registry.pipeline("digits").run(16, 3, Settings(mode="lfr+dfr", lfr_solver="rk4", lfr_nfe=4, alpha=0.2,
                                                          dfr_solver="rk4", dfr_nfe=4, base_solver="rk4", base_nfe=20))
-    assert np.array_equal(np.asarray(refined), np.asarray(picture(st.final)))
-    assert np.array_equal(np.asarray(base), np.asarray(picture(st.base)))
+    assert np.array_equal(np.asarray(refined), np.asarray(grid(st.final)))
+    assert np.array_equal(np.asarray(base), np.asarray(grid(st.base)))
     assert "total 28" in summary and "classifier confidence" in summary
     assert hist is not None and diff.size == base.size
 
@@ -88,12 +88,17 @@ def test_http_api_refine_and_generate(server):
     assert Image.open(gen["path"] if isinstance(gen, dict) else gen).size == Image.open(base_path if isinstance(base_path, str) else base_path["path"]).size
 
 
-def test_http_api_reports_bad_input(server):
+@pytest.mark.parametrize("overrides,msg", [
+    (dict(lfr_nfe=0), "less than minimum value 1|LFR NFE must be"),  # Gradio's slider check or ours
+    (dict(mode="sdedit"), "sdedit"),
+    (dict(n=10**5), "greater than maximum|number of samples"),
+])
+def test_http_api_reports_bad_input(server, overrides, msg):
     from gradio_client import Client
 
     client = Client(server, verbose=False)
-    with pytest.raises(Exception, match="LFR NFE must be an integer"):
-        client.predict(*{**DEFAULTS, "lfr_nfe": 0}.values(), api_name="/refine")
+    with pytest.raises(Exception, match=msg):
+        client.predict(*{**DEFAULTS, **overrides}.values(), api_name="/refine")
 
 
 def test_cli_and_app_give_identical_pixels(tmp_path):

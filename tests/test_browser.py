@@ -28,12 +28,17 @@ def test_page_renders_images_and_plot(server):
                                "[...document.querySelectorAll('img')].filter(i => i.naturalWidth > 50).length >= 3",
                                timeout=60_000)
         first = page.locator("img").first.get_attribute("src")
-        page.get_by_text("DFR", exact=True).click()
+        page.get_by_test_id("DFR-radio-label").click()
         page.wait_for_function("(src) => [...document.querySelectorAll('img')].some(i => i.src !== src && i.naturalWidth > 50)",
                                arg=first, timeout=30_000)
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         assert page.locator(".js-plotly-plot").count() >= 1
         assert "Error" not in page.locator("body").inner_text()[:2000]
         page.screenshot(path=str(ARTIFACTS / "app_refine.png"), full_page=True)
+        page.get_by_role("tab", name="Latents").click()
+        page.get_by_role("button", name="Show latents").click()
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer, .js-plotly-plot canvas').length > 0 && "
+                               "document.body.innerText.includes('LFR-refined latents')", timeout=180_000)
+        page.screenshot(path=str(ARTIFACTS / "app_latents.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "app_refine.png").stat().st_size > 10_000
