@@ -103,15 +103,15 @@ def refine(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr
             acc = f", accuracy vs requested class {m['accuracy']:.0%}" if "accuracy" in m else ""
             summary.append(f"- {name}: classifier confidence {m['confidence']:.3f}{acc}")
         hist = figures.class_histogram(b["histogram"], r["histogram"])
-    return (figures.grid(st.base), figures.grid(st.final), figures.difference_map(st.base, st.final),
-            "\n".join(summary), hist)
+    pictures = (figures.grid(st.base), figures.grid(st.final), figures.difference_map(st.base, st.final))
+    return (*map(figures.png_file, pictures), "\n".join(summary), hist)
 
 
 @user_errors
 def generate(bundle, seed, n, label, base_solver, base_nfe):
     """Base samples only (no refinement)."""
     pipe, n, seed, label, s = request(bundle, seed, n, label, base_solver, base_nfe, "none", "ode", 4, 0.2, 4)
-    return figures.grid(pipe.run(n, seed, s, label=label).base)
+    return figures.png_file(figures.grid(pipe.run(n, seed, s, label=label).base))
 
 
 @user_errors
@@ -144,7 +144,7 @@ def overrefine(bundle, alpha, progress=gr.Progress()):
     drift = None
     if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:
         rows = lfr_drift(pipe, 8, seed=1, alpha=a)  # (K+1, 8, C, H, W): one row per NFE
-        drift = figures.picture_rows(rows)
+        drift = figures.png_file(figures.picture_rows(rows))
     return figures.sweep_curves(sweep), drift
 
 

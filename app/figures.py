@@ -1,12 +1,20 @@
 """Plotly figures and PIL pictures for the UI (no computation beyond layout)."""
 from __future__ import annotations
 
+import hashlib
+import io
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import plotly.graph_objects as go
 import torch
 from PIL import Image
 
+from bfr_core.checkpoint import atomic_write_bytes
 from bfr_core.images import picture
+
+PNG_DIR = Path(tempfile.gettempdir()) / "bfr-explorer-png"
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -82,3 +90,19 @@ def picture_rows(rows: torch.Tensor) -> Image.Image:
     """(R, N, C, H, W) → one grid with a row per R (e.g. per NFE)."""
     r, n = rows.shape[:2]
     return picture(rows.reshape(r * n, *rows.shape[2:]), ncol=n)
+
+
+def png_file(img: Image.Image) -> str:
+    """Save ``img`` as PNG at a path named by its content hash, written atomically.
+
+    Returning a file path (rather than a PIL image) matters under concurrency: Gradio writes
+    PIL outputs non-atomically to a content-hashed cache path, so two users receiving the
+    same picture at once could read a half-written file; file paths are copied atomically.
+    """
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    data = buf.getvalue()
+    path = PNG_DIR / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
+    if not path.exists():
+        atomic_write_bytes(data, path)
+    return str(path)

@@ -65,9 +65,9 @@ def build_demo() -> gr.Blocks:
                     gen = gr.Button("Generate base only")
                 with gr.Column(scale=3):
                     with gr.Row():
-                        base_img = gr.Image(label="base G(z)", type="pil", format="png")
-                        refined_img = gr.Image(label="refined", type="pil", format="png")
-                        diff_img = gr.Image(label="|refined − base|", type="pil", format="png")
+                        base_img = gr.Image(label="base G(z)", type="filepath", format="png")
+                        refined_img = gr.Image(label="refined", type="filepath", format="png")
+                        diff_img = gr.Image(label="|refined − base|", type="filepath", format="png")
                     summary = gr.Markdown()
                     hist = gr.Plot(label="class histogram")
             inputs = [bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe]
@@ -105,7 +105,7 @@ def build_demo() -> gr.Blocks:
                 o_btn = gr.Button("Measure", variant="primary")
             with gr.Row():
                 o_plot = gr.Plot(label="metric vs NFE")
-                o_drift = gr.Image(label="LFR drift with NFE", type="pil", format="png")
+                o_drift = gr.Image(label="LFR drift with NFE", type="filepath", format="png")
             o_btn.click(callbacks.overrefine, [o_bundle, o_alpha], [o_plot, o_drift], api_name="overrefine")
 
         with gr.Tab("Bias lab (2-D)"):
