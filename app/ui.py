@@ -110,7 +110,7 @@ def build_demo() -> gr.Blocks:
 
         with gr.Tab("Bias lab (2-D)"):
             gr.Markdown("Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, "
-                        "then train LFR and DFR and watch them correct it (about half a minute on a laptop CPU).")
+                        "then train LFR and DFR and watch them correct it (a few seconds on a laptop CPU).")
             with gr.Row():
                 toy = gr.Dropdown(["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set")
                 b_steps = gr.Slider(50, 1500, value=150, step=50, label="base training steps (short = biased)")
