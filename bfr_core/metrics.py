@@ -20,7 +20,7 @@ K_NEAREST = 5
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     r, f = real.double().numpy(), fake.double().numpy()
     mu_r, mu_f = r.mean(0), f.mean(0)
-    cov_r, cov_f = np.cov(r, rowvar=False), np.cov(f, rowvar=False)
+    cov_r, cov_f = np.atleast_2d(np.cov(r, rowvar=False)), np.atleast_2d(np.cov(f, rowvar=False))
     covmean = linalg.sqrtm(cov_r @ cov_f)
     if not np.isfinite(covmean).all():  # standard fix: regularise the product
         eps = 1e-6 * np.eye(len(cov_r))

@@ -14,11 +14,26 @@ def test_fid_one_dimensional_closed_form():
     assert fid(a, b) == pytest.approx(expected, rel=1e-6)
 
 
-def test_fid_and_kid_of_identical_sets():
+def test_fid_of_identical_sets_is_zero():
     x = torch.randn(300, 8)
     assert fid(x, x) == pytest.approx(0, abs=1e-6)
-    assert abs(kid(x, x)) < 1e-2
-    assert kid(x, x + 1) > 0.1
+
+
+def test_kid_equals_the_unbiased_mmd_formula():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(5, 2, generator=g).double(), torch.randn(5, 2, generator=g).double() + 0.5
+    k = lambda a, b: (a @ b.T / 2 + 1) ** 3  # noqa: E731
+    m = 5
+    off = lambda K: (K.sum() - K.diag().sum()) / (m * (m - 1))  # noqa: E731
+    expected = off(k(x, x)) + off(k(y, y)) - 2 * k(x, y).mean()
+    assert kid(x, y, subsets=1, subset_size=5) == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_kid_separates_distributions():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(600, 8, generator=g), torch.randn(600, 8, generator=g)
+    assert abs(kid(a, b)) < 0.02
+    assert kid(a, b + 1) > 0.2
 
 
 def test_precision_recall_density_coverage():
