@@ -37,8 +37,7 @@ def build_demo() -> gr.Blocks:
     bundles = registry.available_bundles()
     if not bundles:
         raise SystemExit(f"no bundles found under {registry.CHECKPOINTS}; see README for how to build one")
-    image_bundles = [b for b in bundles if len(registry.pipeline(b).bundle.shape) == 3] or bundles
-    first = image_bundles[0]
+    first = bundles[0]
     alpha_max = (registry.pipeline(first).bundle.alpha_range() or (0, 1))[1]
 
     with gr.Blocks(title="BFR Explorer") as demo:
@@ -47,7 +46,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Refine"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=280):
-                    bundle = gr.Dropdown(image_bundles, value=first, label="bundle (dataset)")
+                    bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset)")
                     seed = gr.Number(0, precision=0, label="seed", minimum=0, maximum=callbacks.MAX_SEED)
                     n = gr.Slider(1, 64, value=16, step=1, label="samples")
                     label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
@@ -85,7 +84,7 @@ def build_demo() -> gr.Blocks:
                         "**biased latents**) and LFR-refined latents (crosses). UMAP is fitted once per bundle; "
                         "refined latents are placed on the same map, so moving α or NFE updates it quickly.")
             with gr.Row():
-                l_bundle = gr.Dropdown(image_bundles, value=first, label="bundle")
+                l_bundle = gr.Dropdown(bundles, value=first, label="bundle")
                 l_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α")
                 l_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE")
                 l_btn = gr.Button("Show latents", variant="primary")
@@ -100,7 +99,7 @@ def build_demo() -> gr.Blocks:
                         "split) as the refiners take more Euler steps, and 8 samples as LFR steps grow "
                         "(top row: base; each next row one more NFE, as listed: 1, 2, 3, 4, 6, 8, 10).")
             with gr.Row():
-                o_bundle = gr.Dropdown(image_bundles, value=first, label="bundle")
+                o_bundle = gr.Dropdown(bundles, value=first, label="bundle")
                 o_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α")
                 o_btn = gr.Button("Measure", variant="primary")
             with gr.Row():

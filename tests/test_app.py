@@ -112,3 +112,17 @@ def test_cli_and_app_give_identical_pixels(tmp_path):
                  "--alpha", "0.2", "--lfr-solver", "rk4", "--lfr-nfe", "4", "--dfr-solver", "rk4", "--dfr-nfe", "4",
                  "--out", str(png)]) == 0
     assert np.array_equal(pixels(png), pixels(call()[1]))
+
+
+def test_overrefinement_curves_and_drift():
+    fig, drift = callbacks.overrefine("digits", 0.2)
+    lfr, dfr = fig.data
+    assert list(lfr.x) == [1, 2, 3, 4, 6, 8, 10] and len(dfr.y) == 7
+    assert lfr.y[0] > lfr.y[-1]  # one Euler step collapses; more steps recover (measured, see README)
+    assert pixels(drift).shape[0] == pixels(drift).shape[1]  # 8 rows (base + 7 NFE values) of 8 samples
+
+
+def test_toy_bundle_in_the_app():
+    base, refined, diff, summary, hist = call(bundle="moons", n=64, alpha=0.1)
+    assert "total 28" in summary and hist is None
+    assert pixels(refined).shape == (320, 320, 3)
