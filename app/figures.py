@@ -80,7 +80,7 @@ def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None) 
                                      line=dict(color="rgba(120,120,120,0.5)", width=1), hoverinfo="skip"))
     for (name, pts), colour in zip(points.items(), ("#bbbbbb", "#d62728", "#1f77b4", "#2ca02c")):
         fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
-                                   marker=dict(size=3, color=colour)))
+                                   marker=dict(size=3, color=colour, opacity=0.6)))
     fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"),
                       yaxis=dict(scaleanchor="x"))
     return fig

@@ -228,10 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="BFR Explorer: bias-correcting flow refiners.")
     ap.set_defaults(data_dir=None, quiet=False)
     sub = ap.add_subparsers(dest="command", required=True)
-    _add_parser = sub.add_parser
-    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[common], **k)
 
-    p = sub.add_parser("train-base", help="train the base flow-matching generator")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
+
+    p = command("train-base", "train the base flow-matching generator")
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--out", type=Path, required=True, help="bundle directory")
     p.add_argument("--unconditional", action="store_true", help="ignore labels")
@@ -240,20 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_args(p, "rk4", 20)
     p.set_defaults(func=cmd_train_base)
 
-    p = sub.add_parser("train-classifier", help="train the metric classifier for the bundle's dataset")
+    p = command("train-classifier", "train the metric classifier for the bundle's dataset")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--noise", type=float, default=0.3, help="std of training-time input noise")
     p.add_argument("--max-shift", type=int, default=1, help="random shift in pixels at training time")
     add_training_args(p, 256)
     p.set_defaults(func=cmd_train_classifier)
 
-    p = sub.add_parser("invert", help="invert real training data: z_b = G⁻¹(x), cached in latents.safetensors")
+    p = command("invert", "invert real training data: z_b = G⁻¹(x), cached in latents.safetensors")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--n", type=positive_int, default=None, help="images to invert (default all)")
     add_sampling_args(p, "rk4", 20)
     p.set_defaults(func=cmd_invert)
 
-    p = sub.add_parser("train-lfr", help="train the latent-space refiner N(0,I) → mixed biased latents")
+    p = command("train-lfr", "train the latent-space refiner N(0,I) → mixed biased latents")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--alpha", type=probability, default=0.2, help="mixing coefficient α (default when --alpha-max)")
     p.add_argument("--alpha-max", type=probability, default=None, help="train one α-conditioned net for α in [0, max]")
@@ -262,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_args(p, "rk4", 4)
     p.set_defaults(func=cmd_train_lfr)
 
-    p = sub.add_parser("reflow-lfr", help="distil the LFR ODE into a one-Euler-step refiner")
+    p = command("reflow-lfr", "distil the LFR ODE into a one-Euler-step refiner")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--pairs", type=positive_int, default=20000)
     p.add_argument("--teacher-solver", choices=["euler", "midpoint", "rk4"], default="rk4")
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_args(p, 256)
     p.set_defaults(func=cmd_reflow_lfr)
 
-    p = sub.add_parser("train-dfr", help="train the data-space refiner generated → real")
+    p = command("train-dfr", "train the data-space refiner generated → real")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--pool", type=positive_int, default=4096, help="generated samples to refine from")
     p.add_argument("--noise-p", type=probability, default=0.0)
@@ -283,22 +284,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_args(p, "rk4", 4)
     p.set_defaults(func=cmd_train_dfr)
 
-    for name, func, hlp in (("sample", cmd_sample, "write a PNG of samples"),):
-        p = sub.add_parser(name, help=hlp)
-        p.add_argument("--bundle", type=Path, required=True)
-        p.add_argument("--n", type=positive_int, default=64)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--label", type=int, default=None, help="class to draw (conditional bases)")
-        p.add_argument("--mode", choices=MODES, default="lfr+dfr")
-        p.add_argument("--lfr-variant", choices=["ode", "reflow"], default="ode")
-        p.add_argument("--alpha", type=probability, default=None)
-        for stage in ("base", "lfr", "dfr"):
-            p.add_argument(f"--{stage}-solver", choices=["euler", "midpoint", "rk4"], default=None)
-            p.add_argument(f"--{stage}-nfe", type=positive_int, default=None)
-        p.add_argument("--out", type=Path, required=True)
-        p.set_defaults(func=func)
+    p = command("sample", "write a PNG of samples")
+    p.add_argument("--bundle", type=Path, required=True)
+    p.add_argument("--n", type=positive_int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label", type=int, default=None, help="class to draw (conditional bases)")
+    p.add_argument("--mode", choices=MODES, default="lfr+dfr")
+    p.add_argument("--lfr-variant", choices=["ode", "reflow"], default="ode")
+    p.add_argument("--alpha", type=probability, default=None)
+    for stage in ("base", "lfr", "dfr"):
+        p.add_argument(f"--{stage}-solver", choices=["euler", "midpoint", "rk4"], default=None)
+        p.add_argument(f"--{stage}-nfe", type=positive_int, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("evaluate", help="metrics of base / LFR / DFR against the held-out test split")
+    p = command("evaluate", "metrics of base / LFR / DFR against the held-out test split")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--n", type=positive_int, default=2000)
     p.add_argument("--seed", type=int, default=0)

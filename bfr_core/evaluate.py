@@ -8,13 +8,11 @@ toy 2-D) plus ``nfe`` (network evaluations per sample, base included), ``extra_n
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
-import torch
 from tqdm.auto import tqdm
 
 from .data import load_dataset
-from .metrics import image_metrics, point_metrics
+from .metrics import image_metrics, image_reference, point_metrics
 from .pipeline import Bundle, Pipeline, Settings
 
 
@@ -53,20 +51,21 @@ def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict
     if ds.is_image and not bundle.has("classifier"):
         raise ValueError(f"{bundle.path}: image metrics need classifier.safetensors; run train-classifier")
     z = pipe.prior(n, seed)
+    ref = image_reference(bundle.models["classifier"], ds.x_test, ds.x_train) if ds.is_image else None
     results = {}
     for name, settings in tqdm((rows or method_rows(bundle)).items(), desc="evaluate", disable=not progress):
         t0 = time.perf_counter()
         st = pipe.run(n, seed, settings, z=z)
         wall = time.perf_counter() - t0
         if ds.is_image:
-            m = image_metrics(bundle.models["classifier"], st.final, st.labels, ds.x_test, ds.x_train)
+            m = image_metrics(ref, st.final, st.labels)
         else:
             m = point_metrics(st.final, ds.x_test, ds.x_train)
         extra = sum(v for k, v in st.nfe.items() if k != "base")
         results[name] = {**m, "nfe": st.nfe["base"] + extra, "extra_nfe": extra,
                          "solver": describe(st.settings, st.nfe), "wall_s": round(wall, 3)}
     real = ds.x_train[:n]
-    floor = (image_metrics(bundle.models["classifier"], real, ds.y_train[:n], ds.x_test, ds.x_train)
+    floor = (image_metrics(ref, real, ds.y_train[:n])
              if ds.is_image else point_metrics(real, ds.x_test, ds.x_train))
     results["reference-train"] = {**floor, "nfe": 0, "extra_nfe": 0, "solver": "real training images", "wall_s": 0.0}
     return results

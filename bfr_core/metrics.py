@@ -10,6 +10,8 @@ All functions take feature matrices (N, D) as torch tensors unless stated otherw
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from scipy import linalg
@@ -112,20 +114,36 @@ def latent_bias(z: torch.Tensor, seed: int = 0, max_points: int = 2000) -> dict:
     }
 
 
+@dataclass
+class ImageReference:
+    """What every comparison against one test split shares, computed once."""
+
+    classifier: torch.nn.Module
+    train_x: torch.Tensor
+    test_features: torch.Tensor
+    test_to_train_median: float  # median nearest-training-image distance of the test images
+
+
 @torch.no_grad()
-def image_metrics(classifier, samples, labels, test_x, train_x, batch: int = 1000) -> dict:
+def features_and_probs(classifier, x, batch: int = 1000):
+    fs, ps = [], []
+    for i in range(0, len(x), batch):
+        f = classifier.features(x[i : i + batch])
+        fs.append(f)
+        ps.append(torch.softmax(classifier.head(f), 1))
+    return torch.cat(fs).double(), torch.cat(ps)
+
+
+def image_reference(classifier, test_x, train_x) -> ImageReference:
+    return ImageReference(classifier, train_x, features_and_probs(classifier, test_x)[0],
+                          float(nearest_distance(test_x, train_x).median()))
+
+
+@torch.no_grad()
+def image_metrics(ref: ImageReference, samples, labels) -> dict:
     """Everything the evaluate command reports for a batch of generated images."""
-
-    def feats_and_probs(x):
-        fs, ps = [], []
-        for i in range(0, len(x), batch):
-            f = classifier.features(x[i : i + batch])
-            fs.append(f)
-            ps.append(torch.softmax(classifier.head(f), 1))
-        return torch.cat(fs).double(), torch.cat(ps)
-
-    f_test, _ = feats_and_probs(test_x)
-    f_gen, probs = feats_and_probs(samples)
+    f_test = ref.test_features
+    f_gen, probs = features_and_probs(ref.classifier, samples)
     precision, recall = precision_recall(f_test.float(), f_gen.float())
     density, coverage = density_coverage(f_test.float(), f_gen.float())
     pred = probs.argmax(1)
@@ -136,7 +154,7 @@ def image_metrics(classifier, samples, labels, test_x, train_x, batch: int = 100
         "recall": recall,
         "density": density,
         "coverage": coverage,
-        "memorisation_ratio": memorisation_ratio(samples, train_x, test_x),
+        "memorisation_ratio": float(nearest_distance(samples, ref.train_x).median()) / ref.test_to_train_median,
         "confidence": float(probs.max(1).values.mean()),
         "class_histogram": torch.bincount(pred, minlength=probs.shape[1]).tolist(),
     }

@@ -8,16 +8,16 @@ from __future__ import annotations
 import torch
 
 from .data import Dataset
-from .metrics import image_metrics, point_metrics
+from .metrics import image_metrics, image_reference, point_metrics
 from .pipeline import Pipeline, Settings
 
 SWEEP_NFES = (1, 2, 3, 4, 6, 8, 10)
 
 
-def quality(pipe: Pipeline, x: torch.Tensor, labels, ds: Dataset) -> float:
-    """FID on classifier features (images) or energy distance (points) against the test split."""
+def quality(ref, x: torch.Tensor, labels, ds: Dataset) -> float:
+    """FID on classifier features (images, ``ref`` from image_reference) or energy distance (points)."""
     if ds.is_image:
-        return image_metrics(pipe.bundle.models["classifier"], x, labels, ds.x_test, ds.x_train)["fid"]
+        return image_metrics(ref, x, labels)["fid"]
     return point_metrics(x, ds.x_test, ds.x_train)["energy"]
 
 
@@ -26,7 +26,8 @@ def nfe_sweep(pipe: Pipeline, ds: Dataset, n: int = 500, seed: int = 0, nfes=SWE
               alpha: float | None = None, progress=None) -> dict:
     """{"base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...]} with Euler steps (NFE = steps)."""
     base = pipe.run(n, seed, Settings(mode="none"))
-    out = {"metric": "fid" if ds.is_image else "energy", "base": quality(pipe, base.base, base.labels, ds)}
+    ref = image_reference(pipe.bundle.models["classifier"], ds.x_test, ds.x_train) if ds.is_image else None
+    out = {"metric": "fid" if ds.is_image else "energy", "base": quality(ref, base.base, base.labels, ds)}
     stages = [m for m in ("lfr", "dfr") if pipe.bundle.has(m)]
     total, done = len(stages) * len(nfes), 0
     for mode in stages:
@@ -34,7 +35,7 @@ def nfe_sweep(pipe: Pipeline, ds: Dataset, n: int = 500, seed: int = 0, nfes=SWE
         for nfe in nfes:
             s = Settings(mode=mode, alpha=alpha, **{f"{mode}_solver": "euler", f"{mode}_nfe": nfe})
             st = pipe.run(n, seed, s, z=base.z)
-            out[mode].append((nfe, quality(pipe, st.final, st.labels, ds)))
+            out[mode].append((nfe, quality(ref, st.final, st.labels, ds)))
             done += 1
             if progress:
                 progress(done / total, f"{mode} NFE {nfe}")

@@ -2,7 +2,6 @@
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from app import callbacks, registry

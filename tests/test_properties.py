@@ -1,7 +1,6 @@
 """Property tests (hypothesis) on the core's shapes, NFE accounting, α range and input validation."""
 import math
 
-import gradio as gr
 import pytest
 import torch
 from hypothesis import given, settings
