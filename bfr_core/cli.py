@@ -60,7 +60,7 @@ def finish(bundle: Path, name: str, result, net_config: dict, meta: dict) -> Non
 def cmd_train_base(args):
     ds = load_dataset(args.dataset, args.data_dir)
     conditional = ds.num_classes > 1 and not args.unconditional
-    config = default_velocity_config(ds.shape, ds.num_classes if conditional else 0)
+    config = default_velocity_config(ds.shape, ds.num_classes if conditional else 0, channels=args.channels)
     result = train_flow(build_net(config), base_batches(ds.x_train, ds.y_train, conditional), "independent",
                         args.sigma, args.batch_size, train_cfg(args, "base", ds.name),
                         state_path(args.out, "base"), args.resume)
@@ -111,7 +111,8 @@ def cmd_train_lfr(args):
     bundle = Bundle(args.bundle)
     z_b, y = load_latents(bundle)
     conditional = bundle.num_classes > 0
-    config = default_velocity_config(bundle.shape, bundle.num_classes, cond_dim=1 if args.alpha_max is not None else 0)
+    config = default_velocity_config(bundle.shape, bundle.num_classes, cond_dim=1 if args.alpha_max is not None else 0,
+                                     channels=args.channels)
     draw = lfr_batches(z_b, y, conditional, None if args.alpha_max is not None else args.alpha, args.alpha_max)
     result = train_flow(build_net(config), draw, "ot", args.sigma, args.batch_size,
                         train_cfg(args, "lfr", bundle.dataset), state_path(args.bundle, "lfr"), args.resume)
@@ -155,7 +156,7 @@ def cmd_train_dfr(args):
     augment = Augment(args.noise_p, args.noise_std, args.blur_p, args.blur_sigma_min, args.blur_sigma_max)
     pool_y = pool.labels if conditional else torch.zeros(len(pool.base), dtype=torch.long)
     draw = dfr_batches(pool.base, pool_y, ds.x_train, ds.y_train, conditional, augment)
-    config = default_velocity_config(bundle.shape, bundle.num_classes)
+    config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
     result = train_flow(build_net(config), draw, "ot-per-class" if conditional else "ot", args.sigma,
                         args.batch_size, train_cfg(args, "dfr", bundle.dataset), state_path(args.bundle, "dfr"), args.resume)
     finish(args.bundle, "dfr", result, config, {
@@ -204,7 +205,9 @@ def probability(s: str) -> float:
     return v
 
 
-def add_training_args(p, batch_size: int, lr: float = 1e-3):
+def add_training_args(p, batch_size: int, lr: float = 1e-3, velocity_net: bool = True):
+    if velocity_net:
+        p.add_argument("--channels", type=positive_int, default=32, help="UNet width (28x28 images only)")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps (default by dataset)")
     p.add_argument("--batch-size", type=positive_int, default=batch_size)
     p.add_argument("--lr", type=float, default=lr)
@@ -245,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--noise", type=float, default=0.3, help="std of training-time input noise")
     p.add_argument("--max-shift", type=int, default=1, help="random shift in pixels at training time")
-    add_training_args(p, 256)
+    add_training_args(p, 256, velocity_net=False)
     p.set_defaults(func=cmd_train_classifier)
 
     p = command("invert", "invert real training data: z_b = G⁻¹(x), cached in latents.safetensors")

@@ -179,10 +179,10 @@ def build_net(config: dict) -> nn.Module:
         raise ValueError(f"bad config for net kind {kind!r}: {e}") from None
 
 
-def default_velocity_config(shape, num_classes=0, cond_dim=0) -> dict:
-    """A sensible CPU-sized velocity net for the data shape."""
+def default_velocity_config(shape, num_classes=0, cond_dim=0, channels: int = 32) -> dict:
+    """A sensible CPU-sized velocity net for the data shape (``channels``: UNet width, images only)."""
     if len(shape) == 3 and shape[-1] >= 16:
-        return {"kind": "unet_velocity", "shape": list(shape), "channels": 32,
+        return {"kind": "unet_velocity", "shape": list(shape), "channels": channels,
                 "num_classes": num_classes, "cond_dim": cond_dim}
     hidden = 128 if math.prod(shape) <= 2 else 256
     return {"kind": "mlp_velocity", "shape": list(shape), "hidden": hidden, "depth": 3,
