@@ -12,8 +12,8 @@ cli="$py -m bfr_core --quiet"
 case $dataset in
   digits) base_steps=200; lfr_args="--alpha-max 0.5 --alpha 0.2"; has_classifier=1 ;;
   moons|8gaussians|checkerboard|spirals) base_steps=1500; lfr_args="--alpha-max 0.5 --alpha 0.1"; has_classifier=0 ;;
-  # MNIST (not yet run at full length): a 16-channel UNet takes ~0.36 s per step at batch 128
-  # on the 2-core CPU (32 channels: ~1.0 s) and evaluates ~600 images x NFE per second.
+  # MNIST (not yet run at full length): see bench/results/profile_unet.json for the UNet's cost
+  # on the 2-core CPU (16 channels: ~0.3 s per training step at batch 128).
   mnist|fashion-mnist) base_steps=5000; refiner_steps=3000; invert_n=10000; pool=4096; pairs=8192
     lfr_args="--alpha-max 0.5 --alpha 0.2"; has_classifier=1; net_args="--channels 16 --batch-size 128" ;;
   *) echo "no recipe for dataset $dataset" >&2; exit 2 ;;
