@@ -51,12 +51,16 @@ def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict
     if ds.is_image and not bundle.has("classifier"):
         raise ValueError(f"{bundle.path}: image metrics need classifier.safetensors; run train-classifier")
     z = pipe.prior(n, seed)
+    t0 = time.perf_counter()
+    base = pipe.run(n, seed, Settings(mode="none"), z=z).base  # shared by rows at the default base settings
+    base_wall = time.perf_counter() - t0
     ref = image_reference(bundle.models["classifier"], ds.x_test, ds.x_train) if ds.is_image else None
     results = {}
     for name, settings in tqdm((rows or method_rows(bundle)).items(), desc="evaluate", disable=not progress):
+        shared = settings.base_solver is None and settings.base_nfe is None
         t0 = time.perf_counter()
-        st = pipe.run(n, seed, settings, z=z)
-        wall = time.perf_counter() - t0
+        st = pipe.run(n, seed, settings, z=z, base=base if shared else None)
+        wall = time.perf_counter() - t0 + (base_wall if shared else 0.0)  # time to produce these samples
         if ds.is_image:
             m = image_metrics(ref, st.final, st.labels)
         else:

@@ -185,14 +185,21 @@ class Pipeline:
 
     @torch.no_grad()
     def run(self, n: int, seed: int, settings: Settings | None = None, label: int | None = None,
-            z: torch.Tensor | None = None) -> Stages:
-        """Run base + refiners for ``n`` samples of prior seed ``seed`` (or the given ``z``)."""
+            z: torch.Tensor | None = None, base: torch.Tensor | None = None) -> Stages:
+        """Run base + refiners for ``n`` samples of prior seed ``seed`` (or the given ``z``).
+
+        ``base`` may pass G(z) already computed for this ``z`` at the same base settings, so
+        that comparing several refiner settings on one batch does not regenerate it.
+        """
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"number of samples must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
         s = self.resolve(settings or Settings())
         labels = self.labels_for(n, label)
         z = self.prior(n, seed) if z is None else z
-        base, nfe_base = self.generate(z, labels, s)
+        if base is None:
+            base, nfe_base = self.generate(z, labels, s)
+        else:
+            nfe_base = s.base_nfe
         st = Stages(z=z, labels=labels, base=base, nfe={"base": nfe_base}, settings=s)
         x = base
         if s.mode in ("lfr", "lfr+dfr"):

@@ -34,7 +34,7 @@ def nfe_sweep(pipe: Pipeline, ds: Dataset, n: int = 500, seed: int = 0, nfes=SWE
         out[mode] = []
         for nfe in nfes:
             s = Settings(mode=mode, alpha=alpha, **{f"{mode}_solver": "euler", f"{mode}_nfe": nfe})
-            st = pipe.run(n, seed, s, z=base.z)
+            st = pipe.run(n, seed, s, z=base.z, base=base.base)
             out[mode].append((nfe, quality(ref, st.final, st.labels, ds)))
             done += 1
             if progress:
@@ -48,5 +48,6 @@ def lfr_drift(pipe: Pipeline, n: int, seed: int, nfes=SWEEP_NFES, alpha: float |
     base = pipe.run(n, seed, Settings(mode="none"))
     rows = [base.base]
     for nfe in nfes:
-        rows.append(pipe.run(n, seed, Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=nfe), z=base.z).final)
+        settings = Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=nfe)
+        rows.append(pipe.run(n, seed, settings, z=base.z, base=base.base).final)
     return torch.stack(rows)
