@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
 import time
@@ -61,11 +62,19 @@ def cmd_train_base(args):
     ds = load_dataset(args.dataset, args.data_dir)
     conditional = ds.num_classes > 1 and not args.unconditional
     config = default_velocity_config(ds.shape, ds.num_classes if conditional else 0, channels=args.channels)
+    meta = {"role": "base", "dataset": ds.name, "sigma": args.sigma, "batch_size": args.batch_size,
+            "sampling": {"solver": args.solver, "nfe": args.nfe}}
+    cfg = train_cfg(args, "base", ds.name)
+    cfg.snapshots = tuple(args.snapshot_at)
+
+    def snapshot(step: int, model) -> None:  # an earlier, weaker base, e.g. for cross-model transfer
+        path = args.out / "snapshots" / f"base_step{step}" / "base.safetensors"
+        save_model(model, config, {**meta, "steps": step, "snapshot_of": str(args.out), "command": command_line()}, path)
+
+    cfg.on_snapshot = snapshot
     result = train_flow(build_net(config), base_batches(ds.x_train, ds.y_train, conditional), "independent",
-                        args.sigma, args.batch_size, train_cfg(args, "base", ds.name),
-                        state_path(args.out, "base"), args.resume)
-    finish(args.out, "base", result, config, {"role": "base", "dataset": ds.name, "sigma": args.sigma,
-           "batch_size": args.batch_size, "sampling": {"solver": args.solver, "nfe": args.nfe}})
+                        args.sigma, args.batch_size, cfg, state_path(args.out, "base"), args.resume)
+    finish(args.out, "base", result, config, meta)
 
 
 def cmd_train_classifier(args):
@@ -157,9 +166,9 @@ def cmd_train_dfr(args):
     pool_y = pool.labels if conditional else torch.zeros(len(pool.base), dtype=torch.long)
     draw = dfr_batches(pool.base, pool_y, ds.x_train, ds.y_train, conditional, augment)
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
-    result = train_flow(build_net(config), draw, "ot-per-class" if conditional else "ot", args.sigma,
-                        args.batch_size, train_cfg(args, "dfr", bundle.dataset), state_path(args.bundle, "dfr"), args.resume)
-    finish(args.bundle, "dfr", result, config, {
+    result = train_flow(build_net(config), draw, "ot-per-class" if conditional else "ot", args.sigma, args.batch_size,
+                        train_cfg(args, args.name, bundle.dataset), state_path(args.bundle, args.name), args.resume)
+    finish(args.bundle, args.name, result, config, {
         "role": "dfr", "dataset": bundle.dataset, "pool": args.pool, "pool_wall_s": round(pool_s, 2),
         "augment": augment.to_dict(), "sigma": args.sigma, "batch_size": args.batch_size,
         "coupling": "ot-per-class" if conditional else "ot", "sampling": {"solver": args.solver, "nfe": args.nfe}})
@@ -198,6 +207,12 @@ def positive_int(s: str) -> int:
     return v
 
 
+def model_name(s: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", s):
+        raise argparse.ArgumentTypeError(f"a model name is letters, digits, '_', '-' and '/' separators, got {s!r}")
+    return s
+
+
 def probability(s: str) -> float:
     v = float(s)
     if not 0 <= v <= 1:
@@ -229,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     ap = argparse.ArgumentParser(prog="python -m bfr_core", parents=[common],
                                  description="BFR Explorer: bias-correcting flow refiners.")
-    ap.set_defaults(data_dir=None, quiet=False)
+    # No ap.set_defaults(quiet=...): parents share action objects, so it would reset the subcommands' SUPPRESS.
     sub = ap.add_subparsers(dest="command", required=True)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -240,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="bundle directory")
     p.add_argument("--unconditional", action="store_true", help="ignore labels")
     p.add_argument("--sigma", type=float, default=0.0, help="path noise σ")
+    p.add_argument("--snapshot-at", type=positive_int, nargs="*", default=[], metavar="STEP",
+                   help="also save the base after these steps, as OUT/snapshots/base_stepSTEP/base.safetensors")
     add_training_args(p, 256)
     add_sampling_args(p, "rk4", 20)
     p.set_defaults(func=cmd_train_base)
@@ -283,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blur-sigma-min", type=float, default=0.01)
     p.add_argument("--blur-sigma-max", type=float, default=0.02)
     p.add_argument("--sigma", type=float, default=0.0, help="path noise σ")
+    p.add_argument("--name", type=model_name, default="dfr",
+                   help="write BUNDLE/NAME.safetensors (e.g. ablation/dfr_no-aug for a variant the app ignores)")
     add_training_args(p, 256)
     add_sampling_args(p, "rk4", 4)
     p.set_defaults(func=cmd_train_dfr)
@@ -312,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.quiet, args.data_dir = getattr(args, "quiet", False), getattr(args, "data_dir", None)
     torch.manual_seed(0)
     try:
         args.func(args)

@@ -51,21 +51,33 @@ def knn_radii(x: torch.Tensor, k: int = K_NEAREST) -> torch.Tensor:
     return d.kthvalue(k + 1, dim=1).values  # +1 skips the zero self-distance
 
 
-def precision_recall(real, fake, k: int = K_NEAREST) -> tuple[float, float]:
-    r_real, r_fake = knn_radii(real, k), knn_radii(fake, k)
+def manifold_metrics(real, fake, k: int = K_NEAREST, real_radii: torch.Tensor | None = None) -> dict:
+    """Precision, recall, density and coverage from one (fake × real) distance matrix.
+
+    precision = share of fakes inside some real k-NN ball; recall = share of reals inside some
+    fake k-NN ball; density = Σ_fakes #(real balls containing it) / (k·F); coverage = share of
+    real balls holding at least one fake. ``real_radii`` may pass knn_radii(real, k) computed once.
+    """
+    r_real = knn_radii(real, k) if real_radii is None else real_radii
+    r_fake = knn_radii(fake, k)
     d = torch.cdist(fake, real)  # (F, R)
-    precision = (d <= r_real[None]).any(1).float().mean().item()
-    recall = (d.T <= r_fake[None]).any(1).float().mean().item()
-    return precision, recall
+    inside = d <= r_real[None]
+    return {
+        "precision": inside.any(1).float().mean().item(),
+        "recall": (d.T <= r_fake[None]).any(1).float().mean().item(),
+        "density": inside.sum().item() / (k * len(fake)),
+        "coverage": (d.min(0).values <= r_real).float().mean().item(),
+    }
+
+
+def precision_recall(real, fake, k: int = K_NEAREST) -> tuple[float, float]:
+    m = manifold_metrics(real, fake, k)
+    return m["precision"], m["recall"]
 
 
 def density_coverage(real, fake, k: int = K_NEAREST) -> tuple[float, float]:
-    r_real = knn_radii(real, k)
-    d = torch.cdist(fake, real)  # (F, R)
-    inside = d <= r_real[None]
-    density = inside.sum().item() / (k * len(fake))
-    coverage = (d.min(0).values <= r_real).float().mean().item()
-    return density, coverage
+    m = manifold_metrics(real, fake, k)
+    return m["density"], m["coverage"]
 
 
 def nearest_distance(queries: torch.Tensor, pool: torch.Tensor, batch: int = 2048) -> torch.Tensor:
@@ -122,6 +134,7 @@ class ImageReference:
     train_x: torch.Tensor
     test_features: torch.Tensor
     test_to_train_median: float  # median nearest-training-image distance of the test images
+    test_radii: torch.Tensor | None = None  # knn_radii of the test features, computed once
 
 
 @torch.no_grad()
@@ -135,8 +148,9 @@ def features_and_probs(classifier, x, batch: int = 1000):
 
 
 def image_reference(classifier, test_x, train_x) -> ImageReference:
-    return ImageReference(classifier, train_x, features_and_probs(classifier, test_x)[0],
-                          float(nearest_distance(test_x, train_x).median()))
+    features = features_and_probs(classifier, test_x)[0]
+    return ImageReference(classifier, train_x, features, float(nearest_distance(test_x, train_x).median()),
+                          knn_radii(features.float()))
 
 
 @torch.no_grad()
@@ -144,16 +158,11 @@ def image_metrics(ref: ImageReference, samples, labels) -> dict:
     """Everything the evaluate command reports for a batch of generated images."""
     f_test = ref.test_features
     f_gen, probs = features_and_probs(ref.classifier, samples)
-    precision, recall = precision_recall(f_test.float(), f_gen.float())
-    density, coverage = density_coverage(f_test.float(), f_gen.float())
     pred = probs.argmax(1)
     out = {
         "fid": fid(f_test, f_gen),
         "kid": kid(f_test, f_gen),
-        "precision": precision,
-        "recall": recall,
-        "density": density,
-        "coverage": coverage,
+        **manifold_metrics(f_test.float(), f_gen.float(), real_radii=ref.test_radii),
         "memorisation_ratio": float(nearest_distance(samples, ref.train_x).median()) / ref.test_to_train_median,
         "confidence": float(probs.max(1).values.mean()),
         "class_histogram": torch.bincount(pred, minlength=probs.shape[1]).tolist(),

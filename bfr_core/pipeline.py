@@ -8,6 +8,7 @@ final image after the optional DFR step x ↦ F_DFR(x).
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -73,6 +74,22 @@ class Bundle:
             self.latents = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
             self.meta["latents"] = meta
         self.check_consistency()
+
+    def with_model(self, name: str, path: str | Path) -> "Bundle":
+        """A copy of this bundle whose ``name`` model comes from another file, checked as usual.
+
+        E.g. ``with_model("base", earlier_base)`` applies the trained refiners, without retraining,
+        to another base generator (cross-model transfer), or ``with_model("dfr", variant)``.
+        """
+        if name not in MODEL_FILES:
+            raise ValueError(f"model name must be one of {', '.join(MODEL_FILES)}, got {name!r}")
+        other = copy.copy(self)
+        other.models, other.meta = dict(self.models), dict(self.meta)
+        other.models[name], other.meta[name] = load_model(path)
+        other.check_consistency()
+        if name == "base" and tuple(other.meta["base"]["net"]["shape"]) != self.shape:
+            raise CheckpointError(f"{path}: data shape differs from the bundle's {list(self.shape)}")
+        return other
 
     @property
     def shape(self) -> tuple[int, ...]:

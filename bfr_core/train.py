@@ -28,6 +28,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     progress: bool = True
     desc: str = "train"
+    snapshots: tuple[int, ...] = ()  # steps after which ``on_snapshot(step, ema_model)`` is called
+    on_snapshot: Callable[[int, torch.nn.Module], None] | None = None
 
 
 @dataclass
@@ -95,6 +97,8 @@ def fit(
         bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
         if on_step is not None:
             on_step(step + 1, loss_value)
+        if cfg.on_snapshot is not None and step + 1 in cfg.snapshots:
+            cfg.on_snapshot(step + 1, ema if cfg.ema_decay > 0 else model)
         if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             save(step + 1, wall_before + time.perf_counter() - t0)
     wall = wall_before + time.perf_counter() - t0

@@ -21,7 +21,7 @@ def tiny_bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "digits"
     steps = ["--steps", "60", "--save-every", "20"]
     for argv in (
-        ["train-base", "--dataset", "digits", "--out", str(out), *steps],
+        ["train-base", "--dataset", "digits", "--out", str(out), *steps, "--snapshot-at", "30"],
         ["train-classifier", "--bundle", str(out), *steps],
         ["invert", "--bundle", str(out), "--n", "300"],
         ["train-lfr", "--bundle", str(out), "--alpha-max", "0.5", "--alpha", "0.2", *steps],

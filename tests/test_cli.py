@@ -80,3 +80,22 @@ def test_kill_minus_9_then_resume(tmp_path):
     meta = json.loads(__import__("safetensors").safe_open(str(out / "base.safetensors"), "pt").metadata()["bfr"])
     assert meta["steps"] == 1500 and "--resume" in meta["command"]
     assert not state.exists()
+
+
+def test_train_dfr_variant_name(tiny_bundle):
+    """--name writes a variant beside the bundle's models; the bundle itself ignores it."""
+    r = cli("train-dfr", "--bundle", str(tiny_bundle), "--pool", "64", "--steps", "3", "--name", "ablation/dfr_none",
+            "--blur-p", "0")
+    assert r.returncode == 0, r.stderr
+    from bfr_core.checkpoint import load_model
+    _, meta = load_model(tiny_bundle / "ablation" / "dfr_none.safetensors")
+    assert meta["augment"]["blur_p"] == 0 and meta["steps"] == 3 and "--name ablation/dfr_none" in meta["command"]
+    bad = cli("train-dfr", "--bundle", str(tiny_bundle), "--name", "../escape")
+    assert bad.returncode == 2 and "a model name is letters" in bad.stderr
+
+
+def test_quiet_and_data_dir_work_before_the_command():
+    from bfr_core.cli import build_parser
+    for argv in (["--quiet", "--data-dir", "d", "invert", "--bundle", "b"], ["invert", "--quiet", "--data-dir", "d", "--bundle", "b"]):
+        args = build_parser().parse_args(argv)
+        assert args.quiet is True and args.data_dir == "d"

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from bfr_core.metrics import (density_coverage, energy_distance, fid, kid, latent_bias, memorisation_ratio,
-                              precision_recall, sliced_wasserstein)
+from bfr_core.metrics import (density_coverage, energy_distance, fid, kid, knn_radii, latent_bias, manifold_metrics,
+                              memorisation_ratio, precision_recall, sliced_wasserstein)
 
 
 def test_fid_one_dimensional_closed_form():
@@ -65,3 +65,25 @@ def test_latent_bias_of_prior_and_shrunk_latents():
     shrunk = latent_bias(0.5 * torch.randn(4000, 16) + 0.3)
     assert shrunk["var_mean"] == pytest.approx(0.25, abs=0.02) and shrunk["mean_abs"] == pytest.approx(0.3, abs=0.02)
     assert shrunk["energy_to_prior"] > 10 * prior["energy_to_prior"]
+
+
+def test_manifold_metrics_match_their_definitions():
+    """Brute force, straight from Kynkäänniemi et al. (precision/recall) and Naeem et al. (density/coverage)."""
+    g = torch.Generator().manual_seed(3)
+    real, fake, k = torch.randn(40, 3, generator=g), torch.randn(30, 3, generator=g) + 0.5, 3
+
+    def radius(p, cloud):  # distance to the k-th nearest other point
+        return sorted(float((p - q).norm()) for q in cloud)[k]
+
+    r_real = [radius(p, real) for p in real]
+    r_fake = [radius(p, fake) for p in fake]
+    inside = [[float((f - r).norm()) <= rr for r, rr in zip(real, r_real)] for f in fake]
+    expected = {
+        "precision": sum(any(row) for row in inside) / len(fake),
+        "recall": sum(any(float((r - f).norm()) <= rf for f, rf in zip(fake, r_fake)) for r in real) / len(real),
+        "density": sum(map(sum, inside)) / (k * len(fake)),
+        "coverage": sum(min(float((f - r).norm()) for f in fake) <= rr for r, rr in zip(real, r_real)) / len(real),
+    }
+    got = manifold_metrics(real, fake, k)
+    assert got == pytest.approx(expected, abs=1e-6)
+    assert manifold_metrics(real, fake, k, real_radii=knn_radii(real, k)) == got

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from bfr_core.checkpoint import CheckpointError
 from bfr_core.evaluate import evaluate_bundle
 from bfr_core.pipeline import Bundle, Pipeline, Settings
 
@@ -84,3 +85,27 @@ def test_shipped_digits_bundle_draws_the_requested_digits():
     for name in ("base", "lfr", "lfr_reflow", "dfr", "classifier"):
         meta = pipe.bundle.meta[name]
         assert meta["command"].startswith("python -m bfr_core") and meta["steps"] > 0 and meta["wall_s"] > 0
+
+
+def test_snapshot_is_the_earlier_checkpoint_of_the_same_run(tiny_bundle, tmp_path):
+    """--snapshot-at 30 during a 60-step run equals a separate 30-step run, bit for bit."""
+    from bfr_core.checkpoint import load_tensors
+    from bfr_core.cli import main
+
+    assert main(["--quiet", "train-base", "--dataset", "digits", "--out", str(tmp_path), "--steps", "30"]) == 0
+    snap, meta = load_tensors(tiny_bundle / "snapshots" / "base_step30" / "base.safetensors")
+    short, _ = load_tensors(tmp_path / "base.safetensors")
+    assert meta["steps"] == 30 and meta["role"] == "base"
+    assert snap.keys() == short.keys() and all(torch.equal(snap[k], short[k]) for k in snap)
+
+
+def test_with_model_swaps_one_model_and_checks_it(tiny_bundle, pipe):
+    early = Pipeline(pipe.bundle.with_model("base", tiny_bundle / "snapshots" / "base_step30" / "base.safetensors"))
+    assert early.bundle.models["dfr"] is pipe.bundle.models["dfr"]  # refiners reused, not retrained
+    assert pipe.bundle.meta["base"]["steps"] == 60 and early.bundle.meta["base"]["steps"] == 30
+    a, b = pipe.run(8, 0, Settings(mode="lfr+dfr")), early.run(8, 0, Settings(mode="lfr+dfr"))
+    assert torch.equal(a.z_refined, b.z_refined) and not torch.equal(a.base, b.base)
+    with pytest.raises(ValueError, match="model name must be one of"):
+        pipe.bundle.with_model("decoder", tiny_bundle / "dfr.safetensors")
+    with pytest.raises(CheckpointError, match="data shape"):  # a moons model cannot refine digits
+        pipe.bundle.with_model("dfr", "checkpoints/moons/dfr.safetensors")

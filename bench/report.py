@@ -1,0 +1,294 @@
+"""Paper-scale benchmark of a trained image bundle (MNIST, Fashion-MNIST): one command, every row.
+
+    python bench/report.py --bundle checkpoints/mnist --n 5000 --seed 0
+
+Every row draws the same n prior latents (balanced classes) and is measured against the whole
+test split with the bundle's classifier (FID, KID, precision, recall, density, coverage,
+memorisation ratio, accuracy). Groups: the methods at several solvers/NFE with noise-injection
+baselines at matched extra NFE, an LFR α sweep, the DFR augmentation ablation, cross-model
+transfer to the earlier base snapshot, and wall times. Writes bench/results/<bundle>.json,
+<bundle>.md and <bundle>_{nfe,alpha,samples}.png. Each finished row is kept in
+bench/results/.<bundle>_rows.json, so a killed run continues where it stopped (--fresh starts over).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bfr_core.baselines import sdedit  # noqa: E402
+from bfr_core.checkpoint import atomic_write_bytes  # noqa: E402
+from bfr_core.data import load_dataset  # noqa: E402
+from bfr_core.evaluate import describe  # noqa: E402
+from bfr_core.images import image_grid  # noqa: E402
+from bfr_core.metrics import image_metrics, image_reference  # noqa: E402
+from bfr_core.pipeline import Bundle, Pipeline, Settings  # noqa: E402
+
+ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+ABLATION = {"none": "ablation/dfr_none", "noise 30%, std 0.01": "ablation/dfr_noise",
+            "blur 30%, σ 0.01–0.02 px (paper)": "ablation/dfr_blur-paper",
+            "blur 30%, σ 0.5–1 px (stronger)": "ablation/dfr_blur-strong"}
+
+
+def lfr(solver, nfe, alpha=None, variant="ode"):
+    return {"mode": "lfr", "lfr_solver": solver, "lfr_nfe": nfe, "alpha": alpha, "lfr_variant": variant}
+
+
+def dfr(solver, nfe):
+    return {"mode": "dfr", "dfr_solver": solver, "dfr_nfe": nfe}
+
+
+def rows() -> list[tuple[str, str, dict]]:
+    """(group, row name, spec). A spec is Settings fields for Pipeline.run, plus optional keys:
+    ``base`` ("early" = the base snapshot), ``dfr_file`` (a DFR variant), ``sdedit`` (t*),
+    ``then_dfr`` (apply the default DFR to another row's samples)."""
+    out = [("methods", "base", {"mode": "none"})]
+    out += [("methods", f"LFR euler x{k}", lfr("euler", k)) for k in (1, 2, 5, 10)]
+    out += [("methods", "LFR rk4 x1 (paper)", lfr("rk4", 4)),
+            ("methods", "LFR reflow euler x1 (ours)", lfr("euler", 1, variant="reflow"))]
+    out += [("methods", f"DFR euler x{k}", dfr("euler", k)) for k in (1, 2, 5, 10)]
+    out += [("methods", "DFR rk4 x1 (paper)", dfr("rk4", 4)),
+            ("methods", "LFR rk4 x1 -> DFR rk4 x1", {"then_dfr": "LFR rk4 x1 (paper)"})]
+    out += [("methods", f"SDEdit t*={t} {s} x{k}", {"sdedit": t, "solver": s, "nfe": k})
+            for t, s, k in ((0.1, "euler", 1), (0.25, "euler", 4), (0.5, "rk4", 4), (0.25, "euler", 10), (0.5, "euler", 10))]
+    out += [("alpha", f"LFR rk4 x1, alpha={a}", lfr("rk4", 4, alpha=a)) for a in ALPHAS]
+    out += [("ablation", f"DFR rk4 x1, aug: {k}", {**dfr("rk4", 4), "dfr_file": v}) for k, v in ABLATION.items()]
+    early = {"base": "early"}
+    out += [("transfer", "early base", {"mode": "none", **early}),
+            ("transfer", "early base + LFR rk4 x1", {**lfr("rk4", 4), **early}),
+            ("transfer", "early base + DFR rk4 x1", {**dfr("rk4", 4), **early}),
+            ("transfer", "early base + LFR -> DFR", {"then_dfr": "early base + LFR rk4 x1", **early})]
+    return out
+
+
+class Runner:
+    """Produces each row's samples once (rows with equal specs share them) and times the work."""
+
+    def __init__(self, bundle_path: Path, n: int, seed: int):
+        self.path = bundle_path
+        snapshots = sorted(bundle_path.glob("snapshots/base_step*/base.safetensors"),
+                           key=lambda p: int(p.parent.name.removeprefix("base_step")))
+        self.early_base = snapshots[0] if snapshots else None  # the earliest, weakest base
+        self.main = Pipeline(Bundle(bundle_path))
+        self.pipes = {"main": self.main}
+        self.z = self.main.prior(n, seed)
+        self.labels = self.main.labels_for(n, None)
+        self.n, self.seed = n, seed
+        self.cache: dict[str, tuple[torch.Tensor, dict]] = {}
+        self.base_images: dict[str, tuple[torch.Tensor, float]] = {}
+
+    def pipe(self, spec: dict) -> Pipeline:
+        key = f"{spec.get('base', 'main')}|{spec.get('dfr_file', '')}"
+        if key not in self.pipes:
+            bundle = self.main.bundle
+            if spec.get("base") == "early":
+                if self.early_base is None:
+                    raise SystemExit(f"{self.path}: no snapshots/base_step*/ (train-base --snapshot-at) for the transfer rows")
+                bundle = bundle.with_model("base", self.early_base)
+            if spec.get("dfr_file"):
+                bundle = bundle.with_model("dfr", self.path / f"{spec['dfr_file']}.safetensors")
+            self.pipes[key] = Pipeline(bundle)
+        return self.pipes[key]
+
+    def base(self, which: str) -> tuple[torch.Tensor, float]:
+        """G(z) of the main or early base at its default settings, and the seconds it took."""
+        if which not in self.base_images:
+            t0 = time.perf_counter()
+            st = self.pipe({"base": which}).run(self.n, self.seed, Settings(mode="none"), z=self.z)
+            self.base_images[which] = (st.base, time.perf_counter() - t0)
+        return self.base_images[which]
+
+    def samples(self, spec: dict, specs_by_name: dict) -> tuple[torch.Tensor, dict]:
+        """(images, info): info = nfe, extra_nfe, solver, wall_s (all the work behind these images,
+        the shared base included) and images × NFE per second."""
+        pipe = self.pipe(spec)
+        if spec.get("mode") in ("lfr", "lfr+dfr") and spec.get("alpha") is None:  # the default α is a value too
+            spec = {**spec, "alpha": pipe.resolve(Settings(mode="lfr")).alpha}
+        key = json.dumps(spec, sort_keys=True)
+        if key in self.cache:
+            return self.cache[key]
+        base_x, base_wall = self.base(spec.get("base", "main"))
+        base_nfe = pipe.bundle.sampling_default("base")["nfe"]
+        if "then_dfr" in spec:
+            x_src, src = self.samples(specs_by_name[spec["then_dfr"]], specs_by_name)
+            t0 = time.perf_counter()
+            s = pipe.resolve(Settings(mode="dfr"))
+            x, k = pipe.dfr(x_src, self.labels, s)
+            info = {"nfe": src["nfe"] + k, "extra_nfe": src["extra_nfe"] + k,
+                    "solver": f"{src['solver']} + dfr {s.dfr_solver}x{k}", "earlier_work_s": src["wall_s"]}
+        elif "sdedit" in spec:
+            t0 = time.perf_counter()
+            g = torch.Generator().manual_seed(1000 + self.seed)
+            x, k = sdedit(pipe.bundle.models["base"], base_x, self.labels, spec["sdedit"], spec["solver"], spec["nfe"], g)
+            info = {"nfe": base_nfe + k, "extra_nfe": k, "earlier_work_s": base_wall,
+                    "solver": f"base rk4x{base_nfe} + sdedit t*={spec['sdedit']} {spec['solver']}x{k}"}
+        else:
+            fields = {k: v for k, v in spec.items() if k not in ("base", "dfr_file")}
+            reuses_base = fields["mode"] in ("none", "dfr")  # LFR generates from z' instead of z
+            t0 = time.perf_counter()
+            st = pipe.run(self.n, self.seed, Settings(**fields), z=self.z, base=base_x if reuses_base else None)
+            x = st.final
+            extra = sum(v for k, v in st.nfe.items() if k != "base")
+            info = {"nfe": st.nfe["base"] + extra, "extra_nfe": extra, "solver": describe(st.settings, st.nfe),
+                    "earlier_work_s": base_wall if reuses_base else 0.0}
+        info["wall_s"] = round(info.pop("earlier_work_s") + time.perf_counter() - t0, 3)
+        info["images_x_nfe_per_s"] = round(self.n * info["nfe"] / info["wall_s"])
+        self.cache[key] = (x, info)
+        return x, info
+
+
+def fingerprint(bundle: Path, n: int, seed: int) -> str:
+    h = hashlib.sha256(f"{n}|{seed}".encode())
+    for f in sorted(bundle.rglob("*.safetensors")):
+        h.update(f.relative_to(bundle).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def targets(r: dict) -> dict:
+    fid = {name: row["fid"] for name, row in r.items()}
+    base, lfr4, dfr4 = fid["base"], fid["LFR rk4 x1 (paper)"], fid["DFR rk4 x1 (paper)"]
+    best_sdedit = {k: min(v for name, v in fid.items() if name.startswith("SDEdit") and r[name]["extra_nfe"] == k)
+                   for k in (1, 4, 10)}
+    return {
+        "lfr_rk4x1_fid_cut": 1 - lfr4 / base, "lfr_target": 0.5,
+        "dfr_rk4x1_fid_cut": 1 - dfr4 / base, "dfr_target": 0.3,
+        "reflow_share_of_4nfe_gain": (base - fid["LFR reflow euler x1 (ours)"]) / (base - lfr4), "reflow_target": 0.8,
+        "lfr_euler10_vs_euler1": fid["LFR euler x10"] - fid["LFR euler x1"],
+        "lfr_euler10_vs_rk4x1": fid["LFR euler x10"] - lfr4,
+        "best_sdedit_fid_at_extra_nfe": best_sdedit,
+        "bfr_fid_at_extra_nfe": {1: fid["LFR reflow euler x1 (ours)"], 4: min(lfr4, dfr4),
+                                 10: min(fid["LFR euler x10"], fid["DFR euler x10"])},
+        "transfer_lfr_cut": 1 - fid["early base + LFR rk4 x1"] / fid["early base"],
+        "transfer_dfr_cut": 1 - fid["early base + DFR rk4 x1"] / fid["early base"],
+    }
+
+
+def markdown(result: dict) -> str:
+    cols = ("fid", "kid", "precision", "recall", "density", "coverage", "memorisation_ratio", "accuracy")
+    lines = [f"Command: `{result['command']}` — n = {result['n']} samples (seed {result['seed']}) vs the "
+             f"{result['test_images']} test images, classifier-feature metrics (relative: not Inception FID).", ""]
+    for group, title in (("methods", "Methods and noise-injection baselines"), ("alpha", "LFR α sweep (one net, α is an input)"),
+                         ("ablation", "DFR augmentation ablation (each variant trained for the same steps)"),
+                         ("transfer", "Cross-model transfer: refiners of the final base on the earlier base snapshot, not retrained"),
+                         ("reference", "Floor: real training images")):
+        lines += [f"### {title}", "", "| row | solver (per sample) | NFE (extra) | " + " | ".join(cols) + " | wall s |",
+                  "|" + "---|" * (len(cols) + 4)]
+        for name, row in result["rows"].items():
+            if row["group"] == group:
+                vals = " | ".join(f"{row[c]:.4f}" if c == "kid" else f"{row[c]:.3f}" for c in cols)
+                lines.append(f"| {name} | {row['solver']} | {row['nfe']} (+{row['extra_nfe']}) | {vals} | {row['wall_s']} |")
+        lines.append("")
+    t = result["targets"]
+    lines += ["### Targets", "",
+              f"- LFR rk4 x1 cuts FID by {t['lfr_rk4x1_fid_cut']:.1%} (target ≥ 50%); DFR rk4 x1 by {t['dfr_rk4x1_fid_cut']:.1%} (≥ 30%).",
+              f"- Reflow LFR at one Euler NFE keeps {t['reflow_share_of_4nfe_gain']:.1%} of the 4-NFE gain (target ≥ 80%).",
+              f"- Over-refinement: LFR euler x10 minus euler x1 = {t['lfr_euler10_vs_euler1']:+.3f} FID; minus rk4 x1 = {t['lfr_euler10_vs_rk4x1']:+.3f}.",
+              "- Best FID at equal extra NFE, BFR vs SDEdit: " + ", ".join(
+                  f"+{k}: {t['bfr_fid_at_extra_nfe'][k]:.3f} vs {t['best_sdedit_fid_at_extra_nfe'][k]:.3f}" for k in (1, 4, 10)) + ".",
+              f"- Transfer to the earlier base: LFR cuts its FID by {t['transfer_lfr_cut']:.1%}, DFR by {t['transfer_dfr_cut']:.1%}.", ""]
+    if result.get("build_times_s"):
+        lines += ["### Wall time of each build stage on this machine (s)", "",
+                  "| " + " | ".join(result["build_times_s"]) + " |", "|" + "---|" * len(result["build_times_s"]),
+                  "| " + " | ".join(str(v) for v in result["build_times_s"].values()) + " |", ""]
+    return "\n".join(lines)
+
+
+def plots(result: dict, stem: Path, grids: dict) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = result["rows"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for prefix, label in (("LFR euler x", "LFR, Euler"), ("DFR euler x", "DFR, Euler")):
+        pts = sorted((row["extra_nfe"], row["fid"]) for name, row in r.items() if name.startswith(prefix))
+        ax.plot(*zip(*pts), "o-", label=label)
+    for name, marker in (("LFR rk4 x1 (paper)", "s"), ("DFR rk4 x1 (paper)", "D"), ("LFR reflow euler x1 (ours)", "*"),
+                         ("LFR rk4 x1 -> DFR rk4 x1", "P")):
+        ax.plot(r[name]["extra_nfe"], r[name]["fid"], marker, markersize=9, label=name)
+    sd = [(row["extra_nfe"], row["fid"]) for name, row in r.items() if name.startswith("SDEdit")]
+    ax.plot(*zip(*sd), "x", color="gray", markersize=8, label="SDEdit (noise injection)")
+    ax.axhline(r["base"]["fid"], color="k", ls="--", lw=1, label="base")
+    ax.axhline(r["real training images"]["fid"], color="g", ls=":", lw=1, label="real-data floor")
+    ax.set(xlabel="extra NFE per sample", ylabel="classifier FID vs test (lower is better)", xscale="log", yscale="log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(f"{stem}_nfe.png", dpi=120)
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    pts = [(row["alpha"], row["fid"]) for row in r.values() if row["group"] == "alpha"]
+    ax.plot(*zip(*pts), "o-", label="LFR rk4 x1")
+    ax.axhline(r["base"]["fid"], color="k", ls="--", lw=1, label="base")
+    ax.set(xlabel="α (mixing coefficient)", ylabel="classifier FID vs test")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(f"{stem}_alpha.png", dpi=120)
+    plt.close("all")
+    cols = [image_grid(x, ncol=10, scale=2) for x in grids.values()]
+    width = sum(c.width for c in cols) + 10 * (len(cols) - 1)
+    from PIL import Image
+    canvas = Image.new("L", (width, cols[0].height), 255)
+    for i, c in enumerate(cols):
+        canvas.paste(c, (i * (c.width + 10), 0))
+    canvas.save(f"{stem}_samples.png")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bundle", type=Path, required=True)
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fresh", action="store_true", help="ignore rows kept from an interrupted run")
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    args = ap.parse_args(argv)
+    out_dir = args.out_dir
+    stem = out_dir / args.bundle.name
+    partial = out_dir / f".{args.bundle.name}_rows.json"
+    fp = fingerprint(args.bundle, args.n, args.seed)
+    done = {}
+    if partial.exists() and not args.fresh:
+        kept = json.loads(partial.read_text())
+        done = kept["rows"] if kept.get("fingerprint") == fp else {}
+    runner = Runner(args.bundle, args.n, args.seed)
+    ds = load_dataset(runner.main.bundle.dataset)
+    t0 = time.perf_counter()
+    ref = image_reference(runner.main.bundle.models["classifier"], ds.x_test, ds.x_train)
+    print(f"reference features and radii: {time.perf_counter() - t0:.1f} s")
+    table = rows()
+    specs = {name: spec for _, name, spec in table}
+    for group, name, spec in tqdm(table, desc="rows"):
+        if name in done:
+            continue
+        x, info = runner.samples(spec, specs)
+        m = image_metrics(ref, x, runner.labels)
+        done[name] = {"group": group, **m, **info, **({"alpha": spec["alpha"]} if spec.get("alpha") is not None else {})}
+        atomic_write_bytes(json.dumps({"fingerprint": fp, "rows": done}).encode(), partial)
+        tqdm.write(f"{name:42s} fid {m['fid']:8.3f}  NFE {info['nfe']} (+{info['extra_nfe']})  {info['wall_s']} s")
+    real = ds.x_train[: args.n]
+    done["real training images"] = {"group": "reference", **image_metrics(ref, real, ds.y_train[: args.n]),
+                                    "nfe": 0, "extra_nfe": 0, "solver": "real training images", "wall_s": 0.0}
+    build = args.bundle / "build_times.json"
+    result = {"command": "python bench/report.py " + " ".join(argv if argv is not None else sys.argv[1:]), "bundle": str(args.bundle),
+              "n": args.n, "seed": args.seed, "test_images": len(ds.x_test), "threads": torch.get_num_threads(),
+              "rows": done, "targets": targets(done),
+              "build_times_s": json.loads(build.read_text()) if build.exists() else None,
+              "models": {k: {f: v.get(f) for f in ("steps", "wall_s", "command")} for k, v in runner.main.bundle.meta.items()}}
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    stem.with_suffix(".md").write_text(markdown(result))
+    small = Runner(args.bundle, 50, args.seed)  # the picture needs 50 samples, not n
+    show = {name: small.samples(specs[name], specs)[0] for name in
+            ("base", "LFR rk4 x1 (paper)", "LFR reflow euler x1 (ours)", "DFR rk4 x1 (paper)", "LFR rk4 x1 -> DFR rk4 x1")}
+    plots(result, stem, show)
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

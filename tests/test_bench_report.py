@@ -1,0 +1,43 @@
+"""bench/report.py end to end on the tiny digits bundle: every group, exact NFE, resume."""
+import importlib.util
+import json
+
+from bfr_core.cli import main as cli_main
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("report", ROOT / "bench" / "report.py")
+report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(report)
+
+
+def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
+    for name, flags in (("dfr_none", ["--blur-p", "0"]), ("dfr_noise", ["--blur-p", "0", "--noise-p", "0.3"]),
+                        ("dfr_blur-paper", []), ("dfr_blur-strong", ["--blur-sigma-min", "0.5", "--blur-sigma-max", "1"])):
+        assert cli_main(["--quiet", "train-dfr", "--bundle", str(tiny_bundle), "--pool", "64", "--steps", "3",
+                         "--name", f"ablation/{name}", *flags]) == 0
+    argv = ["--bundle", str(tiny_bundle), "--n", "60", "--out-dir", str(tmp_path)]
+    report.main(argv)
+    result = json.loads((tmp_path / "digits.json").read_text())
+    rows = result["rows"]
+    assert {r["group"] for r in rows.values()} == {"methods", "alpha", "ablation", "transfer", "reference"}
+    assert len(rows) == len(report.rows()) + 1
+    expected_extra = {"base": 0, "LFR euler x1": 1, "LFR rk4 x1 (paper)": 4, "LFR reflow euler x1 (ours)": 1,
+                      "DFR euler x10": 10, "LFR rk4 x1 -> DFR rk4 x1": 8, "SDEdit t*=0.5 euler x10": 10,
+                      "early base + LFR -> DFR": 8}
+    for name, extra in expected_extra.items():
+        assert (rows[name]["extra_nfe"], rows[name]["nfe"]) == (extra, 20 + extra), name
+    for row in rows.values():
+        assert {"fid", "kid", "precision", "recall", "density", "coverage", "nfe", "solver", "wall_s"} <= set(row)
+    assert [rows[f"LFR rk4 x1, alpha={a}"]["alpha"] for a in report.ALPHAS] == list(report.ALPHAS)
+    # the default α (0.2) is the same computation as the α = 0.2 row of the sweep
+    assert rows["LFR rk4 x1, alpha=0.2"]["fid"] == rows["LFR rk4 x1 (paper)"]["fid"]
+    assert result["targets"]["lfr_rk4x1_fid_cut"] == 1 - rows["LFR rk4 x1 (paper)"]["fid"] / rows["base"]["fid"]
+    for suffix in ("md", "_nfe.png", "_alpha.png", "_samples.png"):
+        assert (tmp_path / f"digits{'.' if suffix == 'md' else ''}{suffix}").stat().st_size > 1000
+    # an interrupted run keeps its finished rows: a second run reuses them instead of recomputing
+    partial = tmp_path / ".digits_rows.json"
+    kept = json.loads(partial.read_text())
+    kept["rows"]["DFR euler x1"]["fid"] = -1.0
+    partial.write_text(json.dumps(kept))
+    report.main(argv)
+    assert json.loads((tmp_path / "digits.json").read_text())["rows"]["DFR euler x1"]["fid"] == -1.0
