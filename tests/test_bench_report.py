@@ -16,7 +16,7 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
         assert cli_main(["--quiet", "train-dfr", "--bundle", str(tiny_bundle), "--pool", "64", "--steps", "3",
                          "--name", f"ablation/{name}", *flags]) == 0
     argv = ["--bundle", str(tiny_bundle), "--n", "60", "--out-dir", str(tmp_path)]
-    report.main(argv)
+    report.main([*argv, "--workers", "2"])  # two processes, each a share of the groups, then merged
     result = json.loads((tmp_path / "digits.json").read_text())
     rows = result["rows"]
     assert {r["group"] for r in rows.values()} == {"methods", "alpha", "ablation", "transfer", "reference"}
@@ -35,7 +35,8 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
     for suffix in ("md", "_nfe.png", "_alpha.png", "_samples.png"):
         assert (tmp_path / f"digits{'.' if suffix == 'md' else ''}{suffix}").stat().st_size > 1000
     # an interrupted run keeps its finished rows: a second run reuses them instead of recomputing
-    partial = tmp_path / ".digits_rows.json"
+    assert sorted(p.name for p in tmp_path.glob(".digits_rows*")) == [".digits_rows.0.json", ".digits_rows.1.json"]
+    partial = tmp_path / ".digits_rows.0.json"
     kept = json.loads(partial.read_text())
     kept["rows"]["DFR euler x1"]["fid"] = -1.0
     partial.write_text(json.dumps(kept))
