@@ -21,13 +21,14 @@ case $dataset in
   # bench/results/profile_unet.json: the 16-channel UNet takes ~0.3 s per training step at batch 128 here.
   mnist|fashion-mnist) base_steps=4000; refiner_steps=2000; reflow_steps=1500; invert_n=10000; pool=4096
     pairs=8192; snapshot_at=1000; ablation=1; ablation_steps=600; ablation_pool=2048; parallel=1
+    classifier_steps=6000  # 2,000 steps gave 98.81% test accuracy, short of the 99% wanted for the metric
     lfr_args="--alpha-max 0.5 --alpha 0.2"; has_classifier=1; net_args="--channels 16 --batch-size 128" ;;
   *) echo "no recipe for dataset $dataset" >&2; exit 2 ;;
 esac
 base_steps=${BASE_STEPS:-$base_steps}
 refiner_steps=${REFINER_STEPS:-${refiner_steps:-4000}}
 reflow_steps=${REFLOW_STEPS:-${reflow_steps:-$refiner_steps}}
-classifier_steps=${CLASSIFIER_STEPS:-2000}
+classifier_steps=${CLASSIFIER_STEPS:-${classifier_steps:-2000}}
 ablation_steps=${ABLATION_STEPS:-${ablation_steps:-1000}}
 ablation_pool=${ABLATION_POOL:-${ablation_pool:-2048}}
 snapshot_at=${SNAPSHOT_AT:-$snapshot_at}

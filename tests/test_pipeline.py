@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -109,3 +111,21 @@ def test_with_model_swaps_one_model_and_checks_it(tiny_bundle, pipe):
         pipe.bundle.with_model("decoder", tiny_bundle / "dfr.safetensors")
     with pytest.raises(CheckpointError, match="data shape"):  # a moons model cannot refine digits
         pipe.bundle.with_model("dfr", "checkpoints/moons/dfr.safetensors")
+
+
+def test_shipped_mnist_bundle_is_complete_and_draws_the_requested_digits():
+    from bfr_core.classifier import batch_summary
+
+    root = Path("checkpoints/mnist")
+    pipe = Pipeline(root)
+    assert {"base", "lfr", "lfr_reflow", "dfr", "classifier"} <= set(pipe.bundle.models)
+    assert pipe.bundle.meta["latents"]["n"] >= 10000 and pipe.bundle.latents["z"].shape[1:] == (1, 28, 28)
+    for f in root.rglob("*.safetensors"):
+        assert f.stat().st_size < 20 * 2**20, f
+    for name in ("base", "lfr", "lfr_reflow", "dfr", "classifier"):
+        meta = pipe.bundle.meta[name]
+        assert meta["command"].startswith("python -m bfr_core") and meta["steps"] > 0 and meta["wall_s"] > 0
+    st = pipe.run(40, 0, Settings(mode="lfr+dfr"))
+    clf = pipe.bundle.models["classifier"]
+    for stage in (st.base, st.lfr, st.final):
+        assert batch_summary(clf, stage, st.labels)["accuracy"] > 0.85
