@@ -20,7 +20,7 @@ from .refine import flow_map
 
 MODES = ("none", "lfr", "dfr", "lfr+dfr")
 MODEL_FILES = ("base", "lfr", "lfr_reflow", "dfr", "classifier")
-MAX_SAMPLES = 4096
+MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
 
 
 @dataclass
