@@ -50,6 +50,18 @@ def dfr(solver, nfe):
     return {"mode": "dfr", "dfr_solver": solver, "dfr_nfe": nfe}
 
 
+FIRST = ("base", "LFR rk4 x1 (paper)", "DFR rk4 x1 (paper)", "LFR reflow euler x1 (ours)", "LFR euler x1", "LFR euler x10",
+         "LFR rk4 x1 -> DFR rk4 x1")  # computed first; then the table order, α sweep and LFR euler x2/x5 last
+LAST = ("alpha", "LFR euler x2", "LFR euler x5")
+
+
+def compute_order(row: tuple[str, str, dict]) -> int:
+    group, name, _ = row
+    if name in FIRST:
+        return 0
+    return 2 if group in LAST or name in LAST else 1
+
+
 def rows() -> list[tuple[str, str, dict]]:
     """(group, row name, spec). A spec is Settings fields for Pipeline.run, plus optional keys:
     ``base`` ("early" = the base snapshot), ``dfr_file`` (a DFR variant), ``sdedit`` (t*),
@@ -157,22 +169,36 @@ def fingerprint(bundle: Path, n: int, seed: int) -> str:
 
 
 def targets(r: dict) -> dict:
+    """The issue's targets from the rows; None where a row is missing (a --report-only run)."""
     fid = {name: row["fid"] for name, row in r.items()}
-    base, lfr4, dfr4 = fid["base"], fid["LFR rk4 x1 (paper)"], fid["DFR rk4 x1 (paper)"]
-    best_sdedit = {k: min(v for name, v in fid.items() if name.startswith("SDEdit") and r[name]["extra_nfe"] == k)
-                   for k in (1, 4, 10)}
-    return {
-        "lfr_rk4x1_fid_cut": 1 - lfr4 / base, "lfr_target": 0.5,
-        "dfr_rk4x1_fid_cut": 1 - dfr4 / base, "dfr_target": 0.3,
-        "reflow_share_of_4nfe_gain": (base - fid["LFR reflow euler x1 (ours)"]) / (base - lfr4), "reflow_target": 0.8,
-        "lfr_euler10_vs_euler1": fid["LFR euler x10"] - fid["LFR euler x1"],
-        "lfr_euler10_vs_rk4x1": fid["LFR euler x10"] - lfr4,
-        "best_sdedit_fid_at_extra_nfe": best_sdedit,
-        "bfr_fid_at_extra_nfe": {1: fid["LFR reflow euler x1 (ours)"], 4: min(lfr4, dfr4),
-                                 10: min(fid["LFR euler x10"], fid["DFR euler x10"])},
-        "transfer_lfr_cut": 1 - fid["early base + LFR rk4 x1"] / fid["early base"],
-        "transfer_dfr_cut": 1 - fid["early base + DFR rk4 x1"] / fid["early base"],
+    lfr4, dfr4 = "LFR rk4 x1 (paper)", "DFR rk4 x1 (paper)"
+
+    def best_sdedit(k):
+        return min(v for name, v in fid.items() if name.startswith("SDEdit") and r[name]["extra_nfe"] == k)
+
+    formulas = {
+        "lfr_rk4x1_fid_cut": lambda: 1 - fid[lfr4] / fid["base"],
+        "dfr_rk4x1_fid_cut": lambda: 1 - fid[dfr4] / fid["base"],
+        "reflow_share_of_4nfe_gain": lambda: (fid["base"] - fid["LFR reflow euler x1 (ours)"]) / (fid["base"] - fid[lfr4]),
+        "lfr_euler10_vs_euler1": lambda: fid["LFR euler x10"] - fid["LFR euler x1"],
+        "lfr_euler10_vs_rk4x1": lambda: fid["LFR euler x10"] - fid[lfr4],
+        "best_sdedit_fid_at_extra_nfe": lambda: {k: best_sdedit(k) for k in (1, 4, 10)},
+        "bfr_fid_at_extra_nfe": lambda: {1: fid["LFR reflow euler x1 (ours)"], 4: min(fid[lfr4], fid[dfr4]),
+                                         10: min(fid["LFR euler x10"], fid["DFR euler x10"])},
+        "transfer_lfr_cut": lambda: 1 - fid["early base + LFR rk4 x1"] / fid["early base"],
+        "transfer_dfr_cut": lambda: 1 - fid["early base + DFR rk4 x1"] / fid["early base"],
     }
+    out = {"lfr_target": 0.5, "dfr_target": 0.3, "reflow_target": 0.8}
+    for key, formula in formulas.items():
+        try:
+            out[key] = formula()
+        except (KeyError, ValueError):  # a row this target needs was not computed
+            out[key] = None
+    return out
+
+
+def fmt(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def markdown(result: dict) -> str:
@@ -191,13 +217,14 @@ def markdown(result: dict) -> str:
                 lines.append(f"| {name} | {row['solver']} | {row['nfe']} (+{row['extra_nfe']}) | {vals} | {row['wall_s']} |")
         lines.append("")
     t = result["targets"]
+    bfr, sde = t["bfr_fid_at_extra_nfe"] or {}, t["best_sdedit_fid_at_extra_nfe"] or {}
     lines += ["### Targets", "",
-              f"- LFR rk4 x1 cuts FID by {t['lfr_rk4x1_fid_cut']:.1%} (target ≥ 50%); DFR rk4 x1 by {t['dfr_rk4x1_fid_cut']:.1%} (≥ 30%).",
-              f"- Reflow LFR at one Euler NFE keeps {t['reflow_share_of_4nfe_gain']:.1%} of the 4-NFE gain (target ≥ 80%).",
-              f"- Over-refinement: LFR euler x10 minus euler x1 = {t['lfr_euler10_vs_euler1']:+.3f} FID; minus rk4 x1 = {t['lfr_euler10_vs_rk4x1']:+.3f}.",
+              f"- LFR rk4 x1 cuts FID by {fmt(t['lfr_rk4x1_fid_cut'], '.1%')} (target ≥ 50%); DFR rk4 x1 by {fmt(t['dfr_rk4x1_fid_cut'], '.1%')} (≥ 30%).",
+              f"- Reflow LFR at one Euler NFE keeps {fmt(t['reflow_share_of_4nfe_gain'], '.1%')} of the 4-NFE gain (target ≥ 80%).",
+              f"- Over-refinement: LFR euler x10 minus euler x1 = {fmt(t['lfr_euler10_vs_euler1'], '+.3f')} FID; minus rk4 x1 = {fmt(t['lfr_euler10_vs_rk4x1'], '+.3f')}.",
               "- Best FID at equal extra NFE, BFR vs SDEdit: " + ", ".join(
-                  f"+{k}: {t['bfr_fid_at_extra_nfe'][k]:.3f} vs {t['best_sdedit_fid_at_extra_nfe'][k]:.3f}" for k in (1, 4, 10)) + ".",
-              f"- Transfer to the earlier base: LFR cuts its FID by {t['transfer_lfr_cut']:.1%}, DFR by {t['transfer_dfr_cut']:.1%}.", ""]
+                  f"+{k}: {fmt(bfr.get(k), '.3f')} vs {fmt(sde.get(k), '.3f')}" for k in (1, 4, 10)) + ".",
+              f"- Transfer to the earlier base: LFR cuts its FID by {fmt(t['transfer_lfr_cut'], '.1%')}, DFR by {fmt(t['transfer_dfr_cut'], '.1%')}.", ""]
     if result.get("build_times_s"):
         lines += ["### Wall time of each build stage on this machine (s)", "",
                   "| " + " | ".join(result["build_times_s"]) + " |", "|" + "---|" * len(result["build_times_s"]),
@@ -214,11 +241,13 @@ def plots(result: dict, stem: Path, grids: dict) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for prefix, label in (("LFR euler x", "LFR, Euler"), ("DFR euler x", "DFR, Euler")):
         pts = sorted((row["extra_nfe"], row["fid"]) for name, row in r.items() if name.startswith(prefix))
-        ax.plot(*zip(*pts), "o-", label=label)
+        if pts:
+            ax.plot(*zip(*pts), "o-", label=label)
     for name, marker in (("LFR rk4 x1 (paper)", "s"), ("DFR rk4 x1 (paper)", "D"), ("LFR reflow euler x1 (ours)", "*"),
                          ("LFR rk4 x1 -> DFR rk4 x1", "P")):
-        ax.plot(r[name]["extra_nfe"], r[name]["fid"], marker, markersize=9, label=name)
-    sd = [(row["extra_nfe"], row["fid"]) for name, row in r.items() if name.startswith("SDEdit")]
+        if name in r:
+            ax.plot(r[name]["extra_nfe"], r[name]["fid"], marker, markersize=9, label=name)
+    sd = [(row["extra_nfe"], row["fid"]) for name, row in r.items() if name.startswith("SDEdit")] or [(None, None)]
     ax.plot(*zip(*sd), "x", color="gray", markersize=8, label="SDEdit (noise injection)")
     ax.axhline(r["base"]["fid"], color="k", ls="--", lw=1, label="base")
     ax.axhline(r["real training images"]["fid"], color="g", ls=":", lw=1, label="real-data floor")
@@ -227,7 +256,7 @@ def plots(result: dict, stem: Path, grids: dict) -> None:
     fig.tight_layout()
     fig.savefig(f"{stem}_nfe.png", dpi=120)
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    pts = [(row["alpha"], row["fid"]) for row in r.values() if row["group"] == "alpha"]
+    pts = [(row["alpha"], row["fid"]) for row in r.values() if row["group"] == "alpha"] or [(None, None)]
     ax.plot(*zip(*pts), "o-", label="LFR rk4 x1")
     ax.axhline(r["base"]["fid"], color="k", ls="--", lw=1, label="base")
     ax.set(xlabel="α (mixing coefficient)", ylabel="classifier FID vs test")
@@ -277,6 +306,7 @@ def main(argv=None) -> None:
     ap.add_argument("--fresh", action="store_true", help="ignore rows kept from an interrupted run")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--workers", type=int, default=1, help="processes computing rows side by side")
+    ap.add_argument("--report-only", action="store_true", help="write the report from the rows kept so far")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # "k/W": compute group share k of W, then exit
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
@@ -300,7 +330,8 @@ def main(argv=None) -> None:
     runner = Runner(args.bundle, args.n, args.seed)
     ds = load_dataset(runner.main.bundle.dataset)
     specs = {row: spec for _, row, spec in table}
-    todo = [r for r in table if r[1] not in done and (share is None or r[0] in share)]
+    todo = [] if args.report_only else sorted(
+        (r for r in table if r[1] not in done and (share is None or r[0] in share)), key=compute_order)
 
     @functools.cache
     def reference():
@@ -318,7 +349,8 @@ def main(argv=None) -> None:
         tqdm.write(f"{row:42s} fid {m['fid']:8.3f}  NFE {info['nfe']} (+{info['extra_nfe']})  {info['wall_s']} s")
     if args.worker is not None:
         return
-    done = {row: {**done, **mine}[row] for _, row, _ in table}  # table order
+    done = {**done, **mine}
+    done = {row: done[row] for _, row, _ in table if row in done}  # table order; --report-only may lack some
     real = ds.x_train[: args.n]
     done["real training images"] = {"group": "reference", **image_metrics(reference(), real, ds.y_train[: args.n]),
                                     "nfe": 0, "extra_nfe": 0, "solver": "real training images", "wall_s": 0.0}
