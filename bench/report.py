@@ -85,6 +85,15 @@ def rows() -> list[tuple[str, str, dict]]:
     return out
 
 
+CHUNK = 500  # a multiple of the 10 classes; on this CPU 500 images per call run ~2x faster than 2,000
+
+
+def chunked(fn, *tensors):
+    """fn over slices of CHUNK rows, outputs concatenated: (images, nfe) like the pipeline's calls."""
+    outs = [fn(*(t[i : i + CHUNK] for t in tensors)) for i in range(0, len(tensors[0]), CHUNK)]
+    return torch.cat([o[0] for o in outs]), outs[0][1]
+
+
 class Runner:
     """Produces each row's samples once (rows with equal specs share them) and times the work."""
 
@@ -118,8 +127,9 @@ class Runner:
         """G(z) of the main or early base at its default settings, and the seconds it took."""
         if which not in self.base_images:
             t0 = time.perf_counter()
-            st = self.pipe({"base": which}).run(self.n, self.seed, Settings(mode="none"), z=self.z)
-            self.base_images[which] = (st.base, time.perf_counter() - t0)
+            pipe = self.pipe({"base": which})
+            x, _ = chunked(lambda z: (pipe.run(len(z), self.seed, Settings(mode="none"), z=z).base, None), self.z)
+            self.base_images[which] = (x, time.perf_counter() - t0)
         return self.base_images[which]
 
     def samples(self, spec: dict, specs_by_name: dict) -> tuple[torch.Tensor, dict]:
@@ -137,21 +147,25 @@ class Runner:
             x_src, src = self.samples(specs_by_name[spec["then_dfr"]], specs_by_name)
             t0 = time.perf_counter()
             s = pipe.resolve(Settings(mode="dfr"))
-            x, k = pipe.dfr(x_src, self.labels, s)
+            x, k = chunked(lambda a, y: pipe.dfr(a, y, s), x_src, self.labels)
             info = {"nfe": src["nfe"] + k, "extra_nfe": src["extra_nfe"] + k,
                     "solver": f"{src['solver']} + dfr {s.dfr_solver}x{k}", "earlier_work_s": src["wall_s"]}
         elif "sdedit" in spec:
             t0 = time.perf_counter()
             g = torch.Generator().manual_seed(1000 + self.seed)
-            x, k = sdedit(pipe.bundle.models["base"], base_x, self.labels, spec["sdedit"], spec["solver"], spec["nfe"], g)
+            x, k = chunked(lambda a, y: sdedit(pipe.bundle.models["base"], a, y, spec["sdedit"], spec["solver"], spec["nfe"], g),
+                           base_x, self.labels)
             info = {"nfe": base_nfe + k, "extra_nfe": k, "earlier_work_s": base_wall,
                     "solver": f"base rk4x{base_nfe} + sdedit t*={spec['sdedit']} {spec['solver']}x{k}"}
         else:
             fields = {k: v for k, v in spec.items() if k not in ("base", "dfr_file")}
             reuses_base = fields["mode"] in ("none", "dfr")  # LFR generates from z' instead of z
             t0 = time.perf_counter()
-            st = pipe.run(self.n, self.seed, Settings(**fields), z=self.z, base=base_x if reuses_base else None)
-            x = st.final
+            def run(z, b):
+                st = pipe.run(len(z), self.seed, Settings(**fields), z=z, base=b if reuses_base else None)
+                return st.final, st
+
+            x, st = chunked(run, self.z, base_x)
             extra = sum(v for k, v in st.nfe.items() if k != "base")
             info = {"nfe": st.nfe["base"] + extra, "extra_nfe": extra, "solver": describe(st.settings, st.nfe),
                     "earlier_work_s": base_wall if reuses_base else 0.0}
