@@ -8,7 +8,9 @@ memorisation ratio, accuracy). Groups: the methods at several solvers/NFE with n
 baselines at matched extra NFE, an LFR α sweep, the DFR augmentation ablation, cross-model
 transfer to the earlier base snapshot, and wall times. Writes bench/results/<bundle>.json,
 <bundle>.md and <bundle>_{nfe,alpha,samples}.png. Each finished row is kept in
-bench/results/.<bundle>_rows.json, so a killed run continues where it stopped (--fresh starts over).
+bench/results/.<bundle>_rows.json with a key of its inputs (n, seed, spec, the model files it uses), so
+a killed run continues where it stopped and retraining one model recomputes only the rows that use
+it (--fresh starts over).
 """
 from __future__ import annotations
 
@@ -110,6 +112,18 @@ class Runner:
         self.cache: dict[str, tuple[torch.Tensor, dict]] = {}
         self.base_images: dict[str, tuple[torch.Tensor, float]] = {}
 
+    def inputs(self, spec: dict, specs_by_name: dict) -> list[Path]:
+        """The model files behind a row: classifier, base, and the refiner(s) it runs."""
+        files = [self.path / "classifier.safetensors",
+                 self.early_base if spec.get("base") == "early" else self.path / "base.safetensors"]
+        if "then_dfr" in spec:
+            return files + self.inputs(specs_by_name[spec["then_dfr"]], specs_by_name) + [self.path / "dfr.safetensors"]
+        if spec.get("mode") == "lfr":
+            files.append(self.path / ("lfr_reflow.safetensors" if spec.get("lfr_variant") == "reflow" else "lfr.safetensors"))
+        if spec.get("mode") == "dfr":
+            files.append(self.path / f"{spec.get('dfr_file', 'dfr')}.safetensors")
+        return files
+
     def pipe(self, spec: dict) -> Pipeline:
         key = f"{spec.get('base', 'main')}|{spec.get('dfr_file', '')}"
         if key not in self.pipes:
@@ -141,7 +155,6 @@ class Runner:
         key = json.dumps(spec, sort_keys=True)
         if key in self.cache:
             return self.cache[key]
-        base_x, base_wall = self.base(spec.get("base", "main"))
         base_nfe = pipe.bundle.sampling_default("base")["nfe"]
         if "then_dfr" in spec:
             x_src, src = self.samples(specs_by_name[spec["then_dfr"]], specs_by_name)
@@ -151,6 +164,7 @@ class Runner:
             info = {"nfe": src["nfe"] + k, "extra_nfe": src["extra_nfe"] + k,
                     "solver": f"{src['solver']} + dfr {s.dfr_solver}x{k}", "earlier_work_s": src["wall_s"]}
         elif "sdedit" in spec:
+            base_x, base_wall = self.base(spec.get("base", "main"))
             t0 = time.perf_counter()
             g = torch.Generator().manual_seed(1000 + self.seed)
             x, k = chunked(lambda a, y: sdedit(pipe.bundle.models["base"], a, y, spec["sdedit"], spec["solver"], spec["nfe"], g),
@@ -160,25 +174,38 @@ class Runner:
         else:
             fields = {k: v for k, v in spec.items() if k not in ("base", "dfr_file")}
             reuses_base = fields["mode"] in ("none", "dfr")  # LFR generates from z' instead of z
+            base_x, base_wall = self.base(spec.get("base", "main")) if reuses_base else (self.z, 0.0)
             t0 = time.perf_counter()
             def run(z, b):
-                st = pipe.run(len(z), self.seed, Settings(**fields), z=z, base=b if reuses_base else None)
+                st = pipe.run(len(z), self.seed, Settings(**fields), z=z, base=b if reuses_base else None)  # b unused for LFR
                 return st.final, st
 
             x, st = chunked(run, self.z, base_x)
             extra = sum(v for k, v in st.nfe.items() if k != "base")
             info = {"nfe": st.nfe["base"] + extra, "extra_nfe": extra, "solver": describe(st.settings, st.nfe),
-                    "earlier_work_s": base_wall if reuses_base else 0.0}
+                    "earlier_work_s": base_wall}
         info["wall_s"] = round(info.pop("earlier_work_s") + time.perf_counter() - t0, 3)
         info["images_x_nfe_per_s"] = round(self.n * info["nfe"] / info["wall_s"])
         self.cache[key] = (x, info)
         return x, info
 
 
-def fingerprint(bundle: Path, n: int, seed: int) -> str:
-    h = hashlib.sha256(f"{n}|{seed}".encode())
-    for f in sorted(bundle.rglob("*.safetensors")):
-        h.update(f.relative_to(bundle).as_posix().encode() + f.read_bytes())
+def file_digest(path: Path) -> bytes:
+    st = path.stat()
+    return _digest(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.cache
+def _digest(path: Path, mtime_ns: int, size: int) -> bytes:  # read each file once while it is unchanged
+    return hashlib.sha256(path.read_bytes()).digest()
+
+
+def row_key(runner: "Runner", spec: dict, specs_by_name: dict) -> str:
+    """What a row's numbers depend on: n, seed, its spec and the bytes of every model file it uses.
+    A kept row is reused only while this matches, so retraining one refiner recomputes its rows alone."""
+    h = hashlib.sha256(json.dumps([runner.n, runner.seed, spec], sort_keys=True).encode())
+    for f in sorted(set(runner.inputs(spec, specs_by_name))):
+        h.update(f.name.encode() + file_digest(f))
     return h.hexdigest()[:16]
 
 
@@ -287,18 +314,19 @@ def plots(result: dict, stem: Path, grids: dict) -> None:
     canvas.save(f"{stem}_samples.png")
 
 
-def kept_rows_of(path: Path, fp: str) -> dict:
+def kept_rows_of(path: Path, keys: dict) -> dict:
+    """Rows of one kept file whose inputs still match (``keys``: row name -> row_key)."""
     if not path.exists():
         return {}
-    kept = json.loads(path.read_text())
-    return kept["rows"] if kept.get("fingerprint") == fp else {}
+    rows = json.loads(path.read_text()).get("rows", {})
+    return {name: row for name, row in rows.items() if name in keys and row.get("inputs") == keys[name]}
 
 
-def kept_rows(out_dir: Path, name: str, fp: str) -> dict:
-    """Rows finished by earlier (possibly interrupted) runs or by workers, for this exact bundle, n and seed."""
+def kept_rows(out_dir: Path, name: str, keys: dict) -> dict:
+    """Rows finished by earlier (possibly interrupted) runs or by workers, for these exact inputs."""
     done = {}
     for f in sorted(out_dir.glob(f".{name}_rows*.json")):
-        done.update(kept_rows_of(f, fp))
+        done.update(kept_rows_of(f, keys))
     return done
 
 
@@ -327,7 +355,6 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     out_dir, name = args.out_dir, args.bundle.name
     stem = out_dir / name
-    fp = fingerprint(args.bundle, args.n, args.seed)
     if args.fresh and args.worker is None:
         for f in out_dir.glob(f".{name}_rows*.json"):
             f.unlink()
@@ -341,10 +368,11 @@ def main(argv=None) -> None:
         groups = list(dict.fromkeys(g for g, _, _ in table))
         share = {g for i, g in enumerate(groups) if i % w == k}
     partial = out_dir / (f".{name}_rows.{args.worker.split('/')[0]}.json" if args.worker else f".{name}_rows.json")
-    done = kept_rows(out_dir, name, fp)
     runner = Runner(args.bundle, args.n, args.seed)
     ds = load_dataset(runner.main.bundle.dataset)
     specs = {row: spec for _, row, spec in table}
+    keys = {row: row_key(runner, spec, specs) for row, spec in specs.items()}
+    done = kept_rows(out_dir, name, keys)
     todo = [] if args.report_only else sorted(
         (r for r in table if r[1] not in done and (share is None or r[0] in share)), key=compute_order)
 
@@ -359,8 +387,9 @@ def main(argv=None) -> None:
     for group, row, spec in tqdm(todo, desc=f"rows{' ' + args.worker if args.worker else ''}"):
         x, info = runner.samples(spec, specs)
         m = image_metrics(reference(), x, runner.labels)
-        mine[row] = {"group": group, **m, **info, **({"alpha": spec["alpha"]} if spec.get("alpha") is not None else {})}
-        atomic_write_bytes(json.dumps({"fingerprint": fp, "rows": {**kept_rows_of(partial, fp), **mine}}).encode(), partial)
+        mine[row] = {"group": group, **m, **info, **({"alpha": spec["alpha"]} if spec.get("alpha") is not None else {}),
+                     "inputs": keys[row]}
+        atomic_write_bytes(json.dumps({"rows": {**kept_rows_of(partial, keys), **mine}}).encode(), partial)
         tqdm.write(f"{row:42s} fid {m['fid']:8.3f}  NFE {info['nfe']} (+{info['extra_nfe']})  {info['wall_s']} s")
     if args.worker is not None:
         return

@@ -167,11 +167,12 @@ def cmd_train_dfr(args):
     draw = dfr_batches(pool.base, pool_y, ds.x_train, ds.y_train, conditional, augment)
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
     result = train_flow(build_net(config), draw, "ot-per-class" if conditional else "ot", args.sigma, args.batch_size,
-                        train_cfg(args, args.name, bundle.dataset), state_path(args.bundle, args.name), args.resume)
+                        train_cfg(args, args.name, bundle.dataset), state_path(args.bundle, args.name), args.resume,
+                        ot_batch=args.ot_batch)
     finish(args.bundle, args.name, result, config, {
         "role": "dfr", "dataset": bundle.dataset, "pool": args.pool, "pool_wall_s": round(pool_s, 2),
         "augment": augment.to_dict(), "sigma": args.sigma, "batch_size": args.batch_size,
-        "coupling": "ot-per-class" if conditional else "ot", "sampling": {"solver": args.solver, "nfe": args.nfe}})
+        "ot_batch": max(args.ot_batch or 0, args.batch_size), "coupling": "ot-per-class" if conditional else "ot", "sampling": {"solver": args.solver, "nfe": args.nfe}})
 
 
 def settings_from(args) -> Settings:
@@ -300,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blur-sigma-min", type=float, default=0.01)
     p.add_argument("--blur-sigma-max", type=float, default=0.02)
     p.add_argument("--sigma", type=float, default=0.0, help="path noise σ")
+    p.add_argument("--ot-batch", type=positive_int, default=None,
+                   help="pairs coupled by minibatch OT per step, of which --batch-size are trained on "
+                        "(default: the batch size; larger gives closer pairs)")
     p.add_argument("--name", type=model_name, default="dfr",
                    help="write BUNDLE/NAME.safetensors (e.g. ablation/dfr_no-aug for a variant the app ignores)")
     add_training_args(p, 256)

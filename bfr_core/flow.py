@@ -9,6 +9,8 @@ Couplings decide which x0 is paired with which x1 inside a minibatch:
 transport plan for squared Euclidean cost (an assignment problem, solved exactly with
 ``scipy.optimize.linear_sum_assignment``); ``ot-per-class`` does the same within each
 class so that labelled pairs stay same-class (DFR); ``paired`` keeps fixed pairs (reflow).
+``coupled_batch`` can couple a larger *OT batch* and train on a uniform subset of its pairs:
+the marginals stay exact and the pairs come closer to the full OT plan.
 """
 from __future__ import annotations
 
@@ -68,6 +70,22 @@ def couple(batch: FlowBatch, coupling: str) -> FlowBatch:
             x0[idx] = batch.x0[idx][ot_assignment(batch.x0[idx], batch.x1[idx])]
         return replace(batch, x0=x0)
     raise ValueError(f"unknown coupling {coupling!r}; choose one of {', '.join(COUPLINGS)}")
+
+
+def take(batch: FlowBatch, idx: torch.Tensor) -> FlowBatch:
+    """The rows ``idx`` of every field of ``batch``."""
+    return FlowBatch(batch.x0[idx], batch.x1[idx], None if batch.y is None else batch.y[idx],
+                     None if batch.cond is None else batch.cond[idx])
+
+
+def coupled_batch(draw, coupling: str, batch_size: int, ot_batch: int | None, generator: torch.Generator) -> FlowBatch:
+    """Draw ``max(ot_batch, batch_size)`` pairs, couple them, and keep ``batch_size`` of them at
+    random. With ``ot_batch`` ≤ ``batch_size`` (or None) this is ``couple(draw(g, batch_size))``."""
+    n = max(ot_batch or 0, batch_size)
+    batch = couple(draw(generator, n), coupling)
+    if n == batch_size:
+        return batch
+    return take(batch, torch.randperm(n, generator=generator)[:batch_size])
 
 
 def flow_loss(net, batch: FlowBatch, sigma: float, generator: torch.Generator) -> torch.Tensor:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm.auto import tqdm
 
-from .flow import FlowBatch, couple, flow_loss
+from .flow import FlowBatch, coupled_batch, flow_loss
 from .ode import integrate, velocity_field
 from .train import TrainConfig, TrainResult, fit
 
@@ -126,11 +126,12 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel: int) -> torch.Te
 
 # ----------------------------------------------------------------------------- training
 def train_flow(net, draw, coupling: str, sigma: float, batch_size: int, cfg: TrainConfig,
-               state_path=None, resume=False, on_step=None) -> TrainResult:
-    """Flow matching with batches from ``draw(generator, batch_size) -> FlowBatch``."""
+               state_path=None, resume=False, on_step=None, ot_batch: int | None = None) -> TrainResult:
+    """Flow matching with batches from ``draw(generator, n) -> FlowBatch``; ``ot_batch`` > batch_size
+    couples that many pairs per step and trains on ``batch_size`` of them (``coupled_batch``)."""
 
     def loss_fn(model, generator, step):
-        return flow_loss(model, couple(draw(generator, batch_size), coupling), sigma, generator)
+        return flow_loss(model, coupled_batch(draw, coupling, batch_size, ot_batch, generator), sigma, generator)
 
     return fit(net, loss_fn, cfg, state_path, resume, on_step)
 

@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from bfr_core.flow import FlowBatch, cfm_loss, couple, flow_loss, ot_assignment, sample_path
+from bfr_core.flow import FlowBatch, cfm_loss, couple, coupled_batch, flow_loss, ot_assignment, sample_path
 from bfr_core.nets import MLPVelocity
 
 
@@ -49,6 +49,41 @@ def test_ot_per_class_keeps_classes_and_is_optimal_within_each():
     out = couple(FlowBatch(x0[shuffled], x1, y), "ot-per-class")
     assert torch.equal(((out.x0[:, 0] - x1[:, 0]) > 5).long(), y)  # every pair same-class
     assert torch.allclose(out.x0, x0)  # the optimal pairing is the identity here
+
+
+def line_draw(g, n):
+    """1-D sources and targets: on a line the OT plan is the monotone (sorted) matching."""
+    return FlowBatch(torch.randn(n, 1, generator=g), 3 + torch.randn(n, 1, generator=g), cond=torch.arange(n)[:, None])
+
+
+def test_coupled_batch_keeps_a_subset_of_the_larger_ot_plan():
+    big = couple(line_draw(torch.Generator().manual_seed(5), 64), "ot")
+    out = coupled_batch(line_draw, "ot", 16, 64, torch.Generator().manual_seed(5))
+    assert out.x0.shape == (16, 1)
+    idx = out.cond[:, 0]  # cond follows x1, so it names each kept pair's row in the big batch
+    assert len(set(idx.tolist())) == 16
+    assert torch.equal(out.x0, big.x0[idx]) and torch.equal(out.x1, big.x1[idx])
+    order = torch.argsort(out.x1[:, 0])  # monotone: sorted targets have sorted sources
+    assert torch.equal(torch.sort(out.x0[:, 0]).values, out.x0[order, 0])
+
+
+def test_coupled_batch_without_a_larger_ot_batch_is_plain_coupling():
+    plain = couple(line_draw(torch.Generator().manual_seed(1), 16), "ot")
+    for ot_batch in (None, 8, 16):
+        out = coupled_batch(line_draw, "ot", 16, ot_batch, torch.Generator().manual_seed(1))
+        assert torch.equal(out.x0, plain.x0) and torch.equal(out.x1, plain.x1)
+
+
+def test_larger_ot_batch_gives_closer_pairs():
+    """Same distribution on both sides: the OT cost of n samples shrinks towards 0 as n grows."""
+    def draw(g, n):
+        return FlowBatch(torch.randn(n, 1, generator=g), torch.randn(n, 1, generator=g))
+
+    def cost(ot_batch):
+        b = coupled_batch(draw, "ot", 32, ot_batch, torch.Generator().manual_seed(2))
+        return float(((b.x1 - b.x0) ** 2).mean())
+
+    assert cost(1024) < cost(32) / 5
 
 
 def test_unknown_coupling_is_named():
