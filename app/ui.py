@@ -33,6 +33,12 @@ of the source). It works with any generator, also a non-invertible one. More ste
 """
 
 
+def bundle_and_alpha(bundles: list[str], alpha_max: float) -> tuple[gr.Dropdown, gr.Slider]:
+    """The bundle picker and α slider that the Latents and Over-refinement tabs both start with."""
+    return (gr.Dropdown(bundles, value=bundles[0], label="bundle"),
+            gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α"))
+
+
 def build_demo() -> gr.Blocks:
     bundles = registry.available_bundles()
     if not bundles:
@@ -84,8 +90,7 @@ def build_demo() -> gr.Blocks:
                         "**biased latents**) and LFR-refined latents (crosses). UMAP is fitted once per bundle; "
                         "refined latents are placed on the same map, so moving α or NFE updates it quickly.")
             with gr.Row():
-                l_bundle = gr.Dropdown(bundles, value=first, label="bundle")
-                l_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α")
+                l_bundle, l_alpha = bundle_and_alpha(bundles, alpha_max)
                 l_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE")
                 l_btn = gr.Button("Show latents", variant="primary")
             l_plot = gr.Plot(label="latents")
@@ -99,8 +104,7 @@ def build_demo() -> gr.Blocks:
                         "split) as the refiners take more Euler steps, and 8 samples as LFR steps grow "
                         "(top row: base; each next row one more NFE, as listed: 1, 2, 3, 4, 6, 8, 10).")
             with gr.Row():
-                o_bundle = gr.Dropdown(bundles, value=first, label="bundle")
-                o_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α")
+                o_bundle, o_alpha = bundle_and_alpha(bundles, alpha_max)
                 o_btn = gr.Button("Measure", variant="primary")
             with gr.Row():
                 o_plot = gr.Plot(label="metric vs NFE")

@@ -1,0 +1,26 @@
+"""bench/select_refiner.py scores candidates against training images, consistently with the pipeline."""
+import importlib.util
+import json
+
+from bfr_core.data import load_dataset
+from bfr_core.metrics import features_and_probs, fid
+from bfr_core.pipeline import Pipeline, Settings
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("select_refiner", ROOT / "bench" / "select_refiner.py")
+select_refiner = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(select_refiner)
+
+
+def test_candidate_fid_is_the_pipelines_dfr_scored_on_training_images(tiny_bundle, tmp_path):
+    out = tmp_path / "sel.json"
+    dfr = tiny_bundle / "dfr.safetensors"
+    select_refiner.main(["--bundle", str(tiny_bundle), "--candidate", str(dfr), "--n", "40", "--out", str(out)])
+    result = json.loads(out.read_text())
+    pipe = Pipeline(tiny_bundle)
+    st = pipe.run(40, 7, Settings(mode="dfr"), z=pipe.prior(40, 7))
+    classifier = pipe.bundle.models["classifier"]
+    ref = features_and_probs(classifier, load_dataset("digits").x_train[-select_refiner.VALIDATION:])[0]
+    assert result["base_fid"] == fid(ref, features_and_probs(classifier, st.base)[0])
+    assert abs(result["candidates"][str(dfr)]["fid"] - fid(ref, features_and_probs(classifier, st.final)[0])) < 1e-6
+    assert result["reference"] == "last 10000 training images"
