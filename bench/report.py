@@ -42,6 +42,7 @@ ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 ABLATION = {"none": "ablation/dfr_none", "noise 30%, std 0.01": "ablation/dfr_noise",
             "blur 30%, σ 0.01–0.02 px (paper)": "ablation/dfr_blur-paper",
             "blur 30%, σ 0.5–1 px (stronger)": "ablation/dfr_blur-strong"}
+PAPER_RECIPE_DFR = "ablation/dfr_paper-recipe"  # OT within the 128-pair batch and the paper's blur, same steps as dfr
 
 
 def lfr(solver, nfe, alpha=None, variant="ode"):
@@ -74,6 +75,7 @@ def rows() -> list[tuple[str, str, dict]]:
             ("methods", "LFR reflow euler x1 (ours)", lfr("euler", 1, variant="reflow"))]
     out += [("methods", f"DFR euler x{k}", dfr("euler", k)) for k in (1, 2, 5, 10)]
     out += [("methods", "DFR rk4 x1 (paper)", dfr("rk4", 4)),
+            ("methods", "DFR rk4 x1, paper's training recipe", {**dfr("rk4", 4), "dfr_file": PAPER_RECIPE_DFR}),
             ("methods", "LFR rk4 x1 -> DFR rk4 x1", {"then_dfr": "LFR rk4 x1 (paper)"})]
     out += [("methods", f"SDEdit t*={t} {s} x{k}", {"sdedit": t, "solver": s, "nfe": k})
             for t, s, k in ((0.1, "euler", 1), (0.25, "euler", 4), (0.5, "rk4", 4), (0.25, "euler", 10), (0.5, "euler", 10))]
@@ -266,6 +268,9 @@ def markdown(result: dict) -> str:
               "- Best FID at equal extra NFE, BFR vs SDEdit: " + ", ".join(
                   f"+{k}: {fmt(bfr.get(k), '.3f')} vs {fmt(sde.get(k), '.3f')}" for k in (1, 4, 10)) + ".",
               f"- Transfer to the earlier base: LFR cuts its FID by {fmt(t['transfer_lfr_cut'], '.1%')}, DFR by {fmt(t['transfer_dfr_cut'], '.1%')}.", ""]
+    if result.get("missing_rows"):
+        lines += ["Rows not computed, their model files are not in the bundle: " +
+                  "; ".join(f"{row} ({', '.join(files)})" for row, files in result["missing_rows"].items()), ""]
     if result.get("build_times_s"):
         lines += ["### Wall time of each build stage on this machine (s)", "",
                   "| " + " | ".join(result["build_times_s"]) + " |", "|" + "---|" * len(result["build_times_s"]),
@@ -371,10 +376,14 @@ def main(argv=None) -> None:
     runner = Runner(args.bundle, args.n, args.seed)
     ds = load_dataset(runner.main.bundle.dataset)
     specs = {row: spec for _, row, spec in table}
-    keys = {row: row_key(runner, spec, specs) for row, spec in specs.items()}
+    missing = {row: [str(f) for f in runner.inputs(spec, specs) if not f.is_file()] for row, spec in specs.items()}
+    missing = {row: files for row, files in missing.items() if files}
+    for row, files in missing.items():
+        print(f"skipping row {row!r}: {', '.join(files)} not in the bundle")
+    keys = {row: row_key(runner, spec, specs) for row, spec in specs.items() if row not in missing}
     done = kept_rows(out_dir, name, keys)
     todo = [] if args.report_only else sorted(
-        (r for r in table if r[1] not in done and (share is None or r[0] in share)), key=compute_order)
+        (r for r in table if r[1] not in done and r[1] not in missing and (share is None or r[0] in share)), key=compute_order)
 
     @functools.cache
     def reference():
@@ -402,7 +411,7 @@ def main(argv=None) -> None:
     result = {"command": "python bench/report.py " + " ".join(argv), "bundle": str(args.bundle),
               "n": args.n, "seed": args.seed, "test_images": len(ds.x_test),
               "threads": torch.get_num_threads(), "workers": args.workers,  # rows' wall_s: each worker had threads/workers
-              "rows": done, "targets": targets(done),
+              "rows": done, "targets": targets(done), "missing_rows": missing,
               "build_times_s": json.loads(build.read_text()) if build.exists() else None,
               "models": {k: {f: v.get(f) for f in ("steps", "wall_s", "command")} for k, v in runner.main.bundle.meta.items()}}
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))

@@ -16,7 +16,8 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
     shutil.copytree(tiny_bundle, bundle)
     tiny_bundle, tmp_path = bundle, tmp_path / "results"
     for name, flags in (("dfr_none", ["--blur-p", "0"]), ("dfr_noise", ["--blur-p", "0", "--noise-p", "0.3"]),
-                        ("dfr_blur-paper", []), ("dfr_blur-strong", ["--blur-sigma-min", "0.5", "--blur-sigma-max", "1"])):
+                        ("dfr_blur-paper", []), ("dfr_blur-strong", ["--blur-sigma-min", "0.5", "--blur-sigma-max", "1"]),
+                        ("dfr_paper-recipe", [])):
         assert cli_main(["--quiet", "train-dfr", "--bundle", str(tiny_bundle), "--pool", "64", "--steps", "3",
                          "--name", f"ablation/{name}", *flags]) == 0
     argv = ["--bundle", str(tiny_bundle), "--n", "60", "--out-dir", str(tmp_path)]
@@ -54,3 +55,10 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
     rows = json.loads((tmp_path / "digits.json").read_text())["rows"]
     assert rows["LFR euler x1"]["fid"] == -2.0
     assert rows["DFR euler x1"]["fid"] > 0 and rows["DFR euler x1"]["fid"] != -1.0
+    # a bundle without a variant's file: its row is skipped and named, the rest still reported
+    (tiny_bundle / "ablation" / "dfr_none.safetensors").unlink()
+    report.main(argv)
+    result = json.loads((tmp_path / "digits.json").read_text())
+    assert "DFR rk4 x1, aug: none" not in result["rows"] and len(result["rows"]) == len(report.rows())
+    assert result["missing_rows"] == {"DFR rk4 x1, aug: none": [str(tiny_bundle / "ablation" / "dfr_none.safetensors")]}
+    assert "DFR rk4 x1, aug: none (" in (tmp_path / "digits.md").read_text()
