@@ -3,8 +3,9 @@
     python bench/select_refiner.py --bundle checkpoints/mnist --role dfr \
         --candidate checkpoints/mnist/dfr.safetensors --candidate other/dfr.safetensors
 
-Every candidate refines the same n base samples (seed 7, balanced classes; the benchmark uses
-seed 0) with the bundle's default solver; each is scored by classifier-feature FID against the
+Every candidate refines the same n prior draws (seed 7, balanced classes; the benchmark uses
+seed 0) with the bundle's default solver and α: a DFR candidate refines the base images
+G(z), an LFR (or reflow) candidate refines z and the base draws G(F(z)). Each is scored by classifier-feature FID against the
 last 10,000 *training* images. The test split, which bench/report.py reports on, plays no part,
 so a choice made here does not tune the reported numbers. Writes bench/results/select_<role>_<bundle>.json.
 """
@@ -26,13 +27,15 @@ from bfr_core.metrics import features_and_probs, fid  # noqa: E402
 from bfr_core.pipeline import Bundle, Pipeline, Settings  # noqa: E402
 
 VALIDATION = 10_000  # the last training images
-CHUNK = 500
+CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels
+ROLE_SETTINGS = {"dfr": Settings(mode="dfr"), "lfr": Settings(mode="lfr"),
+                 "lfr_reflow": Settings(mode="lfr", lfr_variant="reflow")}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", type=Path, required=True)
-    ap.add_argument("--role", choices=["dfr"], default="dfr")
+    ap.add_argument("--role", choices=list(ROLE_SETTINGS), default="dfr")
     ap.add_argument("--candidate", type=Path, action="append", required=True, help="a refiner file (repeat)")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
@@ -43,18 +46,21 @@ def main(argv=None) -> None:
     classifier = bundle.models["classifier"]
     ref = features_and_probs(classifier, ds.x_train[-VALIDATION:])[0]
     pipe = Pipeline(bundle)
-    z, labels = pipe.prior(args.n, args.seed), pipe.labels_for(args.n, None)
-    base = torch.cat([pipe.run(len(zc), args.seed, Settings(mode="none"), z=zc).base for zc in z.split(CHUNK)])
+    z = pipe.prior(args.n, args.seed)
+    base = [pipe.run(len(zc), args.seed, Settings(mode="none"), z=zc).base for zc in z.split(CHUNK)]
     out = {"command": "python bench/select_refiner.py " + " ".join(sys.argv[1:] if argv is None else argv),
-           "n": args.n, "seed": args.seed, "reference": f"last {VALIDATION} training images",
-           "base_fid": fid(ref, features_and_probs(classifier, base)[0]), "candidates": {}}
+           "n": args.n, "seed": args.seed, "reference": f"last {VALIDATION} training images", "role": args.role,
+           "base_fid": fid(ref, features_and_probs(classifier, torch.cat(base))[0]), "candidates": {}}
     for path in args.candidate:
         cand = Pipeline(bundle.with_model(args.role, path))
-        s = cand.resolve(Settings(mode="dfr"))
+        s = cand.resolve(ROLE_SETTINGS[args.role])
+        stage = "dfr" if args.role == "dfr" else "lfr"
         t0 = time.perf_counter()
-        x = torch.cat([cand.dfr(xc, yc, s)[0] for xc, yc in zip(base.split(CHUNK), labels.split(CHUNK))])
-        out["candidates"][str(path)] = {"fid": fid(ref, features_and_probs(classifier, x)[0]),
-                                        "solver": f"{s.dfr_solver} NFE {s.dfr_nfe}", "wall_s": round(time.perf_counter() - t0, 1)}
+        x = torch.cat([cand.run(len(zc), args.seed, s, z=zc, base=bc).final for zc, bc in zip(z.split(CHUNK), base)])
+        out["candidates"][str(path)] = {
+            "fid": fid(ref, features_and_probs(classifier, x)[0]), "alpha": s.alpha if stage == "lfr" else None,
+            "solver": f"{getattr(s, stage + '_solver')} NFE {getattr(s, stage + '_nfe')}",
+            "wall_s": round(time.perf_counter() - t0, 1)}
         print(f"{str(path):60s} fid {out['candidates'][str(path)]['fid']:.3f} (base {out['base_fid']:.3f})")
     dest = args.out or ROOT / "bench" / "results" / f"select_{args.role}_{args.bundle.name}.json"
     dest.write_text(json.dumps(out, indent=1) + "\n")

@@ -124,11 +124,13 @@ def cmd_train_lfr(args):
                                      channels=args.channels)
     draw = lfr_batches(z_b, y, conditional, None if args.alpha_max is not None else args.alpha, args.alpha_max)
     result = train_flow(build_net(config), draw, "ot", args.sigma, args.batch_size,
-                        train_cfg(args, "lfr", bundle.dataset), state_path(args.bundle, "lfr"), args.resume)
-    finish(args.bundle, "lfr", result, config, {
+                        train_cfg(args, args.name, bundle.dataset), state_path(args.bundle, args.name), args.resume,
+                        ot_batch=args.ot_batch)
+    finish(args.bundle, args.name, result, config, {
         "role": "lfr", "dataset": bundle.dataset, "alpha": None if args.alpha_max is not None else args.alpha,
         "alpha_max": args.alpha_max, "alpha_default": args.alpha, "sigma": args.sigma, "coupling": "ot",
-        "batch_size": args.batch_size, "sampling": {"solver": args.solver, "nfe": args.nfe}})
+        "batch_size": args.batch_size, "ot_batch": max(args.ot_batch or 0, args.batch_size),
+        "sampling": {"solver": args.solver, "nfe": args.nfe}})
 
 
 def cmd_reflow_lfr(args):
@@ -214,6 +216,15 @@ def model_name(s: str) -> str:
     return s
 
 
+def add_coupling_args(p, default_name: str) -> None:
+    """--ot-batch and --name, shared by the two refiners' training commands."""
+    p.add_argument("--ot-batch", type=positive_int, default=None,
+                   help="pairs coupled by minibatch OT per step, of which --batch-size are trained on "
+                        "(default: the batch size; larger gives closer pairs)")
+    p.add_argument("--name", type=model_name, default=default_name,
+                   help=f"write BUNDLE/NAME.safetensors (e.g. ablation/{default_name}_variant, which the app ignores)")
+
+
 def probability(s: str) -> float:
     v = float(s)
     if not 0 <= v <= 1:
@@ -280,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=probability, default=0.2, help="mixing coefficient α (default when --alpha-max)")
     p.add_argument("--alpha-max", type=probability, default=None, help="train one α-conditioned net for α in [0, max]")
     p.add_argument("--sigma", type=float, default=0.1, help="path noise σ")
+    add_coupling_args(p, "lfr")
     add_training_args(p, 256)
     add_sampling_args(p, "rk4", 4)
     p.set_defaults(func=cmd_train_lfr)
@@ -301,11 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blur-sigma-min", type=float, default=0.01)
     p.add_argument("--blur-sigma-max", type=float, default=0.02)
     p.add_argument("--sigma", type=float, default=0.0, help="path noise σ")
-    p.add_argument("--ot-batch", type=positive_int, default=None,
-                   help="pairs coupled by minibatch OT per step, of which --batch-size are trained on "
-                        "(default: the batch size; larger gives closer pairs)")
-    p.add_argument("--name", type=model_name, default="dfr",
-                   help="write BUNDLE/NAME.safetensors (e.g. ablation/dfr_no-aug for a variant the app ignores)")
+    add_coupling_args(p, "dfr")
     add_training_args(p, 256)
     add_sampling_args(p, "rk4", 4)
     p.set_defaults(func=cmd_train_dfr)

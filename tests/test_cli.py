@@ -94,6 +94,19 @@ def test_train_dfr_variant_name(tiny_bundle):
     assert bad.returncode == 2 and "a model name is letters" in bad.stderr
 
 
+def test_train_lfr_variant_with_a_larger_ot_batch(tiny_bundle):
+    """train-lfr takes the same --ot-batch and --name as train-dfr and records them."""
+    r = cli("train-lfr", "--bundle", str(tiny_bundle), "--alpha-max", "0.5", "--steps", "3", "--batch-size", "16",
+            "--ot-batch", "64", "--name", "ablation/lfr_ot64")
+    assert r.returncode == 0, r.stderr
+    from bfr_core.checkpoint import load_model
+    _, meta = load_model(tiny_bundle / "ablation" / "lfr_ot64.safetensors")
+    assert (meta["role"], meta["ot_batch"], meta["batch_size"], meta["steps"]) == ("lfr", 64, 16, 3)
+    assert "--ot-batch 64" in meta["command"]
+    _, shipped = load_model(tiny_bundle / "lfr.safetensors")
+    assert shipped["ot_batch"] == shipped["batch_size"]  # no --ot-batch: OT within the batch, as before
+
+
 def test_quiet_and_data_dir_work_before_the_command():
     from bfr_core.cli import build_parser
     for argv in (["--quiet", "--data-dir", "d", "invert", "--bundle", "b"], ["invert", "--quiet", "--data-dir", "d", "--bundle", "b"]):
