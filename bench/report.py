@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bfr_core.baselines import sdedit  # noqa: E402
+from bfr_core.baselines import prior_scale, sdedit  # noqa: E402
 from bfr_core.checkpoint import atomic_write_bytes  # noqa: E402
 from bfr_core.data import load_dataset  # noqa: E402
 from bfr_core.evaluate import describe  # noqa: E402
@@ -43,6 +43,10 @@ ABLATION = {"none": "ablation/dfr_none", "noise 30%, std 0.01": "ablation/dfr_no
             "blur 30%, σ 0.01–0.02 px (paper)": "ablation/dfr_blur-paper",
             "blur 30%, σ 0.5–1 px (stronger)": "ablation/dfr_blur-strong"}
 PAPER_RECIPE_DFR = "ablation/dfr_paper-recipe"  # OT within the 128-pair batch and the paper's blur, same steps as dfr
+WIDE_OT_LFR = "ablation/lfr_ot1024"  # OT over 1,024 pairs per step (as the shipped DFR), else as lfr
+SCRATCH_REFLOW = "ablation/lfr_reflow_scratch"  # reflow-lfr --init scratch, same pairs and steps as lfr_reflow
+RESCALED = "prior rescaled to the latents' RMS (training-free)"
+VARIANT_KEYS = {"lfr": "lfr_file", "dfr": "dfr_file"}  # spec key naming a variant file (lfr_file: of the reflow too)
 
 
 def lfr(solver, nfe, alpha=None, variant="ode"):
@@ -67,16 +71,21 @@ def compute_order(row: tuple[str, str, dict]) -> int:
 
 def rows() -> list[tuple[str, str, dict]]:
     """(group, row name, spec). A spec is Settings fields for Pipeline.run, plus optional keys:
-    ``base`` ("early" = the base snapshot), ``dfr_file`` (a DFR variant), ``sdedit`` (t*),
+    ``base`` ("early" = the base snapshot), ``lfr_file`` / ``dfr_file`` (a refiner variant), ``sdedit`` (t*), ``prior_scale``
+    ("latents": draw G(s·z), s the RMS of the cached inverted latents),
     ``then_dfr`` (apply the default DFR to another row's samples)."""
     out = [("methods", "base", {"mode": "none"})]
     out += [("methods", f"LFR euler x{k}", lfr("euler", k)) for k in (1, 2, 5, 10)]
     out += [("methods", "LFR rk4 x1 (paper)", lfr("rk4", 4)),
-            ("methods", "LFR reflow euler x1 (ours)", lfr("euler", 1, variant="reflow"))]
+            ("methods", "LFR rk4 x1, OT over 1,024 pairs", {**lfr("rk4", 4), "lfr_file": WIDE_OT_LFR}),
+            ("methods", "LFR reflow euler x1 (ours)", lfr("euler", 1, variant="reflow")),
+            ("methods", "LFR reflow euler x1, fresh init", {**lfr("euler", 1, variant="reflow"), "lfr_file": SCRATCH_REFLOW}),
+            ("methods", RESCALED, {"mode": "none", "prior_scale": "latents"})]
     out += [("methods", f"DFR euler x{k}", dfr("euler", k)) for k in (1, 2, 5, 10)]
     out += [("methods", "DFR rk4 x1 (paper)", dfr("rk4", 4)),
             ("methods", "DFR rk4 x1, paper's training recipe", {**dfr("rk4", 4), "dfr_file": PAPER_RECIPE_DFR}),
-            ("methods", "LFR rk4 x1 -> DFR rk4 x1", {"then_dfr": "LFR rk4 x1 (paper)"})]
+            ("methods", "LFR rk4 x1 -> DFR rk4 x1", {"then_dfr": "LFR rk4 x1 (paper)"}),
+            ("methods", "rescaled prior -> DFR rk4 x1", {"then_dfr": RESCALED})]
     out += [("methods", f"SDEdit t*={t} {s} x{k}", {"sdedit": t, "solver": s, "nfe": k})
             for t, s, k in ((0.1, "euler", 1), (0.25, "euler", 4), (0.5, "rk4", 4), (0.25, "euler", 10), (0.5, "euler", 10))]
     out += [("alpha", f"LFR rk4 x1, alpha={a}", lfr("rk4", 4, alpha=a)) for a in ALPHAS]
@@ -120,22 +129,26 @@ class Runner:
                  self.early_base if spec.get("base") == "early" else self.path / "base.safetensors"]
         if "then_dfr" in spec:
             return files + self.inputs(specs_by_name[spec["then_dfr"]], specs_by_name) + [self.path / "dfr.safetensors"]
+        if spec.get("prior_scale"):
+            files.append(self.path / "latents.safetensors")
         if spec.get("mode") == "lfr":
-            files.append(self.path / ("lfr_reflow.safetensors" if spec.get("lfr_variant") == "reflow" else "lfr.safetensors"))
+            files.append(self.path / f"{spec.get('lfr_file', 'lfr_reflow' if spec.get('lfr_variant') == 'reflow' else 'lfr')}.safetensors")
         if spec.get("mode") == "dfr":
             files.append(self.path / f"{spec.get('dfr_file', 'dfr')}.safetensors")
         return files
 
     def pipe(self, spec: dict) -> Pipeline:
-        key = f"{spec.get('base', 'main')}|{spec.get('dfr_file', '')}"
+        key = "|".join([spec.get("base", "main"), *(spec.get(k, "") for k in VARIANT_KEYS.values())])
         if key not in self.pipes:
             bundle = self.main.bundle
             if spec.get("base") == "early":
                 if self.early_base is None:
                     raise SystemExit(f"{self.path}: no snapshots/base_step*/ (train-base --snapshot-at) for the transfer rows")
                 bundle = bundle.with_model("base", self.early_base)
-            if spec.get("dfr_file"):
-                bundle = bundle.with_model("dfr", self.path / f"{spec['dfr_file']}.safetensors")
+            for model, key_name in VARIANT_KEYS.items():
+                if spec.get(key_name):
+                    model = "lfr_reflow" if model == "lfr" and spec.get("lfr_variant") == "reflow" else model
+                    bundle = bundle.with_model(model, self.path / f"{spec[key_name]}.safetensors")
             self.pipes[key] = Pipeline(bundle)
         return self.pipes[key]
 
@@ -174,18 +187,25 @@ class Runner:
             info = {"nfe": base_nfe + k, "extra_nfe": k, "earlier_work_s": base_wall,
                     "solver": f"base rk4x{base_nfe} + sdedit t*={spec['sdedit']} {spec['solver']}x{k}"}
         else:
-            fields = {k: v for k, v in spec.items() if k not in ("base", "dfr_file")}
-            reuses_base = fields["mode"] in ("none", "dfr")  # LFR generates from z' instead of z
-            base_x, base_wall = self.base(spec.get("base", "main")) if reuses_base else (self.z, 0.0)
+            fields = {k: v for k, v in spec.items() if k not in ("base", "prior_scale", *VARIANT_KEYS.values())}
+            z = self.z
+            if spec.get("prior_scale"):  # G(s·z) with s the RMS of the cached inverted latents
+                if pipe.bundle.latents is None:
+                    raise SystemExit(f"{self.path}: no latents.safetensors for the prior-rescaling row")
+                scale = prior_scale(pipe.bundle.latents["z"])
+                z = z * scale
+            # LFR generates from z' instead of z, and a rescaled prior from s·z
+            reuses_base = fields["mode"] in ("none", "dfr") and z is self.z
+            base_x, base_wall = self.base(spec.get("base", "main")) if reuses_base else (z, 0.0)
             t0 = time.perf_counter()
             def run(z, b):
                 st = pipe.run(len(z), self.seed, Settings(**fields), z=z, base=b if reuses_base else None)  # b unused for LFR
                 return st.final, st
 
-            x, st = chunked(run, self.z, base_x)
+            x, st = chunked(run, z, base_x)
             extra = sum(v for k, v in st.nfe.items() if k != "base")
             info = {"nfe": st.nfe["base"] + extra, "extra_nfe": extra, "solver": describe(st.settings, st.nfe),
-                    "earlier_work_s": base_wall}
+                    "earlier_work_s": base_wall, **({"prior_scale": round(scale, 4)} if z is not self.z else {})}
         info["wall_s"] = round(info.pop("earlier_work_s") + time.perf_counter() - t0, 3)
         info["images_x_nfe_per_s"] = round(self.n * info["nfe"] / info["wall_s"])
         self.cache[key] = (x, info)
@@ -228,6 +248,7 @@ def targets(r: dict) -> dict:
         "best_sdedit_fid_at_extra_nfe": lambda: {k: best_sdedit(k) for k in (1, 4, 10)},
         "bfr_fid_at_extra_nfe": lambda: {1: fid["LFR reflow euler x1 (ours)"], 4: min(fid[lfr4], fid[dfr4]),
                                          10: min(fid["LFR euler x10"], fid["DFR euler x10"])},
+        "rescaled_prior_fid_cut": lambda: 1 - fid[RESCALED] / fid["base"],
         "transfer_lfr_cut": lambda: 1 - fid["early base + LFR rk4 x1"] / fid["early base"],
         "transfer_dfr_cut": lambda: 1 - fid["early base + DFR rk4 x1"] / fid["early base"],
     }
@@ -267,6 +288,7 @@ def markdown(result: dict) -> str:
               f"- Over-refinement: LFR euler x10 minus euler x1 = {fmt(t['lfr_euler10_vs_euler1'], '+.3f')} FID; minus rk4 x1 = {fmt(t['lfr_euler10_vs_rk4x1'], '+.3f')}.",
               "- Best FID at equal extra NFE, BFR vs SDEdit: " + ", ".join(
                   f"+{k}: {fmt(bfr.get(k), '.3f')} vs {fmt(sde.get(k), '.3f')}" for k in (1, 4, 10)) + ".",
+              f"- Yardstick, no training and no extra NFE: the prior rescaled to the latents' RMS cuts FID by {fmt(t['rescaled_prior_fid_cut'], '.1%')}.",
               f"- Transfer to the earlier base: LFR cuts its FID by {fmt(t['transfer_lfr_cut'], '.1%')}, DFR by {fmt(t['transfer_dfr_cut'], '.1%')}.", ""]
     if result.get("missing_rows"):
         lines += ["Rows not computed, their model files are not in the bundle: " +

@@ -1,9 +1,14 @@
-"""Noise-injection baselines that BFR is compared against (training-free).
+"""Training-free baselines that BFR is compared against.
 
 SDEdit / Restart-style resampling, in this project's convention (t = 0 noise, t = 1 data):
 push a generated sample back to level s = 1 − t* along the linear path,
     x_s = (1 − s)·ε + s·x,   ε ~ N(0, I),
 then re-integrate the base ODE from s to 1. It costs NFE ∝ t*; t* = 0 returns x unchanged.
+
+Prior rescaling (ours): sample G(s·z), z ~ N(0, I), with s = √(mean z_b²) the RMS of the cached
+inverted latents z_b = G⁻¹(x_train). It matches only the latents' second moment, which the
+inversion measures (no FID is consulted), and costs no extra NFE: the simplest correction of a
+latent bias that is mostly a contraction, and a yardstick for what LFR learns beyond it.
 """
 from __future__ import annotations
 
@@ -19,3 +24,8 @@ def sdedit(base, x, labels, t_star: float, solver: str, nfe: int, generator: tor
     s = 1.0 - t_star
     eps = torch.randn(x.shape, generator=generator)
     return flow_map(base, (1 - s) * eps + s * x, labels, None, s, 1.0, solver, nfe)
+
+
+def prior_scale(z_b: torch.Tensor) -> float:
+    """s = √(mean of z_b²) over every latent and dimension; 1 for N(0, I) draws."""
+    return float(torch.sqrt(torch.mean(z_b.double() ** 2)))

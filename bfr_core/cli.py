@@ -147,12 +147,15 @@ def cmd_reflow_lfr(args):
     z1, _ = flow_map(bundle.models["lfr"], z0, labels, cond, 0.0, 1.0, args.teacher_solver, args.teacher_nfe,
                      desc=None if args.quiet else "reflow pairs")
     config = lfr_meta["net"]
-    result = train_flow(build_net(config), paired_batches(z0, z1, labels, cond), "paired", 0.0, args.batch_size,
-                        train_cfg(args, "lfr-reflow", bundle.dataset), state_path(args.bundle, "lfr_reflow"), args.resume)
-    finish(args.bundle, "lfr_reflow", result, config, {
+    net = build_net(config)
+    if args.init == "teacher":  # as 2-rectified flow starts from the 1-rectified one (Liu et al., 2022)
+        net.load_state_dict(bundle.models["lfr"].state_dict())
+    result = train_flow(net, paired_batches(z0, z1, labels, cond), "paired", 0.0, args.batch_size,
+                        train_cfg(args, args.name, bundle.dataset), state_path(args.bundle, args.name), args.resume)
+    finish(args.bundle, args.name, result, config, {
         "role": "lfr_reflow", "dataset": bundle.dataset, "alpha": lfr_meta.get("alpha"),
         "alpha_max": lfr_meta.get("alpha_max"), "alpha_default": lfr_meta.get("alpha_default"),
-        "pairs": n, "teacher": {"solver": args.teacher_solver, "nfe": args.teacher_nfe},
+        "pairs": n, "init": args.init, "teacher": {"solver": args.teacher_solver, "nfe": args.teacher_nfe},
         "sampling": {"solver": "euler", "nfe": 1}})
 
 
@@ -221,6 +224,10 @@ def add_coupling_args(p, default_name: str) -> None:
     p.add_argument("--ot-batch", type=positive_int, default=None,
                    help="pairs coupled by minibatch OT per step, of which --batch-size are trained on "
                         "(default: the batch size; larger gives closer pairs)")
+    add_name_arg(p, default_name)
+
+
+def add_name_arg(p, default_name: str) -> None:
     p.add_argument("--name", type=model_name, default=default_name,
                    help=f"write BUNDLE/NAME.safetensors (e.g. ablation/{default_name}_variant, which the app ignores)")
 
@@ -301,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", type=positive_int, default=20000)
     p.add_argument("--teacher-solver", choices=["euler", "midpoint", "rk4"], default="rk4")
     p.add_argument("--teacher-nfe", type=positive_int, default=20)
+    p.add_argument("--init", choices=["teacher", "scratch"], default="teacher",
+                   help="start from the LFR's weights (default) or from a fresh network")
+    add_name_arg(p, "lfr_reflow")
     add_training_args(p, 256)
     p.set_defaults(func=cmd_reflow_lfr)
 

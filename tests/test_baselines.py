@@ -20,3 +20,10 @@ def test_sdedit_one_euler_step_matches_formula():
 def test_sdedit_validates_noise_level():
     with pytest.raises(ValueError, match=r"t_star must lie in \(0, 1\]"):
         sdedit(None, torch.zeros(1, 2), None, 0.0, "euler", 1, torch.Generator())
+
+
+def test_prior_scale_is_the_rms_of_the_latents():
+    from bfr_core.baselines import prior_scale
+    z_b = torch.tensor([[3.0, -4.0], [0.0, 0.0]])  # squares 9, 16, 0, 0: mean 6.25, root 2.5
+    assert prior_scale(z_b) == 2.5
+    assert abs(prior_scale(torch.randn(4000, 784, generator=torch.Generator().manual_seed(0))) - 1) < 1e-3

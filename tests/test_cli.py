@@ -107,6 +107,20 @@ def test_train_lfr_variant_with_a_larger_ot_batch(tiny_bundle):
     assert shipped["ot_batch"] == shipped["batch_size"]  # no --ot-batch: OT within the batch, as before
 
 
+def test_reflow_starts_from_the_teachers_weights_unless_told(tiny_bundle):
+    """--init teacher copies the LFR's weights (one step at lr 1e-12 leaves them); scratch does not."""
+    from bfr_core.checkpoint import load_model
+    teacher, _ = load_model(tiny_bundle / "lfr.safetensors")
+    for init in ("teacher", "scratch"):
+        r = cli("reflow-lfr", "--bundle", str(tiny_bundle), "--pairs", "32", "--steps", "1", "--lr", "1e-12",
+                "--init", init, "--name", f"ablation/reflow_{init}")
+        assert r.returncode == 0, r.stderr
+        student, meta = load_model(tiny_bundle / "ablation" / f"reflow_{init}.safetensors")
+        gap = max(float((a - b).abs().max()) for a, b in zip(student.state_dict().values(), teacher.state_dict().values()))
+        assert meta["init"] == init and meta["role"] == "lfr_reflow"
+        assert (gap < 1e-6) == (init == "teacher"), (init, gap)
+
+
 def test_quiet_and_data_dir_work_before_the_command():
     from bfr_core.cli import build_parser
     for argv in (["--quiet", "--data-dir", "d", "invert", "--bundle", "b"], ["invert", "--quiet", "--data-dir", "d", "--bundle", "b"]):
