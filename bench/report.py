@@ -46,7 +46,6 @@ PAPER_RECIPE_DFR = "ablation/dfr_paper-recipe"  # OT within the 128-pair batch a
 WIDE_OT_LFR = "ablation/lfr_ot1024"  # OT over 1,024 pairs per step (as the shipped DFR), else as lfr
 SCRATCH_REFLOW = "ablation/lfr_reflow_scratch"  # reflow-lfr --init scratch, same pairs and steps as lfr_reflow
 RESCALED = "prior rescaled to the latents' RMS (training-free)"
-VARIANT_KEYS = {"lfr": "lfr_file", "dfr": "dfr_file"}  # spec key naming a variant file (lfr_file: of the reflow too)
 
 
 def lfr(solver, nfe, alpha=None, variant="ode"):
@@ -98,6 +97,18 @@ def rows() -> list[tuple[str, str, dict]]:
     return out
 
 
+def refiner_files(spec: dict) -> dict[str, str]:
+    """The refiner models a row runs, each mapped to the file stem it loads: the bundle's own
+    (``lfr``, ``lfr_reflow``, ``dfr``) or the variant named by ``lfr_file`` / ``dfr_file``."""
+    out = {}
+    if spec.get("mode") == "lfr":
+        model = "lfr_reflow" if spec.get("lfr_variant") == "reflow" else "lfr"
+        out[model] = spec.get("lfr_file", model)
+    if spec.get("mode") == "dfr":
+        out["dfr"] = spec.get("dfr_file", "dfr")
+    return out
+
+
 CHUNK = 500  # a multiple of the 10 classes; on this CPU 500 images per call run ~2x faster than 2,000
 
 
@@ -131,24 +142,19 @@ class Runner:
             return files + self.inputs(specs_by_name[spec["then_dfr"]], specs_by_name) + [self.path / "dfr.safetensors"]
         if spec.get("prior_scale"):
             files.append(self.path / "latents.safetensors")
-        if spec.get("mode") == "lfr":
-            files.append(self.path / f"{spec.get('lfr_file', 'lfr_reflow' if spec.get('lfr_variant') == 'reflow' else 'lfr')}.safetensors")
-        if spec.get("mode") == "dfr":
-            files.append(self.path / f"{spec.get('dfr_file', 'dfr')}.safetensors")
-        return files
+        return files + [self.path / f"{stem}.safetensors" for stem in refiner_files(spec).values()]
 
     def pipe(self, spec: dict) -> Pipeline:
-        key = "|".join([spec.get("base", "main"), *(spec.get(k, "") for k in VARIANT_KEYS.values())])
+        variants = {model: stem for model, stem in refiner_files(spec).items() if stem != model}
+        key = "|".join([spec.get("base", "main"), *(f"{m}={s}" for m, s in variants.items())])
         if key not in self.pipes:
             bundle = self.main.bundle
             if spec.get("base") == "early":
                 if self.early_base is None:
                     raise SystemExit(f"{self.path}: no snapshots/base_step*/ (train-base --snapshot-at) for the transfer rows")
                 bundle = bundle.with_model("base", self.early_base)
-            for model, key_name in VARIANT_KEYS.items():
-                if spec.get(key_name):
-                    model = "lfr_reflow" if model == "lfr" and spec.get("lfr_variant") == "reflow" else model
-                    bundle = bundle.with_model(model, self.path / f"{spec[key_name]}.safetensors")
+            for model, stem in variants.items():
+                bundle = bundle.with_model(model, self.path / f"{stem}.safetensors")
             self.pipes[key] = Pipeline(bundle)
         return self.pipes[key]
 
@@ -187,15 +193,15 @@ class Runner:
             info = {"nfe": base_nfe + k, "extra_nfe": k, "earlier_work_s": base_wall,
                     "solver": f"base rk4x{base_nfe} + sdedit t*={spec['sdedit']} {spec['solver']}x{k}"}
         else:
-            fields = {k: v for k, v in spec.items() if k not in ("base", "prior_scale", *VARIANT_KEYS.values())}
-            z = self.z
+            fields = {k: v for k, v in spec.items() if k not in ("base", "prior_scale", "lfr_file", "dfr_file")}
+            scale = None
             if spec.get("prior_scale"):  # G(s·z) with s the RMS of the cached inverted latents
                 if pipe.bundle.latents is None:
                     raise SystemExit(f"{self.path}: no latents.safetensors for the prior-rescaling row")
                 scale = prior_scale(pipe.bundle.latents["z"])
-                z = z * scale
+            z = self.z if scale is None else self.z * scale
             # LFR generates from z' instead of z, and a rescaled prior from s·z
-            reuses_base = fields["mode"] in ("none", "dfr") and z is self.z
+            reuses_base = fields["mode"] in ("none", "dfr") and scale is None
             base_x, base_wall = self.base(spec.get("base", "main")) if reuses_base else (z, 0.0)
             t0 = time.perf_counter()
             def run(z, b):
@@ -205,7 +211,7 @@ class Runner:
             x, st = chunked(run, z, base_x)
             extra = sum(v for k, v in st.nfe.items() if k != "base")
             info = {"nfe": st.nfe["base"] + extra, "extra_nfe": extra, "solver": describe(st.settings, st.nfe),
-                    "earlier_work_s": base_wall, **({"prior_scale": round(scale, 4)} if z is not self.z else {})}
+                    "earlier_work_s": base_wall, **({"prior_scale": round(scale, 4)} if scale is not None else {})}
         info["wall_s"] = round(info.pop("earlier_work_s") + time.perf_counter() - t0, 3)
         info["images_x_nfe_per_s"] = round(self.n * info["nfe"] / info["wall_s"])
         self.cache[key] = (x, info)
