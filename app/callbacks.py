@@ -5,14 +5,16 @@ Every callback refuses bad input with a ``gr.Error`` that names the field, befor
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import re
 
 import gradio as gr
 import torch
 
 from bfr_core.checkpoint import CheckpointError
 from bfr_core.classifier import batch_summary
-from bfr_core.data import TOY_SETS
+from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import run_bias_lab
 from bfr_core.ode import DivergenceError
 from bfr_core.pipeline import MODES, Settings
@@ -25,15 +27,33 @@ MAX_SEED = 2**31 - 1
 MAX_NFE = 100
 
 
+MAX_MESSAGE = 300  # characters of a refusal shown to the client or logged
+ABSOLUTE_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.@+~-]+)+[/\\]?")
+log = logging.getLogger("bfr_explorer")
+
+
+def public_message(e: Exception) -> str:
+    """What a client may read about an error: no absolute paths, no environment, bounded length."""
+    if isinstance(e, DataError):
+        return "this view needs the bundle's dataset, which is not installed on the server"
+    text = ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/\\").rsplit("/", 1)[-1] or "…", str(e))
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
 def user_errors(fn):
-    """Turn the library's validation errors into messages shown in the UI / returned by the API."""
+    """Turn the library's validation errors into messages shown in the UI / returned by the API.
+
+    A refusal is one log line (no traceback); any other exception is a bug and propagates.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ValueError, CheckpointError, DivergenceError, TypeError) as e:
-            raise gr.Error(str(e)) from None
+        except (ValueError, CheckpointError, DivergenceError, DataError) as e:
+            message = public_message(e)
+            log.info("refused %s: %s", fn.__name__, message)
+            raise gr.Error(message, print_exception=False) from None
 
     return wrapper
 

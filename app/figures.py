@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,9 @@ from PIL import Image
 from bfr_core.checkpoint import atomic_write_bytes
 from bfr_core.images import picture
 
-PNG_DIR = Path(tempfile.gettempdir()) / "bfr-explorer-png"
+from .service import private_dir
+
+PNG_DIR = private_dir("bfr-explorer-png-")  # this process's own (mode 0700), removed at exit
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 

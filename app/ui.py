@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from . import callbacks, registry
+from .service import COMPUTE
 
 METHOD_TEXT = """
 ### Generative bias
@@ -46,14 +47,14 @@ def build_demo() -> gr.Blocks:
     first = bundles[0]
     alpha_max = (registry.pipeline(first).bundle.alpha_range() or (0, 1))[1]
 
-    with gr.Blocks(title="BFR Explorer") as demo:
+    with gr.Blocks(title="BFR Explorer", analytics_enabled=False) as demo:
         gr.Markdown("# BFR Explorer\nSee generative bias in a flow-matching model, and correct it without noise: "
                     "**LFR** (latent space) and **DFR** (data space).")
         with gr.Tab("Refine"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=280):
                     bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset)")
-                    seed = gr.Number(0, precision=0, label="seed", minimum=0, maximum=callbacks.MAX_SEED)
+                    seed = gr.Number(0, label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED)
                     n = gr.Slider(1, 64, value=16, step=1, label="samples")
                     label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
                     base_solver = gr.Radio(["euler", "midpoint", "rk4"], value="rk4", label="base solver")
@@ -77,13 +78,11 @@ def build_demo() -> gr.Blocks:
                     hist = gr.Plot(label="class histogram")
             inputs = [bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe]
             outputs = [base_img, refined_img, diff_img, summary, hist]
-            go.click(callbacks.refine, inputs, outputs, api_name="refine")
-            gen.click(callbacks.generate, inputs[:6], base_img, api_name="generate")
-            for slider in (lfr_nfe, alpha, dfr_nfe, base_nfe, n):
-                slider.release(callbacks.refine, inputs, outputs, api_name=False)
-            for choice in (mode, lfr_variant, label, bundle, base_solver):
-                choice.change(callbacks.refine, inputs, outputs, api_name=False)
-            demo.load(callbacks.refine, inputs, outputs, api_name=False)
+            go.click(callbacks.refine, inputs, outputs, api_name="refine", **COMPUTE)
+            gen.click(callbacks.generate, inputs[:6], base_img, api_name="generate", **COMPUTE)
+            gr.on([s.release for s in (lfr_nfe, alpha, dfr_nfe, base_nfe, n)]
+                  + [c.change for c in (mode, lfr_variant, label, bundle, base_solver)] + [demo.load],
+                  callbacks.refine, inputs, outputs, api_name=False, **COMPUTE)
 
         with gr.Tab("Latents"):
             gr.Markdown("Prior draws (grey), real images inverted through the base ODE (coloured rings: the "
@@ -95,9 +94,8 @@ def build_demo() -> gr.Blocks:
                 l_btn = gr.Button("Show latents", variant="primary")
             l_plot = gr.Plot(label="latents")
             l_inputs = [l_bundle, seed, l_alpha, l_nfe]
-            l_btn.click(callbacks.latents, l_inputs, l_plot, api_name="latents")
-            for slider in (l_alpha, l_nfe):
-                slider.release(callbacks.latents, l_inputs, l_plot, api_name=False)
+            l_btn.click(callbacks.latents, l_inputs, l_plot, api_name="latents", **COMPUTE)
+            gr.on([l_alpha.release, l_nfe.release], callbacks.latents, l_inputs, l_plot, api_name=False, **COMPUTE)
 
         with gr.Tab("Over-refinement"):
             gr.Markdown("Quality (FID on the bundle's classifier features, 500 samples vs the held-out test "
@@ -109,7 +107,8 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 o_plot = gr.Plot(label="metric vs NFE")
                 o_drift = gr.Image(label="LFR drift with NFE", type="filepath", format="png")
-            o_btn.click(callbacks.overrefine, [o_bundle, o_alpha], [o_plot, o_drift], api_name="overrefine")
+            o_btn.click(callbacks.overrefine, [o_bundle, o_alpha], [o_plot, o_drift], api_name="overrefine",
+                        **COMPUTE)
 
         with gr.Tab("Bias lab (2-D)"):
             gr.Markdown("Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, "
@@ -123,7 +122,7 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 lab_data, lab_lat, lab_fixed = gr.Plot(), gr.Plot(), gr.Plot()
             lab_btn.click(callbacks.bias_lab, [toy, b_steps, r_steps], [lab_data, lab_lat, lab_fixed, lab_md],
-                          api_name="bias_lab")
+                          api_name="bias_lab", **COMPUTE)
 
         with gr.Tab("Method"):
             gr.Markdown(METHOD_TEXT)

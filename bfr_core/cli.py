@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .classifier import accuracy, classifier_loss
@@ -23,7 +24,7 @@ from .images import picture
 from .metrics import latent_bias
 from .nets import build_net, default_classifier_config, default_velocity_config
 from .ode import SOLVERS, DivergenceError
-from .pipeline import MODES, Bundle, Pipeline, Settings
+from .pipeline import FEATURE_EXTRACTORS, MODES, Bundle, Pipeline, Settings
 from .refine import (Augment, base_batches, dfr_batches, flow_map, invert, lfr_batches,
                      paired_batches, train_flow)
 from .train import TrainConfig, fit
@@ -42,6 +43,11 @@ def command_line() -> str:
 def train_cfg(args, desc: str, dataset: str) -> TrainConfig:
     return TrainConfig(steps=args.steps or STEPS[family(dataset)], lr=args.lr, seed=args.seed,
                        save_every=args.save_every, progress=not args.quiet, desc=desc)
+
+
+def seeded(args) -> torch.Generator:
+    """The generator a command's network is initialised from (``--seed``; never the global state)."""
+    return torch.Generator().manual_seed(args.seed)
 
 
 def state_path(bundle: Path, name: str) -> Path:
@@ -63,7 +69,7 @@ def cmd_train_base(args):
     conditional = ds.num_classes > 1 and not args.unconditional
     config = default_velocity_config(ds.shape, ds.num_classes if conditional else 0, channels=args.channels)
     meta = {"role": "base", "dataset": ds.name, "sigma": args.sigma, "batch_size": args.batch_size,
-            "sampling": {"solver": args.solver, "nfe": args.nfe}}
+            "leak": args.leak, "sampling": {"solver": args.solver, "nfe": args.nfe}}
     cfg = train_cfg(args, "base", ds.name)
     cfg.snapshots = tuple(args.snapshot_at)
 
@@ -72,7 +78,8 @@ def cmd_train_base(args):
         save_model(model, config, {**meta, "steps": step, "snapshot_of": str(args.out), "command": command_line()}, path)
 
     cfg.on_snapshot = snapshot
-    result = train_flow(build_net(config), base_batches(ds.x_train, ds.y_train, conditional), "independent",
+    result = train_flow(build_net(config, seeded(args)), base_batches(ds.x_train, ds.y_train, conditional, args.leak),
+                        "independent",
                         args.sigma, args.batch_size, cfg, state_path(args.out, "base"), args.resume)
     finish(args.out, "base", result, config, meta)
 
@@ -80,15 +87,15 @@ def cmd_train_base(args):
 def cmd_train_classifier(args):
     bundle_meta = load_model(args.bundle / "base.safetensors")[1]
     ds = load_dataset(bundle_meta["dataset"], args.data_dir)
-    config = default_classifier_config(ds.shape, ds.num_classes)
-    cfg = train_cfg(args, "classifier", ds.name)
+    config = default_classifier_config(ds.shape, ds.num_classes, args.arch)
+    cfg = train_cfg(args, args.name, ds.name)
     cfg.ema_decay = 0.0
     loss_fn = classifier_loss(ds.x_train, ds.y_train, args.batch_size, args.noise, args.max_shift)
-    result = fit(build_net(config), loss_fn, cfg, state_path(args.bundle, "classifier"), args.resume)
+    result = fit(build_net(config, seeded(args)), loss_fn, cfg, state_path(args.bundle, args.name), args.resume)
     acc = accuracy(result.model, ds.x_test, ds.y_test)
-    print(f"classifier test accuracy: {acc:.4f}")
-    finish(args.bundle, "classifier", result, config, {"role": "classifier", "dataset": ds.name, "test_accuracy": acc,
-           "noise": args.noise, "max_shift": args.max_shift})
+    print(f"{args.name} test accuracy: {acc:.4f}")
+    finish(args.bundle, args.name, result, config, {"role": args.name, "dataset": ds.name, "test_accuracy": acc,
+           "noise": args.noise, "max_shift": args.max_shift, "seed": args.seed})
 
 
 def cmd_invert(args):
@@ -123,7 +130,7 @@ def cmd_train_lfr(args):
     config = default_velocity_config(bundle.shape, bundle.num_classes, cond_dim=1 if args.alpha_max is not None else 0,
                                      channels=args.channels)
     draw = lfr_batches(z_b, y, conditional, None if args.alpha_max is not None else args.alpha, args.alpha_max)
-    result = train_flow(build_net(config), draw, "ot", args.sigma, args.batch_size,
+    result = train_flow(build_net(config, seeded(args)), draw, "ot", args.sigma, args.batch_size,
                         train_cfg(args, args.name, bundle.dataset), state_path(args.bundle, args.name), args.resume,
                         ot_batch=args.ot_batch)
     finish(args.bundle, args.name, result, config, {
@@ -147,7 +154,7 @@ def cmd_reflow_lfr(args):
     z1, _ = flow_map(bundle.models["lfr"], z0, labels, cond, 0.0, 1.0, args.teacher_solver, args.teacher_nfe,
                      desc=None if args.quiet else "reflow pairs")
     config = lfr_meta["net"]
-    net = build_net(config)
+    net = build_net(config, seeded(args))
     if args.init == "teacher":  # as 2-rectified flow starts from the 1-rectified one (Liu et al., 2022)
         net.load_state_dict(bundle.models["lfr"].state_dict())
     result = train_flow(net, paired_batches(z0, z1, labels, cond), "paired", 0.0, args.batch_size,
@@ -171,7 +178,7 @@ def cmd_train_dfr(args):
     pool_y = pool.labels if conditional else torch.zeros(len(pool.base), dtype=torch.long)
     draw = dfr_batches(pool.base, pool_y, ds.x_train, ds.y_train, conditional, augment)
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
-    result = train_flow(build_net(config), draw, "ot-per-class" if conditional else "ot", args.sigma, args.batch_size,
+    result = train_flow(build_net(config, seeded(args)), draw, "ot-per-class" if conditional else "ot", args.sigma, args.batch_size,
                         train_cfg(args, args.name, bundle.dataset), state_path(args.bundle, args.name), args.resume,
                         ot_batch=args.ot_batch)
     finish(args.bundle, args.name, result, config, {
@@ -190,7 +197,10 @@ def cmd_sample(args):
     pipe = Pipeline(args.bundle)
     st = pipe.run(args.n, args.seed, settings_from(args), label=args.label)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    picture(st.final).save(args.out)
+    if args.out.suffix == ".npy":  # the raw samples, for anyone's own metric
+        np.save(args.out, st.final.float().numpy())
+    else:
+        picture(st.final).save(args.out)
     print(f"wrote {args.out}: {args.n} samples, mode {st.settings.mode}, NFE {st.nfe}")
 
 
@@ -201,6 +211,7 @@ def cmd_evaluate(args):
     args.out.write_text(json.dumps(rows, indent=1))
     for name, r in rows.items():
         score = f"fid {r['fid']:8.3f}" if "fid" in r else f"energy {r['energy']:.4f}"
+        score += f"  fid2 {r['fid2']:8.3f}" if "fid2" in r else ""
         print(f"{name:20s} {score}  extra NFE {r['extra_nfe']:3d} ({r['solver']})  memorisation {r['memorisation_ratio']:.3f}")
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
 
@@ -239,6 +250,13 @@ def probability(s: str) -> float:
     return v
 
 
+def leak_fraction(s: str) -> float:
+    v = float(s)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {s}")
+    return v
+
+
 def add_training_args(p, batch_size: int, lr: float = 1e-3, velocity_net: bool = True):
     if velocity_net:
         p.add_argument("--channels", type=positive_int, default=32, help="UNet width (28x28 images only)")
@@ -274,14 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="bundle directory")
     p.add_argument("--unconditional", action="store_true", help="ignore labels")
     p.add_argument("--sigma", type=float, default=0.0, help="path noise σ")
+    p.add_argument("--leak", type=leak_fraction, default=0.0,
+                   help="train from sources √(1-l²)·ε + l·x but sample from pure N(0, I): a signal-leak bias")
     p.add_argument("--snapshot-at", type=positive_int, nargs="*", default=[], metavar="STEP",
                    help="also save the base after these steps, as OUT/snapshots/base_stepSTEP/base.safetensors")
     add_training_args(p, 256)
     add_sampling_args(p, "rk4", 20)
     p.set_defaults(func=cmd_train_base)
 
-    p = command("train-classifier", "train the metric classifier for the bundle's dataset")
+    p = command("train-classifier", "train a metric feature extractor (classifier) for the bundle's dataset")
     p.add_argument("--bundle", type=Path, required=True)
+    p.add_argument("--name", choices=FEATURE_EXTRACTORS, default="classifier",
+                   help="classifier: the bundle's metric; classifier2: an independent second metric "
+                        "(train it with another --arch, --seed and augmentation)")
+    p.add_argument("--arch", choices=["cnn", "mlp"], default=None,
+                   help="network family (default: cnn for 28x28 images, mlp for small ones)")
     p.add_argument("--noise", type=float, default=0.3, help="std of training-time input noise")
     p.add_argument("--max-shift", type=int, default=1, help="random shift in pixels at training time")
     add_training_args(p, 256, velocity_net=False)
@@ -339,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     for stage in ("base", "lfr", "dfr"):
         p.add_argument(f"--{stage}-solver", choices=["euler", "midpoint", "rk4"], default=None)
         p.add_argument(f"--{stage}-nfe", type=positive_int, default=None)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True,
+                   help="a .png grid, or .npy for the raw float32 samples (N×C×H×W in [-1, 1], not clipped)")
     p.set_defaults(func=cmd_sample)
 
     p = command("evaluate", "metrics of base / LFR / DFR against the held-out test split")
@@ -354,7 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     args.quiet, args.data_dir = getattr(args, "quiet", False), getattr(args, "data_dir", None)
-    torch.manual_seed(0)
     try:
         args.func(args)
     except (DataError, CheckpointError, ValueError, DivergenceError, FloatingPointError, FileNotFoundError) as e:

@@ -43,6 +43,18 @@ def describe(s: Settings, nfe: dict) -> str:
     return " + ".join(parts)
 
 
+TRAIN_REFERENCE = 10_000  # the last training images, whose features ``fid_train`` compares against
+
+
+def bundle_reference(bundle: Bundle, ds):
+    """The test-split reference under the bundle's classifier and, when the bundle has one, its
+    independent ``classifier2``. Datasets with more than 2·TRAIN_REFERENCE training images also get
+    ``fid_train`` against the last TRAIN_REFERENCE of them (the real-data row uses the first ones)."""
+    train_ref = TRAIN_REFERENCE if len(ds.x_train) > 2 * TRAIN_REFERENCE else 0
+    return image_reference(bundle.models["classifier"], ds.x_test, ds.x_train, bundle.models.get("classifier2"),
+                           train_ref)
+
+
 def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict | None = None,
                     progress: bool = True) -> dict:
     """Run each method on ``n`` samples of prior seed ``seed`` and measure it against test."""
@@ -54,7 +66,7 @@ def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict
     t0 = time.perf_counter()
     base = pipe.run(n, seed, Settings(mode="none"), z=z).base  # shared by rows at the default base settings
     base_wall = time.perf_counter() - t0
-    ref = image_reference(bundle.models["classifier"], ds.x_test, ds.x_train) if ds.is_image else None
+    ref = bundle_reference(bundle, ds) if ds.is_image else None
     results = {}
     for name, settings in tqdm((rows or method_rows(bundle)).items(), desc="evaluate", disable=not progress):
         shared = settings.base_solver is None and settings.base_nfe is None

@@ -33,11 +33,16 @@ class FlowBatch:
 
 
 def sample_path(x0, x1, t, sigma=0.0, noise=None):
-    """Return (x_t, u_t) for x_t = (1 − t)·x0 + t·x1 + σ·ε and u_t = x1 − x0."""
+    """Return (x_t, u_t) for x_t = (1 − t)·x0 + t·x1 + σ·ε and u_t = x1 − x0.
+
+    ``noise`` is ε (required when σ > 0: the caller draws it from its own generator).
+    """
     tt = t.view(-1, *([1] * (x0.dim() - 1)))
     xt = (1 - tt) * x0 + tt * x1
     if sigma > 0:
-        xt = xt + sigma * (torch.randn_like(x0) if noise is None else noise)
+        if noise is None:
+            raise ValueError("path noise σ > 0 needs the noise ε drawn by the caller")
+        xt = xt + sigma * noise
     return xt, x1 - x0
 
 

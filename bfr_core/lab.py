@@ -12,7 +12,7 @@ import torch
 
 from .data import load_dataset
 from .metrics import energy_distance
-from .nets import MLPVelocity
+from .nets import MLPVelocity, init_weights
 from .refine import base_batches, dfr_batches, flow_map, invert, lfr_batches, Augment, train_flow
 from .train import TrainConfig
 
@@ -49,9 +49,8 @@ def run_bias_lab(name: str = "moons", base_steps: int = 150, refine_steps: int =
         return (lambda step, loss: progress((offset + step) / total, f"{label}: step {step}, loss {loss:.3f}")
                 if progress and step % 25 == 0 else None)
 
-    def net():
-        torch.manual_seed(seed)
-        return MLPVelocity((2,), hidden=64, depth=2)
+    def net():  # every network starts from the same seeded weights, drawn from its own generator
+        return init_weights(MLPVelocity((2,), hidden=64, depth=2), torch.Generator().manual_seed(seed))
 
     def cfg(steps):
         return TrainConfig(steps=steps, lr=2e-3, ema_decay=0.99, seed=seed, progress=False)

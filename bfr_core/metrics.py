@@ -128,13 +128,21 @@ def latent_bias(z: torch.Tensor, seed: int = 0, max_points: int = 2000) -> dict:
 
 @dataclass
 class ImageReference:
-    """What every comparison against one test split shares, computed once."""
+    """What every comparison against one test split shares, computed once.
+
+    ``second`` is an independent feature extractor (the bundle's ``classifier2``) with its test
+    features: ``fid2``/``kid2`` are measured there. ``train_features`` are the main extractor's
+    features of training images: ``fid_train`` is FID against them (the paper's reference set).
+    """
 
     classifier: torch.nn.Module
     train_x: torch.Tensor
     test_features: torch.Tensor
     test_to_train_median: float  # median nearest-training-image distance of the test images
     test_radii: torch.Tensor | None = None  # knn_radii of the test features, computed once
+    second: torch.nn.Module | None = None
+    second_test_features: torch.Tensor | None = None
+    train_features: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -147,10 +155,14 @@ def features_and_probs(classifier, x, batch: int = 1000):
     return torch.cat(fs).double(), torch.cat(ps)
 
 
-def image_reference(classifier, test_x, train_x) -> ImageReference:
+def image_reference(classifier, test_x, train_x, second=None, train_reference: int = 0) -> ImageReference:
+    """Reference statistics of the test split; ``train_reference`` > 0 also keeps the features of
+    the last that many training images (for ``fid_train``)."""
     features = features_and_probs(classifier, test_x)[0]
-    return ImageReference(classifier, train_x, features, float(nearest_distance(test_x, train_x).median()),
-                          knn_radii(features.float()))
+    return ImageReference(
+        classifier, train_x, features, float(nearest_distance(test_x, train_x).median()), knn_radii(features.float()),
+        second, None if second is None else features_and_probs(second, test_x)[0],
+        features_and_probs(classifier, train_x[-train_reference:])[0] if train_reference else None)
 
 
 @torch.no_grad()
@@ -169,6 +181,11 @@ def image_metrics(ref: ImageReference, samples, labels) -> dict:
     }
     if labels is not None:
         out["accuracy"] = float((pred == labels).float().mean())
+    if ref.second is not None:
+        f2 = features_and_probs(ref.second, samples)[0]
+        out["fid2"], out["kid2"] = fid(ref.second_test_features, f2), kid(ref.second_test_features, f2)
+    if ref.train_features is not None:
+        out["fid_train"] = fid(ref.train_features, f_gen)
     return out
 
 

@@ -165,8 +165,31 @@ NET_KINDS = {
 }
 
 
-def build_net(config: dict) -> nn.Module:
-    """Build a network from ``{"kind": ..., **kwargs}``; raise ValueError naming a bad field."""
+@torch.no_grad()
+def init_weights(net: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-draw every parameter from ``generator`` with PyTorch's default schemes, so that building a
+    network never reads the process-wide random state (concurrent users stay reproducible).
+
+    Linear/Conv: W ~ kaiming_uniform(a=√5), i.e. U(−1/√fan_in, 1/√fan_in), b ~ U(−1/√fan_in, 1/√fan_in);
+    Embedding: N(0, 1); normalisation layers keep their deterministic ones/zeros.
+    """
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+            if m.bias is not None:
+                bound = 1 / math.sqrt(nn.init._calculate_fan_in_and_fan_out(m.weight)[0])
+                nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, generator=generator)
+    return net
+
+
+def build_net(config: dict, generator: torch.Generator | None = None) -> nn.Module:
+    """Build a network from ``{"kind": ..., **kwargs}``; raise ValueError naming a bad field.
+
+    With ``generator`` the initial weights come from it (see :func:`init_weights`); without, the
+    caller loads weights next (checkpoints), and the throw-away initial values do not matter.
+    """
     if not isinstance(config, dict) or "kind" not in config:
         raise ValueError("net config must be a dict with a 'kind' field")
     kind = config["kind"]
@@ -174,9 +197,10 @@ def build_net(config: dict) -> nn.Module:
         raise ValueError(f"unknown net kind {kind!r}; known: {', '.join(NET_KINDS)}")
     kwargs = {k: v for k, v in config.items() if k != "kind"}
     try:
-        return NET_KINDS[kind](**kwargs)
+        net = NET_KINDS[kind](**kwargs)
     except TypeError as e:
         raise ValueError(f"bad config for net kind {kind!r}: {e}") from None
+    return net if generator is None else init_weights(net, generator)
 
 
 def default_velocity_config(shape, num_classes=0, cond_dim=0, channels: int = 32) -> dict:
@@ -189,7 +213,17 @@ def default_velocity_config(shape, num_classes=0, cond_dim=0, channels: int = 32
             "num_classes": num_classes, "cond_dim": cond_dim}
 
 
-def default_classifier_config(shape, num_classes=10) -> dict:
-    if len(shape) == 3 and shape[-1] >= 16:
+def default_classifier_config(shape, num_classes=10, arch: str | None = None) -> dict:
+    """A CNN for 28x28 images and an MLP for small inputs, unless ``arch`` ("cnn" or "mlp") says.
+
+    The MLP for 28x28 images is wider (512 → 128 features): the independent second metric.
+    """
+    if arch is None:
+        arch = "cnn" if len(shape) == 3 and shape[-1] >= 16 else "mlp"
+    if arch == "cnn":
         return {"kind": "cnn_classifier", "shape": list(shape), "num_classes": num_classes}
-    return {"kind": "mlp_classifier", "shape": list(shape), "num_classes": num_classes}
+    if arch != "mlp":
+        raise ValueError(f"classifier arch must be 'cnn' or 'mlp', got {arch!r}")
+    wide = math.prod(shape) >= 256
+    return {"kind": "mlp_classifier", "shape": list(shape), "num_classes": num_classes,
+            **({"hidden": 512, "feature_dim": 128} if wide else {})}

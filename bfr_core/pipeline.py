@@ -2,13 +2,18 @@
 
 A bundle is a directory of safetensors files (see checkpoint.py):
 ``base`` (required), ``lfr``, ``lfr_reflow``, ``dfr``, ``classifier`` and ``latents``
-(cached inverted latents). The pipeline draws z ~ N(0, I) for a seed and returns every
+(cached inverted latents), ``classifier2`` (an independent second metric). Bundles of one
+dataset share their feature extractors instead of copying them: a ``shared.json`` such as
+``{"classifier": "mnist", "classifier2": "mnist"}`` loads those files from the sibling bundle
+directory ``../mnist``. The pipeline draws z ~ N(0, I) for a seed and returns every
 stage: prior latent z, LFR latent z' = F_LFR(z), base image G(z), LFR image G(z'), and the
 final image after the optional DFR step x ↦ F_DFR(x).
 """
 from __future__ import annotations
 
 import copy
+import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,7 +24,9 @@ from .ode import SOLVERS, grid_steps
 from .refine import flow_map
 
 MODES = ("none", "lfr", "dfr", "lfr+dfr")
-MODEL_FILES = ("base", "lfr", "lfr_reflow", "dfr", "classifier")
+FEATURE_EXTRACTORS = ("classifier", "classifier2")  # metric networks; never run by the pipeline
+MODEL_FILES = ("base", "lfr", "lfr_reflow", "dfr") + FEATURE_EXTRACTORS
+SHARED_FILE = "shared.json"
 MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
 
 
@@ -62,8 +69,9 @@ class Bundle:
         if not (self.path / "base.safetensors").is_file():
             raise CheckpointError(f"{self.path}: no base.safetensors; not a bundle directory")
         self.models, self.meta = {}, {}
+        shared = self.shared_files()
         for name in MODEL_FILES:
-            f = self.path / f"{name}.safetensors"
+            f = shared.get(name, self.path / f"{name}.safetensors")
             if f.is_file():
                 self.models[name], self.meta[name] = load_model(f)
         self.latents = None
@@ -74,6 +82,30 @@ class Bundle:
             self.latents = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
             self.meta["latents"] = meta
         self.check_consistency()
+
+    def shared_files(self) -> dict[str, Path]:
+        """Feature-extractor files taken from a sibling bundle, as ``shared.json`` names them."""
+        f = self.path / SHARED_FILE
+        if not f.is_file():
+            return {}
+        try:
+            spec = json.loads(f.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise CheckpointError(f"{f}: not valid JSON") from None
+        if not isinstance(spec, dict):
+            raise CheckpointError(f"{f}: must map file names to sibling bundle names")
+        out = {}
+        for name, sibling in spec.items():
+            if name not in FEATURE_EXTRACTORS:
+                raise CheckpointError(f"{f}: only {', '.join(FEATURE_EXTRACTORS)} can be shared, not {name!r}")
+            if not isinstance(sibling, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", sibling):
+                raise CheckpointError(f"{f}: {name!r} must name a sibling bundle directory, got {sibling!r}")
+            if (self.path / f"{name}.safetensors").is_file():
+                raise CheckpointError(f"{f}: {name} is both shared and present in the bundle")
+            out[name] = self.path.parent / sibling / f"{name}.safetensors"
+            if not out[name].is_file():
+                raise CheckpointError(f"{f}: the shared file {name}.safetensors is missing from bundle {sibling!r}")
+        return out
 
     def with_model(self, name: str, path: str | Path) -> "Bundle":
         """A copy of this bundle whose ``name`` model comes from another file, checked as usual.
@@ -111,15 +143,16 @@ class Bundle:
 
     def check_consistency(self) -> None:
         for name, meta in self.meta.items():
-            if name in ("base", "classifier", "latents"):
+            if name in ("base", "latents") + FEATURE_EXTRACTORS:
                 continue
             net = meta["net"]
             if tuple(net["shape"]) != self.shape:
                 raise CheckpointError(f"{self.path / name}.safetensors: data shape {net['shape']} differs from the base's {list(self.shape)}")
             if int(net.get("num_classes", 0)) not in (0, self.num_classes):
                 raise CheckpointError(f"{self.path / name}.safetensors: {net['num_classes']} classes, base has {self.num_classes}")
-        if "classifier" in self.meta and tuple(self.meta["classifier"]["net"]["shape"]) != self.shape:
-            raise CheckpointError(f"{self.path / 'classifier.safetensors'}: image shape differs from the base's")
+        for name in FEATURE_EXTRACTORS:
+            if name in self.meta and tuple(self.meta[name]["net"]["shape"]) != self.shape:
+                raise CheckpointError(f"{self.path / name}.safetensors: image shape differs from the base's")
 
     def alpha_range(self) -> tuple[float, float] | None:
         """(0, α_max) for an α-conditioned LFR, None for a fixed-α one."""

@@ -140,13 +140,23 @@ def labels_or_none(y: torch.Tensor, conditional: bool):
     return y if conditional else None
 
 
-def base_batches(x_train, y_train, conditional: bool):
-    """Source N(0, I), target real data (with labels when the base is conditional)."""
+def base_batches(x_train, y_train, conditional: bool, leak: float = 0.0):
+    """Source N(0, I), target real data (with labels when the base is conditional).
+
+    With ``leak`` l > 0 the source is x0 = √(1 − l²)·ε + l·x1 (ε ~ N(0, I)): the model is trained
+    on sources that still hold a trace of their image, but sampled from pure N(0, I). This is the
+    signal leak (non-zero terminal SNR) of the paper's MNIST base, made explicit.
+    """
+    if not 0.0 <= leak < 1.0:
+        raise ValueError(f"leak must lie in [0, 1), got {leak}")
 
     def draw(g, bs):
         idx = torch.randint(0, len(x_train), (bs,), generator=g)
         x1 = x_train[idx]
-        return FlowBatch(torch.randn(x1.shape, generator=g), x1, labels_or_none(y_train[idx], conditional))
+        x0 = torch.randn(x1.shape, generator=g)
+        if leak > 0:
+            x0 = (1 - leak ** 2) ** 0.5 * x0 + leak * x1
+        return FlowBatch(x0, x1, labels_or_none(y_train[idx], conditional))
 
     return draw
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 
+from app import service
 from app.ui import build_demo
 
 
@@ -14,7 +15,7 @@ def free_port() -> int:
 
 def launch():
     """Returns (demo, url); the caller closes it with ``demo.close()``."""
-    demo = build_demo().queue(default_concurrency_limit=4)
+    demo = build_demo()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    service.launch(demo, "127.0.0.1", port, block=False)  # the same queue, limits and guard as `python app.py`
     return demo, f"http://127.0.0.1:{port}/"

@@ -126,3 +126,24 @@ def test_quiet_and_data_dir_work_before_the_command():
     for argv in (["--quiet", "--data-dir", "d", "invert", "--bundle", "b"], ["invert", "--quiet", "--data-dir", "d", "--bundle", "b"]):
         args = build_parser().parse_args(argv)
         assert args.quiet is True and args.data_dir == "d"
+
+
+def test_sample_writes_raw_npy_and_classifier2_trains(tiny_bundle, tmp_path):
+    import numpy as np
+    import torch
+
+    from bfr_core.pipeline import Pipeline, Settings
+
+    out = tmp_path / "x.npy"
+    assert main(["--quiet", "sample", "--bundle", str(tiny_bundle), "--n", "6", "--seed", "2", "--mode", "dfr",
+                 "--out", str(out)]) == 0
+    raw = np.load(out)
+    st = Pipeline(tiny_bundle).run(6, 2, Settings(mode="dfr"))
+    assert raw.dtype == np.float32 and raw.shape == (6, 1, 8, 8) and np.array_equal(raw, st.final.numpy())
+    assert main(["--quiet", "train-classifier", "--bundle", str(tiny_bundle), "--name", "classifier2", "--arch", "mlp",
+                 "--noise", "0", "--max-shift", "0", "--seed", "777", "--steps", "20"]) == 0
+    from bfr_core.checkpoint import load_model
+
+    model, meta = load_model(tiny_bundle / "classifier2.safetensors")
+    assert meta["role"] == "classifier2" and meta["seed"] == 777 and meta["net"]["kind"] == "mlp_classifier"
+    (tiny_bundle / "classifier2.safetensors").unlink()  # the session bundle stays as other tests expect it

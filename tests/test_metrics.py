@@ -87,3 +87,20 @@ def test_manifold_metrics_match_their_definitions():
     got = manifold_metrics(real, fake, k)
     assert got == pytest.approx(expected, abs=1e-6)
     assert manifold_metrics(real, fake, k, real_radii=knn_radii(real, k)) == got
+
+
+def test_second_extractor_and_train_reference_are_scored_with_the_same_formulas():
+    from bfr_core.metrics import features_and_probs, image_metrics, image_reference
+    from bfr_core.nets import build_net, default_classifier_config
+
+    g = torch.Generator().manual_seed(0)
+    nets = [build_net(default_classifier_config((1, 8, 8), 10, arch), torch.Generator().manual_seed(i))
+            for i, arch in enumerate(("cnn", "mlp"))]
+    test, train, fake = (torch.rand(n, 1, 8, 8, generator=g) * 2 - 1 for n in (120, 300, 100))
+    ref = image_reference(nets[0], test, train, second=nets[1], train_reference=150)
+    m = image_metrics(ref, fake, None)
+    f2_test, f2_fake = features_and_probs(nets[1], test)[0], features_and_probs(nets[1], fake)[0]
+    assert m["fid2"] == pytest.approx(fid(f2_test, f2_fake)) and m["kid2"] == pytest.approx(kid(f2_test, f2_fake))
+    f_train, f_fake = features_and_probs(nets[0], train[-150:])[0], features_and_probs(nets[0], fake)[0]
+    assert m["fid_train"] == pytest.approx(fid(f_train, f_fake))
+    assert "fid2" not in image_metrics(image_reference(nets[0], test, train), fake, None)

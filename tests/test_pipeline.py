@@ -129,3 +129,23 @@ def test_shipped_mnist_bundle_is_complete_and_draws_the_requested_digits():
     clf = pipe.bundle.models["classifier"]
     for stage in (st.base, st.lfr, st.final):
         assert batch_summary(clf, stage, st.labels)["accuracy"] > 0.85
+
+
+def test_bundles_share_feature_extractors_through_shared_json(tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    sibling = tmp_path / "leaky"
+    sibling.mkdir()
+    shutil.copy(tiny_bundle / "base.safetensors", sibling)
+    shutil.copytree(tiny_bundle, tmp_path / "digits")
+    (sibling / "shared.json").write_text(json.dumps({"classifier": "digits"}))
+    b = Bundle(sibling)
+    own = Bundle(tiny_bundle).models["classifier"].state_dict()
+    assert all(torch.equal(v, b.models["classifier"].state_dict()[k]) for k, v in own.items())
+    for spec, msg in (({"classifier": "../digits"}, "must name a sibling bundle directory"),
+                      ({"base": "digits"}, "only classifier, classifier2 can be shared"),
+                      ({"classifier2": "digits"}, "classifier2.safetensors is missing from bundle 'digits'")):
+        (sibling / "shared.json").write_text(json.dumps(spec))
+        with pytest.raises(CheckpointError, match=msg):
+            Bundle(sibling)

@@ -72,3 +72,16 @@ def test_lfr_batches_alpha_input_range():
     assert b.cond.shape == (256, 1) and 0 <= b.cond.min() and b.cond.max() <= 0.4
     with pytest.raises(ValueError, match="exactly one"):
         lfr_batches(z_b, None, False, alpha=0.1, alpha_max=0.4)
+
+
+def test_leaky_base_source_matches_the_formula():
+    from bfr_core.refine import base_batches
+
+    x = torch.linspace(-1, 1, 40).view(10, 1, 2, 2)
+    y = torch.arange(10)
+    leaky = base_batches(x, y, True, leak=0.08)(torch.Generator().manual_seed(3), 6)
+    plain = base_batches(x, y, True)(torch.Generator().manual_seed(3), 6)  # the same draws without the leak
+    assert torch.equal(leaky.x1, plain.x1) and torch.equal(leaky.y, plain.y)
+    assert torch.allclose(leaky.x0, (1 - 0.08**2) ** 0.5 * plain.x0 + 0.08 * plain.x1)
+    with pytest.raises(ValueError, match=r"leak must lie in \[0, 1\)"):
+        base_batches(x, y, True, leak=1.0)

@@ -1,0 +1,185 @@
+"""The app as a network service: one compute queue, a request guard, safe exposure.
+
+- **One queue.** Every event runs in the concurrency group ``COMPUTE_ID`` with at most
+  ``CONCURRENCY`` computations at once across *all* events (hidden ones included), at most
+  ``QUEUE_SIZE`` waiting; the direct REST routes are closed (``queue(api_open=False)``).
+- **The guard** (an ASGI middleware in front of Gradio) refuses, before any work:
+  uploads (the app takes none), the monitoring pages, request bodies over ``MAX_BODY_BYTES``,
+  a POST whose ``Origin`` is another site, a ``Host`` outside ``allowed_hosts`` (non-loopback
+  binds), and a queue join whose ``data`` has the wrong number of items or a ``null``/boolean
+  where a value is required (see :func:`event_arity`).
+- **Exposure.** Telemetry is off; ``--auth USER:PASS`` (or a file of such lines) is required for
+  a non-loopback ``--host`` or ``--share``.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported anywhere
+
+CONCURRENCY = 4  # computations at once, all events together; more only thrash a 2-core CPU
+QUEUE_SIZE = 64  # waiting requests beyond this are refused instead of piling up
+COMPUTE_ID = "compute"  # the one concurrency group every event belongs to
+MAX_BODY_BYTES = 64 * 1024  # every legitimate request of this app is a few hundred bytes
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+BLOCKED_PREFIXES = ("/gradio_api/upload", "/upload", "/gradio_api/monitoring", "/monitoring")
+QUEUE_JOIN = "/gradio_api/queue/join"
+
+log = logging.getLogger("bfr_explorer")
+
+COMPUTE = {"concurrency_id": COMPUTE_ID, "concurrency_limit": CONCURRENCY}  # kwargs for every event
+
+
+def private_dir(prefix: str = "bfr-explorer-") -> Path:
+    """A fresh directory only this user can read (mode 0700), removed when the process exits."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def event_arity(demo) -> dict[int, int]:
+    """Number of inputs of each event, keyed by the ``fn_index`` a queue join names."""
+    return {int(i): len(fn.inputs) for i, fn in demo.fns.items()}
+
+
+def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
+    """``USER:PASS``, or the path of a file with one ``USER:PASS`` per line, as Gradio's auth list."""
+    if not value:
+        return None
+    lines = Path(value).read_text(encoding="utf-8").splitlines() if Path(value).is_file() else [value]
+    pairs = []
+    for line in (l.strip() for l in lines):
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise ValueError("--auth needs USER:PASS (or a file of USER:PASS lines)")
+        pairs.append((user, password))
+    if not pairs:
+        raise ValueError("--auth file holds no USER:PASS line")
+    return pairs
+
+
+def host_of(value: str) -> str:
+    """The host part of a ``Host`` header or an origin URL (no scheme, no port)."""
+    value = value.split("://", 1)[-1].split("/", 1)[0]
+    if value.startswith("["):  # [::1]:7860
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class RequestGuard:
+    """ASGI middleware that refuses what this app never needs (see the module docstring)."""
+
+    def __init__(self, app, allowed_hosts: tuple[str, ...] | None = None, arity: dict[int, int] | None = None):
+        self.app, self.allowed_hosts, self.arity = app, allowed_hosts, arity or {}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        problem = self.refusal(scope, headers)
+        if problem is None and scope["method"] == "POST" and scope["path"] == QUEUE_JOIN:
+            body, problem = await self.read_body(receive)
+            if problem is None:
+                problem = self.check_join(body)
+            receive = replay(body)
+        if problem is not None:
+            status, text = problem
+            log.warning("refused %s %s: %s", scope["method"], scope["path"][:80], text)
+            return await respond(send, status, text)
+        return await self.app(scope, receive, send)
+
+    def refusal(self, scope, headers) -> tuple[int, str] | None:
+        path, method = scope["path"], scope["method"]
+        host = host_of(headers.get("host", ""))
+        if self.allowed_hosts is not None and host not in self.allowed_hosts:
+            return 400, "unknown Host header"
+        if path.startswith(BLOCKED_PREFIXES):
+            return 403, "this app takes no uploads and has no public monitoring"
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return 413, f"request body over {MAX_BODY_BYTES} bytes"
+        origin = headers.get("origin")
+        if method not in ("GET", "HEAD", "OPTIONS") and origin is not None and (
+                origin == "null" or host_of(origin) != host):
+            return 403, "cross-origin request refused"
+        return None
+
+    async def read_body(self, receive) -> tuple[bytes, tuple[int, str] | None]:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_BODY_BYTES:
+                return b"", (413, f"request body over {MAX_BODY_BYTES} bytes")
+            if not message.get("more_body"):
+                return b"".join(chunks), None
+
+    def check_join(self, body: bytes) -> tuple[int, str] | None:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return 422, "the request body is not JSON"
+        if not isinstance(payload, dict):
+            return 422, "the request body must be a JSON object"
+        fn, data = payload.get("fn_index"), payload.get("data")
+        if isinstance(fn, bool) or not isinstance(fn, int) or fn not in self.arity:
+            return 422, "unknown fn_index"
+        if not isinstance(data, list) or len(data) != self.arity[fn]:
+            return 422, f"this event takes exactly {self.arity[fn]} data items"
+        for i, value in enumerate(data):
+            if value is None or isinstance(value, bool):
+                return 422, f"data item {i} must be a number or a string, got {json.dumps(value)}"
+        return None
+
+
+def replay(body: bytes):
+    """A ``receive`` callable that hands the already-read body to the app."""
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def respond(send, status: int, text: str) -> None:
+    body = json.dumps({"error": text}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def allowed_hosts_for(host: str, extra: list[str] | None) -> tuple[str, ...] | None:
+    """Loopback binds accept any Host (DNS rebinding needs a non-loopback server to reach); others only
+    the bind address, loopback names and ``extra``."""
+    if host in LOOPBACK and not extra:
+        return None
+    return tuple({host, *LOOPBACK, *(extra or [])} - {"0.0.0.0", "::"})
+
+
+def launch(demo, host: str, port: int, share: bool = False, auth: str | None = None,
+           allowed_hosts: list[str] | None = None, block: bool = True):
+    """Queue every event through one compute group and serve ``demo`` behind the guard."""
+    from starlette.middleware import Middleware
+
+    credentials = parse_auth(auth)
+    if (share or host not in LOOPBACK) and credentials is None:
+        raise ValueError("--host other than loopback, or --share, needs --auth USER:PASS (or a password file)")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)
+    guard = Middleware(RequestGuard, allowed_hosts=allowed_hosts_for(host, allowed_hosts), arity=event_arity(demo))
+    return demo.launch(server_name=host, server_port=port, share=share, auth=credentials, show_error=True,
+                       max_file_size=1, enable_monitoring=False, mcp_server=False, quiet=not block,
+                       prevent_thread_lock=not block, app_kwargs={"middleware": [guard]})

@@ -1,0 +1,147 @@
+"""The app as a network service: one queue, the request guard, errors without internals, reproducibility."""
+import json
+import os
+import stat
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.error import HTTPError
+
+import pytest
+import torch
+
+from app import callbacks, figures, service
+from bfr_core.data import DataError
+from bfr_core.lab import run_bias_lab
+from bfr_core.nets import build_net, default_velocity_config
+
+REFINE = ["digits", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
+
+
+def post(url, body, headers=None):
+    """(status, parsed JSON body) of a POST; never raises on an HTTP error status."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="POST",
+                                 headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def join(server, data, fn_index=0, headers=None):
+    return post(server + "gradio_api/queue/join", {"data": data, "fn_index": fn_index, "session_hash": "t"}, headers)
+
+
+def test_direct_rest_route_is_closed(server):
+    status, body = post(server + "gradio_api/run/refine", {"data": REFINE})
+    assert status == 404 and "join the queue" in body["detail"]
+
+
+def test_queue_join_accepts_a_well_formed_same_origin_request(server):
+    status, body = join(server, REFINE, headers={"origin": server.rstrip("/")})
+    assert status == 200 and "event_id" in body
+
+
+@pytest.mark.parametrize("data,message", [
+    (REFINE[:3], "exactly 11 data items"),
+    (REFINE + [1], "exactly 11 data items"),
+    ([None] + REFINE[1:], "data item 0 must be a number or a string, got null"),
+    (REFINE[:1] + [True] + REFINE[2:], "data item 1 must be a number or a string, got true"),
+])
+def test_queue_join_refuses_wrong_arity_and_null_or_boolean_values(server, data, message):
+    status, body = join(server, data)
+    assert status == 422 and message in body["error"]
+
+
+def test_upload_monitoring_cross_origin_and_big_bodies_are_refused(server):
+    assert post(server + "gradio_api/upload", b"x" * 100)[0] == 403
+    assert urllib.request.urlopen(server + "config").status == 200  # GETs still work
+    with pytest.raises(HTTPError) as e:
+        urllib.request.urlopen(server + "gradio_api/monitoring")
+    assert e.value.code == 403
+    assert join(server, REFINE, headers={"origin": "http://evil.example"}) == (403, {"error": "cross-origin request refused"})
+    assert join(server, REFINE, headers={"origin": "null"})[0] == 403
+    status, body = post(server + "gradio_api/queue/join", b"[" * (service.MAX_BODY_BYTES + 1))
+    assert status == 413 and "over" in body["error"]
+
+
+def test_every_event_shares_one_compute_limit():
+    from app.ui import build_demo
+
+    fns = list(build_demo().fns.values())
+    assert len(fns) >= 7  # the visible routes and the hidden slider / load events
+    assert {(f.concurrency_id, f.concurrency_limit) for f in fns} == {(service.COMPUTE_ID, service.CONCURRENCY)}
+
+
+def test_fractional_seed_is_refused_through_the_api(server):
+    from gradio_client import Client
+
+    with pytest.raises(Exception, match=r"seed must be an integer in 0..2147483647, got 0.6"):
+        Client(server, verbose=False).predict("digits", 0.6, *REFINE[2:], api_name="/refine")
+
+
+def test_public_messages_hold_no_paths_and_are_bounded():
+    msg = callbacks.public_message(ValueError("bundle /home/alice/secret/checkpoints/x.safetensors: bad shape"))
+    assert msg == "bundle x.safetensors: bad shape"
+    assert "/" not in callbacks.public_message(DataError("mnist: not found in /srv/data; set BFR_DATA_DIR"))
+    assert len(callbacks.public_message(ValueError("x" * 10**6))) == callbacks.MAX_MESSAGE
+
+
+def test_a_bug_is_not_turned_into_a_user_message():
+    @callbacks.user_errors
+    def broken():
+        raise TypeError("a programming error")
+
+    with pytest.raises(TypeError):
+        broken()
+
+
+def test_result_images_live_in_a_private_directory():
+    mode = stat.S_IMODE(os.stat(figures.PNG_DIR).st_mode)
+    assert mode == 0o700 and str(figures.PNG_DIR) != "/tmp/bfr-explorer-png"
+
+
+@pytest.mark.parametrize("value,pairs", [("ann:pw", [("ann", "pw")]), (None, None)])
+def test_parse_auth(value, pairs):
+    assert service.parse_auth(value) == pairs
+
+
+def test_parse_auth_file_and_errors(tmp_path):
+    f = tmp_path / "users"
+    f.write_text("# users\nann:pw1\nbob:pw:2\n")
+    assert service.parse_auth(str(f)) == [("ann", "pw1"), ("bob", "pw:2")]
+    with pytest.raises(ValueError, match="USER:PASS"):
+        service.parse_auth("nocolon")
+
+
+def test_exposure_needs_auth_and_limits_hosts():
+    with pytest.raises(ValueError, match="needs --auth"):
+        service.launch(None, "0.0.0.0", 7860)
+    with pytest.raises(ValueError, match="needs --auth"):
+        service.launch(None, "127.0.0.1", 7860, share=True)
+    assert service.allowed_hosts_for("127.0.0.1", None) is None
+    assert set(service.allowed_hosts_for("0.0.0.0", ["demo.lan"])) == {"demo.lan", "127.0.0.1", "localhost", "::1"}
+    assert [service.host_of(h) for h in ("localhost:7860", "http://a.b:1/x", "[::1]:7860", "evil")] == \
+        ["localhost", "a.b", "::1", "evil"]
+
+
+def test_network_initialisation_reads_no_global_state():
+    cfg = default_velocity_config((1, 28, 28), 10, channels=8)
+    a = build_net(cfg, torch.Generator().manual_seed(5)).state_dict()
+    torch.rand(100)  # moving the global generator must not matter
+    b = build_net(cfg, torch.Generator().manual_seed(5)).state_dict()
+    c = build_net(cfg, torch.Generator().manual_seed(6)).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_bias_lab_is_bit_reproducible_with_8_threads_at_once():
+    def run(_):
+        r = run_bias_lab("moons", 20, 20, n=200)
+        return torch.cat([r.generated, r.lfr_points, r.dfr_points])
+
+    alone = run(None)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, range(8)))
+    assert all(torch.equal(alone, r) for r in results)
