@@ -8,6 +8,7 @@ import functools
 import logging
 import math
 import re
+import threading
 
 import gradio as gr
 import torch
@@ -40,6 +41,25 @@ def public_message(e: Exception) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
+class ComputeGauge:
+    """Callbacks running right now, and the most that ever ran at once (for the load benchmark)."""
+
+    def __init__(self):
+        self.lock, self.active, self.peak = threading.Lock(), 0, 0
+
+    def __enter__(self):
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.active -= 1
+
+
+COMPUTING = ComputeGauge()
+
+
 def user_errors(fn):
     """Turn the library's validation errors into messages shown in the UI / returned by the API.
 
@@ -49,7 +69,8 @@ def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with COMPUTING:
+                return fn(*args, **kwargs)
         except (ValueError, CheckpointError, DivergenceError, DataError) as e:
             message = public_message(e)
             log.info("refused %s: %s", fn.__name__, message)

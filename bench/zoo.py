@@ -1,0 +1,148 @@
+"""The bias zoo under two independent metrics: which refiner corrects which kind of bias.
+
+    python bench/zoo.py --bundle checkpoints/mnist --bundle checkpoints/mnist-leak --n 1000 --seeds 0 1 2
+
+Every bundle runs the same rows (``ROWS``) on the same prior draws per seed, scored against the
+held-out test split under the bundle's classifier (``fid``, ``kid``) *and* its independent
+``classifier2`` (``fid2``, ``kid2``), plus ``fid_train`` (main features, last 10,000 training
+images: the paper's reference set). A refiner **helps** on a bundle only when both FID and FID2
+drop on every seed and the mean paired drop exceeds twice its seed-to-seed standard deviation.
+Results are kept per (bundle, seed, n, model files), so a rerun computes only what changed.
+Writes bench/results/zoo.json and zoo.md.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bfr_core.evaluate import evaluate_bundle  # noqa: E402
+from bfr_core.pipeline import Bundle, Settings  # noqa: E402
+
+ROWS = {  # name → settings; refiners at the bundle's default solver unless named
+    "base": Settings(mode="none"),
+    "lfr": Settings(mode="lfr"),
+    "lfr-reflow-euler1": Settings(mode="lfr", lfr_variant="reflow"),
+    "dfr": Settings(mode="dfr"),
+    "dfr-euler1": Settings(mode="dfr", dfr_solver="euler", dfr_nfe=1),
+    "dfr-euler10": Settings(mode="dfr", dfr_solver="euler", dfr_nfe=10),
+    "lfr-euler10": Settings(mode="lfr", lfr_solver="euler", lfr_nfe=10),
+}
+METRICS = ("fid", "fid2", "kid", "kid2", "fid_train")
+
+
+def fingerprint(bundle: Bundle) -> str:
+    """Hash of every model file a row may load, so retraining one invalidates the kept rows."""
+    h = hashlib.sha256()
+    for name in ("base", "lfr", "lfr_reflow", "dfr", "classifier", "classifier2"):
+        shared = bundle.shared_files()
+        f = shared.get(name, bundle.path / f"{name}.safetensors")
+        if f.is_file():
+            h.update(name.encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def relative_changes(per_seed: dict, row: str, metric: str) -> list[float]:
+    """Per seed: (row − base) / base, on the same prior draws."""
+    return [r[row][metric] / r["base"][metric] - 1 for r in per_seed.values() if row in r and metric in r[row]]
+
+
+def helps(per_seed: dict, row: str) -> str:
+    """'yes' when FID and FID2 both drop on every seed by more than 2 std of the paired drop."""
+    verdicts = []
+    for metric in ("fid", "fid2"):
+        d = relative_changes(per_seed, row, metric)
+        if not d:
+            return "n/a"
+        m, s = mean_std(d)
+        verdicts.append(max(d) < 0 and (len(d) == 1 or -m > 2 * s))
+    return "yes" if all(verdicts) else "no"
+
+
+def bundle_table(name: str, per_seed: dict) -> list[str]:
+    seeds = list(per_seed)
+    rows = [r for r in ROWS if all(r in per_seed[s] for s in seeds)]
+    lines = [f"#### {name} (seeds {', '.join(seeds)})", "",
+             "| row | solver | extra NFE | FID | Δ FID | FID2 (independent) | Δ FID2 | KID | KID2 | FID vs train | helps |",
+             "|" + "---|" * 11]
+    for row in rows:
+        r0 = per_seed[seeds[0]][row]
+        cells = []
+        for metric in ("fid", "fid2"):
+            m, s = mean_std([per_seed[x][row][metric] for x in seeds])
+            dm, ds = mean_std(relative_changes(per_seed, row, metric))
+            cells += [f"{m:.2f} ± {s:.2f}", "—" if row == "base" else f"{100 * dm:+.1f}% ± {100 * ds:.1f}"]
+        kid1, kid2, ftr = (mean_std([per_seed[x][row][k] for x in seeds])[0] for k in ("kid", "kid2", "fid_train"))
+        verdict = "" if row == "base" else helps(per_seed, row)
+        lines.append(f"| {row} | {r0['solver']} | {r0['extra_nfe']} | {cells[0]} | {cells[1]} | {cells[2]} | "
+                     f"{cells[3]} | {kid1:.3f} | {kid2:.3f} | {ftr:.2f} | {verdict} |")
+    return lines
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", type=Path, action="append", required=True, help="a bundle directory (repeat)")
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    args = ap.parse_args(argv)
+    out_json = args.out_dir / "zoo.json"
+    kept = json.loads(out_json.read_text()) if out_json.is_file() else {"runs": {}}
+    command = "python bench/zoo.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    rows = {r: ROWS[r] for r in ["base"] + [r for r in args.rows if r != "base"]}
+    for path in args.bundle:
+        bundle = Bundle(path)
+        fp = fingerprint(bundle)
+        for seed in args.seeds:
+            key = f"{path.name}/n{args.n}/seed{seed}"
+            run = kept["runs"].get(key, {})
+            if run.get("fingerprint") != fp:
+                run = {"fingerprint": fp, "rows": {}}
+            todo = {r: s for r, s in rows.items() if r not in run["rows"]}
+            if not todo:
+                print(f"{key}: kept")
+                continue
+            todo.setdefault("base", ROWS["base"])  # the reference row shares the prior draws
+            t0 = time.perf_counter()
+            result = evaluate_bundle(bundle, args.n, seed, rows=todo, progress=False)
+            run["rows"].update({r: v for r, v in result.items()})
+            run["wall_s"] = round(run.get("wall_s", 0) + time.perf_counter() - t0, 1)
+            kept["runs"][key] = run
+            kept["command"] = command
+            args.out_dir.mkdir(parents=True, exist_ok=True)
+            out_json.write_text(json.dumps(kept, indent=1))
+            print(f"{key}: " + ", ".join(f"{r} {v['fid']:.2f}/{v.get('fid2', float('nan')):.2f}"
+                                         for r, v in result.items()), flush=True)
+    write_markdown(kept, args.out_dir / "zoo.md")
+
+
+def write_markdown(kept: dict, dest: Path) -> None:
+    by_bundle: dict[str, dict] = {}
+    for key, run in kept["runs"].items():
+        name, n, seed = key.split("/")
+        by_bundle.setdefault(f"{name}, n = {n[1:]}", {})[seed[4:]] = run["rows"]
+    text = [f"Command: `{kept.get('command', '')}`", "",
+            "FID/KID on the bundle's classifier features and FID2/KID2 on its independent `classifier2`, "
+            "both against the 10,000 test images; Δ is each seed's change against the base on the same prior "
+            "draws (mean ± std over seeds). *helps*: both FIDs drop on every seed by more than 2 std.", ""]
+    for name, per_seed in by_bundle.items():
+        text += bundle_table(name, per_seed) + [""]
+    dest.write_text("\n".join(text))
+    print("\n".join(text))
+
+
+if __name__ == "__main__":
+    main()
