@@ -12,7 +12,7 @@ from bfr_core.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = Path(os.environ.get("BFR_CHECKPOINTS", ROOT / "checkpoints"))
-PREFERRED_ORDER = ("mnist", "fashion-mnist", "digits", "moons")
+PREFERRED_ORDER = ("mnist", "mnist-leak", "fashion-mnist", "digits", "moons")
 LATENT_POINTS = 1000
 
 
@@ -20,6 +20,19 @@ def available_bundles(root: Path = CHECKPOINTS) -> list[str]:
     """Bundle directory names (those holding base.safetensors), preferred ones first."""
     names = sorted(p.parent.name for p in root.glob("*/base.safetensors"))
     return sorted(names, key=lambda n: (PREFERRED_ORDER.index(n) if n in PREFERRED_ORDER else 99, n))
+
+
+def bias_description(name: str) -> str:
+    """One line on where the bundle's bias comes from, read from its base model's metadata."""
+    meta = pipeline(name).bundle.meta["base"]
+    if meta.get("leak"):
+        return f"signal leak: trained from √(1−l²)ε + l·x, l = {meta['leak']:g}, sampled from pure N(0, I)"
+    return f"short training ({meta.get('steps', '?')} steps): model error"
+
+
+def bundle_choices() -> list[tuple[str, str]]:
+    """(menu label, bundle name) for the bundle pickers."""
+    return [(f"{n} — {bias_description(n)}", n) for n in available_bundles()]
 
 
 _lock = threading.Lock()

@@ -34,17 +34,17 @@ of the source). It works with any generator, also a non-invertible one. More ste
 """
 
 
-def bundle_and_alpha(bundles: list[str], alpha_max: float) -> tuple[gr.Dropdown, gr.Slider]:
+def bundle_and_alpha(bundles: list[tuple[str, str]], alpha_max: float) -> tuple[gr.Dropdown, gr.Slider]:
     """The bundle picker and α slider that the Latents and Over-refinement tabs both start with."""
-    return (gr.Dropdown(bundles, value=bundles[0], label="bundle"),
+    return (gr.Dropdown(bundles, value=bundles[0][1], label="bundle"),
             gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α"))
 
 
 def build_demo() -> gr.Blocks:
-    bundles = registry.available_bundles()
+    bundles = registry.bundle_choices()
     if not bundles:
-        raise SystemExit(f"no bundles found under {registry.CHECKPOINTS}; see README for how to build one")
-    first = bundles[0]
+        raise SystemExit("no bundles found under checkpoints/; see README for how to build one")
+    first = bundles[0][1]
     alpha_max = (registry.pipeline(first).bundle.alpha_range() or (0, 1))[1]
 
     with gr.Blocks(title="BFR Explorer", analytics_enabled=False) as demo:
@@ -53,7 +53,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Refine"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=280):
-                    bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset)")
+                    bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset — source of its bias)")
                     seed = gr.Number(0, label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED)
                     n = gr.Slider(1, 64, value=16, step=1, label="samples")
                     label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")

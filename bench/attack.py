@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import socket
 import tempfile
 import sys
 import time
@@ -23,15 +24,18 @@ from pathlib import Path
 from urllib.error import HTTPError
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from app import callbacks, service  # noqa: E402
-from app.ui import build_demo  # noqa: E402
-from app_server import free_port  # noqa: E402
+from app import callbacks, service
+from app.ui import build_demo
 
 REFINE = ["mnist", 0, 64, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
 SERVER_PATHS = (str(ROOT), tempfile.gettempdir() + "/", sys.prefix, str(Path.home()))  # what must never leak
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def post(url: str, body, headers=None) -> tuple[int, str]:
@@ -166,7 +170,7 @@ def main(argv=None) -> None:
           f"| {u['megabytes_offered']} MB upload | HTTP {u['status']}, {u['bytes_stored']} bytes stored "
           f"({u['megabytes_sent_before_refusal']} MB written to the socket before the refusal was read) |"]
     for name, answer in result["bad_inputs"]["answers"].items():
-        md.append(f"| {name} | {answer[:160].replace('|', '/')} |")
+        md.append(f"| {name} | {answer[:160].replace('|', '/').replace(chr(10), ' ')} |")
     md.append(f"| answers holding a server path (repository, temp dir, Python prefix, home) | "
               f"{len(result['bad_inputs']['answers_with_absolute_paths'])} |")
     (args.out_dir / "attack.md").write_text("\n".join(md) + "\n")

@@ -16,12 +16,11 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bfr_core.baselines import sdedit  # noqa: E402
-from bfr_core.data import load_dataset  # noqa: E402
-from bfr_core.metrics import image_metrics, image_reference  # noqa: E402
-from bfr_core.pipeline import Pipeline, Settings  # noqa: E402
+from bfr_core.baselines import sdedit
+from bfr_core.data import load_dataset
+from bfr_core.metrics import image_metrics, image_reference
+from bfr_core.pipeline import Pipeline, Settings
 
 ROWS = [  # (name, extra NFE, how)
     ("lfr rk4x1", 4, ("lfr", "rk4", 4)), ("dfr rk4x1", 4, ("dfr", "rk4", 4)),

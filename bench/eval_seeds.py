@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bfr_core.evaluate import evaluate_bundle  # noqa: E402
-from bfr_core.pipeline import Bundle  # noqa: E402
+from bfr_core.evaluate import evaluate_bundle
+from bfr_core.pipeline import Bundle
 
 
 def mean_std(values):

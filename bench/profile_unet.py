@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bfr_core.nets import build_net, default_velocity_config  # noqa: E402
+from bfr_core.nets import build_net, default_velocity_config
 
 
 def main() -> None:

@@ -18,9 +18,8 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bfr_core.pipeline import Pipeline, Settings  # noqa: E402
+from bfr_core.pipeline import Pipeline, Settings
 
 
 def main() -> None:

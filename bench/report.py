@@ -28,15 +28,14 @@ import torch
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bfr_core.baselines import prior_scale, sdedit  # noqa: E402
-from bfr_core.checkpoint import atomic_write_bytes  # noqa: E402
-from bfr_core.data import load_dataset  # noqa: E402
-from bfr_core.evaluate import describe  # noqa: E402
-from bfr_core.images import image_grid  # noqa: E402
-from bfr_core.metrics import image_metrics, image_reference  # noqa: E402
-from bfr_core.pipeline import Bundle, Pipeline, Settings  # noqa: E402
+from bfr_core.baselines import prior_scale, sdedit
+from bfr_core.checkpoint import atomic_write_bytes
+from bfr_core.data import load_dataset
+from bfr_core.evaluate import describe
+from bfr_core.images import image_grid
+from bfr_core.metrics import image_metrics, image_reference
+from bfr_core.pipeline import Bundle, Pipeline, Settings
 
 ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 ABLATION = {"none": "ablation/dfr_none", "noise 30%, std 0.01": "ablation/dfr_noise",

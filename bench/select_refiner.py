@@ -20,11 +20,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bfr_core.data import load_dataset  # noqa: E402
-from bfr_core.metrics import features_and_probs, fid  # noqa: E402
-from bfr_core.pipeline import Bundle, Pipeline, Settings  # noqa: E402
+from bfr_core.data import load_dataset
+from bfr_core.metrics import features_and_probs, fid
+from bfr_core.pipeline import Bundle, Pipeline, Settings
 
 VALIDATION = 10_000  # the last training images
 CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels

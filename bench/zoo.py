@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bfr_core.evaluate import evaluate_bundle  # noqa: E402
-from bfr_core.pipeline import Bundle, Settings  # noqa: E402
+from bfr_core.evaluate import evaluate_bundle
+from bfr_core.pipeline import Bundle, Settings
 
 ROWS = {  # name → settings; refiners at the bundle's default solver unless named
     "base": Settings(mode="none"),

@@ -130,7 +130,6 @@ def test_quiet_and_data_dir_work_before_the_command():
 
 def test_sample_writes_raw_npy_and_classifier2_trains(tiny_bundle, tmp_path):
     import numpy as np
-    import torch
 
     from bfr_core.pipeline import Pipeline, Settings
 
