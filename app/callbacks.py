@@ -17,6 +17,7 @@ from bfr_core.checkpoint import CheckpointError
 from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import run_bias_lab
+from bfr_core.latent_view import latent_distances, norm_per_dim
 from bfr_core.ode import DivergenceError
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.sweep import lfr_drift, nfe_sweep
@@ -157,13 +158,14 @@ def generate(bundle, seed, n, label, base_solver, base_nfe):
 
 @user_errors
 def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
-    """UMAP of prior vs biased latents, with LFR-refined latents at the current α and NFE."""
+    """UMAP of prior vs biased latents with LFR-refined latents at the current α and NFE, and the
+    faithful companions: the distribution of ‖z‖/√d of each cloud and their energy distances."""
     pipe = registry.pipeline(bundle)
     lmap = registry.latent_map(bundle)
     if lmap.reducer is None:
         progress(0.1, desc="fitting UMAP once for this bundle (later updates are fast)")
         lmap.fit()
-    refined_xy, refined_labels, title = None, None, "latent space (UMAP)"
+    refined_xy, refined_labels, title, z_ref = None, None, "latent space (UMAP)", None
     if pipe.bundle.has("lfr"):
         _, n, seed, _, s = request(bundle, seed, 200, None, None, 20, "lfr", "ode", lfr_nfe, alpha, 4)
         z = pipe.prior(n, seed)
@@ -172,7 +174,18 @@ def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
         refined_xy, refined_labels = lmap.transform(z_ref), labels if labels is not None else torch.zeros(n)
         title = f"latent space (UMAP) · LFR α={s.alpha:g}, {s.lfr_solver} {s.lfr_nfe} NFE"
     labels_b = lmap.biased_labels if lmap.biased_labels is not None else [0] * len(lmap.biased_xy)
-    return figures.latent_scatter(lmap.prior_xy, lmap.biased_xy, labels_b, refined_xy, refined_labels, title)
+    scatter = figures.latent_scatter(lmap.prior_xy, lmap.biased_xy, labels_b, refined_xy, refined_labels, title)
+    prior, biased = torch.from_numpy(lmap.prior), torch.from_numpy(lmap.biased)
+    clouds = {"prior N(0, I)": prior, "biased G⁻¹(real)": biased}
+    summary = ""
+    if z_ref is not None:
+        clouds["LFR-refined"] = z_ref
+        d = latent_distances(prior, biased, z_ref)
+        summary = (f"Energy distance (lower = closer): refined → biased **{d['refined_to_biased']:.3f}**, "
+                   f"refined → prior {d['refined_to_prior']:.3f}; prior → biased {d['prior_to_biased']:.3f}. "
+                   f"Mean ‖z‖/√d: " + ", ".join(f"{k} {float(norm_per_dim(v).mean()):.3f}" for k, v in clouds.items()))
+    norms = figures.norm_histogram({k: norm_per_dim(v).numpy() for k, v in clouds.items()})
+    return scatter, norms, summary
 
 
 @user_errors
@@ -180,7 +193,7 @@ def overrefine(bundle, alpha, progress=gr.Progress()):
     """Quality vs refiner NFE for LFR and DFR, and how a few LFR samples drift with NFE."""
     pipe = registry.pipeline(bundle)
     a = as_alpha(alpha) if pipe.bundle.alpha_range() else None
-    sweep = nfe_sweep(pipe, registry.dataset(pipe.bundle.dataset), n=500, seed=0, alpha=a,
+    sweep = nfe_sweep(pipe, registry.scorer(bundle), n=500, seed=0, alpha=a,
                       progress=lambda f, text: progress(f, desc=text))
     drift = None
     if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:

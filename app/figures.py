@@ -59,6 +59,15 @@ def latent_scatter(prior_xy, biased_xy, biased_labels, refined_xy, refined_label
     return fig
 
 
+def norm_histogram(norms: dict) -> go.Figure:
+    """Overlaid histograms of ‖z‖/√d, one per latent cloud (a view UMAP cannot distort)."""
+    fig = go.Figure([go.Histogram(x=v, name=k, opacity=0.6, nbinsx=40, histnorm="probability density")
+                     for k, v in norms.items()])
+    fig.update_layout(barmode="overlay", height=300, title="‖z‖/√d (1 for the prior in high dimension)",
+                      xaxis_title="‖z‖/√d", margin=dict(l=40, r=10, t=40, b=40), legend=dict(orientation="h"))
+    return fig
+
+
 def sweep_curves(sweep: dict) -> go.Figure:
     fig = go.Figure()
     for mode, colour in (("lfr", "#d62728"), ("dfr", "#1f77b4")):

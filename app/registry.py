@@ -6,7 +6,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from bfr_core.data import load_dataset
+from bfr_core.evaluate import Scorer, scorer_for
 from bfr_core.latent_view import LatentMap
 from bfr_core.pipeline import Pipeline
 
@@ -51,8 +51,9 @@ def pipeline(name: str) -> Pipeline:
 
 
 @lru_cache(maxsize=None)
-def dataset(name: str):
-    return load_dataset(name)
+def scorer(name: str) -> Scorer:
+    """How bundle ``name``'s samples are scored: from its dataset when on disk, else its shipped reference."""
+    return scorer_for(pipeline(name).bundle)
 
 
 @lru_cache(maxsize=None)

@@ -87,15 +87,21 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Latents"):
             gr.Markdown("Prior draws (grey), real images inverted through the base ODE (coloured rings: the "
                         "**biased latents**) and LFR-refined latents (crosses). UMAP is fitted once per bundle; "
-                        "refined latents are placed on the same map, so moving α or NFE updates it quickly.")
+                        "refined latents are placed on the same map, so moving α or NFE updates it quickly. UMAP places "
+                        "new points only approximately: the histogram of ‖z‖/√d and the energy distances below are "
+                        "the faithful view of where the refined latents sit.")
             with gr.Row():
                 l_bundle, l_alpha = bundle_and_alpha(bundles, alpha_max)
                 l_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE")
                 l_btn = gr.Button("Show latents", variant="primary")
             l_plot = gr.Plot(label="latents")
-            l_inputs = [l_bundle, seed, l_alpha, l_nfe]
-            l_btn.click(callbacks.latents, l_inputs, l_plot, api_name="latents", **COMPUTE)
-            gr.on([l_alpha.release, l_nfe.release], callbacks.latents, l_inputs, l_plot, api_name=False, **COMPUTE)
+            with gr.Row():
+                l_norms = gr.Plot(label="‖z‖/√d")
+                l_md = gr.Markdown()
+            l_inputs, l_outputs = [l_bundle, seed, l_alpha, l_nfe], [l_plot, l_norms, l_md]
+            l_btn.click(callbacks.latents, l_inputs, l_outputs, api_name="latents", **COMPUTE)
+            gr.on([l_alpha.release, l_nfe.release], callbacks.latents, l_inputs, l_outputs, api_name=False,
+                  **COMPUTE)
 
         with gr.Tab("Over-refinement"):
             gr.Markdown("Quality (FID on the bundle's classifier features, 500 samples vs the held-out test "

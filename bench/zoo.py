@@ -16,10 +16,11 @@ import argparse
 import hashlib
 import json
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +35,12 @@ ROWS = {  # name → settings; refiners at the bundle's default solver unless na
     "dfr-euler1": Settings(mode="dfr", dfr_solver="euler", dfr_nfe=1),
     "dfr-euler10": Settings(mode="dfr", dfr_solver="euler", dfr_nfe=10),
     "lfr-euler10": Settings(mode="lfr", lfr_solver="euler", lfr_nfe=10),
+    # discretization bias: the base sampled with 8 Euler steps; the LFR was trained on accurately inverted latents
+    "base-euler8": Settings(mode="none", base_solver="euler", base_nfe=8),
+    "lfr@base-euler8": Settings(mode="lfr", base_solver="euler", base_nfe=8),
 }
+REFERENCE = {"lfr@base-euler8": "base-euler8"}  # the row a refiner row is compared with (default: base)
+HEADLINE = ["base", "lfr", "lfr-reflow-euler1", "dfr"]
 METRICS = ("fid", "fid2", "kid", "kid2", "fid_train")
 
 
@@ -50,12 +56,16 @@ def fingerprint(bundle: Bundle) -> str:
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+    """Mean and sample standard deviation (0 for one value; NaN propagates for a missing metric)."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), (float(a.std(ddof=1)) if len(a) > 1 else 0.0)
 
 
 def relative_changes(per_seed: dict, row: str, metric: str) -> list[float]:
-    """Per seed: (row − base) / base, on the same prior draws."""
-    return [r[row][metric] / r["base"][metric] - 1 for r in per_seed.values() if row in r and metric in r[row]]
+    """Per seed: (row − reference) / reference, on the same prior draws (reference: ``REFERENCE`` or base)."""
+    ref = REFERENCE.get(row, "base")
+    return [r[row][metric] / r[ref][metric] - 1 for r in per_seed.values()
+            if row in r and ref in r and metric in r[row]]
 
 
 def helps(per_seed: dict, row: str) -> str:
@@ -72,19 +82,22 @@ def helps(per_seed: dict, row: str) -> str:
 
 def bundle_table(name: str, per_seed: dict) -> list[str]:
     seeds = list(per_seed)
-    rows = [r for r in ROWS if all(r in per_seed[s] for s in seeds)]
+    rows = [r for r in ROWS if any(r in per_seed[s] for s in seeds)]
     lines = [f"#### {name} (seeds {', '.join(seeds)})", "",
              "| row | solver | extra NFE | FID | Δ FID | FID2 (independent) | Δ FID2 | KID | KID2 | FID vs train | helps |",
              "|" + "---|" * 11]
     for row in rows:
-        r0 = per_seed[seeds[0]][row]
+        have = [x for x in seeds if row in per_seed[x]]
+        r0 = per_seed[have[0]][row]
         cells = []
         for metric in ("fid", "fid2"):
-            m, s = mean_std([per_seed[x][row][metric] for x in seeds])
-            dm, ds = mean_std(relative_changes(per_seed, row, metric))
-            cells += [f"{m:.2f} ± {s:.2f}", "—" if row == "base" else f"{100 * dm:+.1f}% ± {100 * ds:.1f}"]
-        kid1, kid2, ftr = (mean_std([per_seed[x][row][k] for x in seeds])[0] for k in ("kid", "kid2", "fid_train"))
-        verdict = "" if row == "base" else helps(per_seed, row)
+            m, s = mean_std([per_seed[x][row].get(metric, float("nan")) for x in have])
+            d = relative_changes(per_seed, row, metric)
+            dm, ds = mean_std(d) if d else (float("nan"), 0.0)
+            cells += [f"{m:.2f} ± {s:.2f}", "—" if row.startswith("base") else f"{100 * dm:+.1f}% ± {100 * ds:.1f}"]
+        kid1, kid2, ftr = (mean_std([per_seed[x][row].get(k, float("nan")) for x in have])[0]
+                           for k in ("kid", "kid2", "fid_train"))
+        verdict = "" if row.startswith("base") else helps(per_seed, row) + (f" ({len(have)} seed)" if len(have) == 1 else "")
         lines.append(f"| {row} | {r0['solver']} | {r0['extra_nfe']} | {cells[0]} | {cells[1]} | {cells[2]} | "
                      f"{cells[3]} | {kid1:.3f} | {kid2:.3f} | {ftr:.2f} | {verdict} |")
     return lines
@@ -95,7 +108,8 @@ def main(argv=None) -> None:
     ap.add_argument("--bundle", type=Path, action="append", required=True, help="a bundle directory (repeat)")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+    ap.add_argument("--rows", nargs="+", choices=list(ROWS), default=HEADLINE,
+                    help=f"rows to compute (default the headline rows: {' '.join(HEADLINE)})")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
     out_json = args.out_dir / "zoo.json"
@@ -115,6 +129,9 @@ def main(argv=None) -> None:
                 print(f"{key}: kept")
                 continue
             todo.setdefault("base", ROWS["base"])  # the reference row shares the prior draws
+            for r in list(todo):
+                if r in REFERENCE:
+                    todo.setdefault(REFERENCE[r], ROWS[REFERENCE[r]])
             t0 = time.perf_counter()
             result = evaluate_bundle(bundle, args.n, seed, rows=todo, progress=False)
             run["rows"].update({r: v for r, v in result.items()})

@@ -25,6 +25,8 @@ from .metrics import latent_bias
 from .nets import build_net, default_classifier_config, default_velocity_config
 from .ode import SOLVERS, DivergenceError
 from .pipeline import FEATURE_EXTRACTORS, MODES, Bundle, Pipeline, Settings
+from .reference import FILE as REFERENCE_FILE
+from .reference import reference_from_data, save_reference
 from .refine import (Augment, base_batches, dfr_batches, flow_map, invert, lfr_batches,
                      paired_batches, train_flow)
 from .train import TrainConfig, fit
@@ -187,6 +189,18 @@ def cmd_train_dfr(args):
         "ot_batch": max(args.ot_batch or 0, args.batch_size), "coupling": "ot-per-class" if conditional else "ot", "sampling": {"solver": args.solver, "nfe": args.nfe}})
 
 
+def cmd_reference(args):
+    bundle = Bundle(args.bundle)
+    ds = load_dataset(bundle.dataset, args.data_dir)
+    if not ds.is_image or not bundle.has("classifier"):
+        raise ValueError(f"{bundle.path}: a reference needs an image dataset and classifier.safetensors")
+    ref = reference_from_data(bundle, ds)
+    save_reference(ref, ds.y_test, {"dataset": ds.name, "test_images": len(ds.x_test), "command": command_line(),
+                                    "extractors": [n for n in FEATURE_EXTRACTORS if bundle.has(n)]},
+                   args.bundle / REFERENCE_FILE)
+    print(f"wrote {args.bundle / REFERENCE_FILE}: features of {len(ds.x_test)} test images")
+
+
 def settings_from(args) -> Settings:
     return Settings(mode=args.mode, base_solver=args.base_solver, base_nfe=args.base_nfe, lfr_variant=args.lfr_variant,
                     lfr_solver=args.lfr_solver, lfr_nfe=args.lfr_nfe, alpha=args.alpha,
@@ -212,7 +226,8 @@ def cmd_evaluate(args):
     for name, r in rows.items():
         score = f"fid {r['fid']:8.3f}" if "fid" in r else f"energy {r['energy']:.4f}"
         score += f"  fid2 {r['fid2']:8.3f}" if "fid2" in r else ""
-        print(f"{name:20s} {score}  extra NFE {r['extra_nfe']:3d} ({r['solver']})  memorisation {r['memorisation_ratio']:.3f}")
+        mem = f"  memorisation {r['memorisation_ratio']:.3f}" if "memorisation_ratio" in r else ""
+        print(f"{name:20s} {score}  extra NFE {r['extra_nfe']:3d} ({r['solver']}){mem}")
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
 
 
@@ -352,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_args(p, 256)
     add_sampling_args(p, "rk4", 4)
     p.set_defaults(func=cmd_train_dfr)
+
+    p = command("reference", "store the test split's features in the bundle, so scoring needs no dataset")
+    p.add_argument("--bundle", type=Path, required=True)
+    p.set_defaults(func=cmd_reference)
 
     p = command("sample", "write a PNG of samples")
     p.add_argument("--bundle", type=Path, required=True)

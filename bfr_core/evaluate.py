@@ -11,9 +11,14 @@ import time
 
 from tqdm.auto import tqdm
 
-from .data import load_dataset
-from .metrics import image_metrics, image_reference, point_metrics
+from dataclasses import dataclass
+
+import torch
+
+from .data import DataError, Dataset, load_dataset
+from .metrics import ImageReference, image_metrics, point_metrics
 from .pipeline import Bundle, Pipeline, Settings
+from .reference import load_reference, reference_from_data
 
 
 def method_rows(bundle: Bundle) -> dict[str, Settings]:
@@ -43,45 +48,61 @@ def describe(s: Settings, nfe: dict) -> str:
     return " + ".join(parts)
 
 
-TRAIN_REFERENCE = 10_000  # the last training images, whose features ``fid_train`` compares against
+@dataclass
+class Scorer:
+    """Scores a batch of one bundle's samples: image metrics against ``ref``, or point-cloud distances
+    against the toy set ``ds``. ``ds`` is None when a bundle is scored from its shipped reference."""
+
+    ref: ImageReference | None
+    ds: Dataset | None
+
+    @property
+    def primary(self) -> str:
+        return "fid" if self.ref is not None else "energy"
+
+    def __call__(self, x: torch.Tensor, labels) -> dict:
+        if self.ref is not None:
+            return image_metrics(self.ref, x, labels)
+        return point_metrics(x, self.ds.x_test, self.ds.x_train)
 
 
-def bundle_reference(bundle: Bundle, ds):
-    """The test-split reference under the bundle's classifier and, when the bundle has one, its
-    independent ``classifier2``. Datasets with more than 2·TRAIN_REFERENCE training images also get
-    ``fid_train`` against the last TRAIN_REFERENCE of them (the real-data row uses the first ones)."""
-    train_ref = TRAIN_REFERENCE if len(ds.x_train) > 2 * TRAIN_REFERENCE else 0
-    return image_reference(bundle.models["classifier"], ds.x_test, ds.x_train, bundle.models.get("classifier2"),
-                           train_ref)
+def scorer_for(bundle: Bundle, data_dir=None) -> Scorer:
+    """From the dataset when it is on disk (exact features, plus the memorisation ratio); otherwise from
+    the bundle's shipped ``reference.safetensors``; otherwise the DataError naming the missing files."""
+    try:
+        ds = load_dataset(bundle.dataset, data_dir)
+    except DataError:
+        path = bundle.file("reference")
+        if path is None or not bundle.has("classifier"):
+            raise
+        return Scorer(load_reference(bundle, path), None)
+    if not ds.is_image:
+        return Scorer(None, ds)
+    if not bundle.has("classifier"):
+        raise ValueError(f"{bundle.path}: image metrics need classifier.safetensors; run train-classifier")
+    return Scorer(reference_from_data(bundle, ds), ds)
 
 
 def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict | None = None,
                     progress: bool = True) -> dict:
     """Run each method on ``n`` samples of prior seed ``seed`` and measure it against test."""
-    ds = load_dataset(bundle.dataset, data_dir)
+    score = scorer_for(bundle, data_dir)
     pipe = Pipeline(bundle)
-    if ds.is_image and not bundle.has("classifier"):
-        raise ValueError(f"{bundle.path}: image metrics need classifier.safetensors; run train-classifier")
     z = pipe.prior(n, seed)
     t0 = time.perf_counter()
     base = pipe.run(n, seed, Settings(mode="none"), z=z).base  # shared by rows at the default base settings
     base_wall = time.perf_counter() - t0
-    ref = bundle_reference(bundle, ds) if ds.is_image else None
     results = {}
     for name, settings in tqdm((rows or method_rows(bundle)).items(), desc="evaluate", disable=not progress):
         shared = settings.base_solver is None and settings.base_nfe is None
         t0 = time.perf_counter()
         st = pipe.run(n, seed, settings, z=z, base=base if shared else None)
         wall = time.perf_counter() - t0 + (base_wall if shared else 0.0)  # time to produce these samples
-        if ds.is_image:
-            m = image_metrics(ref, st.final, st.labels)
-        else:
-            m = point_metrics(st.final, ds.x_test, ds.x_train)
         extra = sum(v for k, v in st.nfe.items() if k != "base")
-        results[name] = {**m, "nfe": st.nfe["base"] + extra, "extra_nfe": extra,
+        results[name] = {**score(st.final, st.labels), "nfe": st.nfe["base"] + extra, "extra_nfe": extra,
                          "solver": describe(st.settings, st.nfe), "wall_s": round(wall, 3)}
-    real = ds.x_train[:n]
-    floor = (image_metrics(ref, real, ds.y_train[:n])
-             if ds.is_image else point_metrics(real, ds.x_test, ds.x_train))
-    results["reference-train"] = {**floor, "nfe": 0, "extra_nfe": 0, "solver": "real training images", "wall_s": 0.0}
+    if score.ds is not None:  # the floor: real training images, scored like samples
+        floor = score(score.ds.x_train[:n], score.ds.y_train[:n])
+        results["reference-train"] = {**floor, "nfe": 0, "extra_nfe": 0, "solver": "real training images",
+                                      "wall_s": 0.0}
     return results

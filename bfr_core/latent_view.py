@@ -10,6 +10,22 @@ import threading
 import numpy as np
 import torch
 
+from .metrics import energy_distance
+
+
+def norm_per_dim(z: torch.Tensor) -> torch.Tensor:
+    """‖z‖/√d per row: ≈ 1 for N(0, I) draws in high dimension, below 1 for contracted latents."""
+    z = z.flatten(1).double()
+    return z.norm(dim=1) / z.shape[1] ** 0.5
+
+
+def latent_distances(prior: torch.Tensor, biased: torch.Tensor, refined: torch.Tensor, max_points: int = 500) -> dict:
+    """Energy distances between the three latent clouds (first ``max_points`` rows of each): where the
+    refined latents sit between the prior they start from and the biased latents they should reach."""
+    p, b, r = (x[:max_points] for x in (prior, biased, refined))
+    return {"refined_to_biased": energy_distance(r, b), "refined_to_prior": energy_distance(r, p),
+            "prior_to_biased": energy_distance(p, b)}
+
 
 class LatentMap:
     def __init__(self, prior: torch.Tensor, biased: torch.Tensor, biased_labels: torch.Tensor | None,

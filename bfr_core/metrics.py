@@ -136,7 +136,7 @@ class ImageReference:
     """
 
     classifier: torch.nn.Module
-    train_x: torch.Tensor
+    train_x: torch.Tensor | None  # training images (memorisation ratio); None from a shipped reference
     test_features: torch.Tensor
     test_to_train_median: float  # median nearest-training-image distance of the test images
     test_radii: torch.Tensor | None = None  # knn_radii of the test features, computed once
@@ -175,12 +175,13 @@ def image_metrics(ref: ImageReference, samples, labels) -> dict:
         "fid": fid(f_test, f_gen),
         "kid": kid(f_test, f_gen),
         **manifold_metrics(f_test.float(), f_gen.float(), real_radii=ref.test_radii),
-        "memorisation_ratio": float(nearest_distance(samples, ref.train_x).median()) / ref.test_to_train_median,
         "confidence": float(probs.max(1).values.mean()),
         "class_histogram": torch.bincount(pred, minlength=probs.shape[1]).tolist(),
     }
     if labels is not None:
         out["accuracy"] = float((pred == labels).float().mean())
+    if ref.train_x is not None:  # absent when scoring from a shipped reference (no training images)
+        out["memorisation_ratio"] = float(nearest_distance(samples, ref.train_x).median()) / ref.test_to_train_median
     if ref.second is not None:
         f2 = features_and_probs(ref.second, samples)[0]
         out["fid2"], out["kid2"] = fid(ref.second_test_features, f2), kid(ref.second_test_features, f2)

@@ -26,6 +26,7 @@ from .refine import flow_map
 MODES = ("none", "lfr", "dfr", "lfr+dfr")
 FEATURE_EXTRACTORS = ("classifier", "classifier2")  # metric networks; never run by the pipeline
 MODEL_FILES = ("base", "lfr", "lfr_reflow", "dfr") + FEATURE_EXTRACTORS
+SHAREABLE = FEATURE_EXTRACTORS + ("reference",)  # reference.safetensors: test features of the extractors
 SHARED_FILE = "shared.json"
 MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
 
@@ -96,8 +97,8 @@ class Bundle:
             raise CheckpointError(f"{f}: must map file names to sibling bundle names")
         out = {}
         for name, sibling in spec.items():
-            if name not in FEATURE_EXTRACTORS:
-                raise CheckpointError(f"{f}: only {', '.join(FEATURE_EXTRACTORS)} can be shared, not {name!r}")
+            if name not in SHAREABLE:
+                raise CheckpointError(f"{f}: only {', '.join(SHAREABLE)} can be shared, not {name!r}")
             if not isinstance(sibling, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", sibling):
                 raise CheckpointError(f"{f}: {name!r} must name a sibling bundle directory, got {sibling!r}")
             if (self.path / f"{name}.safetensors").is_file():
@@ -106,6 +107,11 @@ class Bundle:
             if not out[name].is_file():
                 raise CheckpointError(f"{f}: the shared file {name}.safetensors is missing from bundle {sibling!r}")
         return out
+
+    def file(self, name: str) -> Path | None:
+        """The bundle's own ``NAME.safetensors``, or the sibling's one that shared.json names, or None."""
+        path = self.shared_files().get(name, self.path / f"{name}.safetensors")
+        return path if path.is_file() else None
 
     def with_model(self, name: str, path: str | Path) -> "Bundle":
         """A copy of this bundle whose ``name`` model comes from another file, checked as usual.

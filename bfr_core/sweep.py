@@ -7,27 +7,22 @@ from __future__ import annotations
 
 import torch
 
-from .data import Dataset
-from .metrics import image_metrics, image_reference, point_metrics
+from .evaluate import Scorer
 from .pipeline import Pipeline, Settings
 
 SWEEP_NFES = (1, 2, 3, 4, 6, 8, 10)
 
 
-def quality(ref, x: torch.Tensor, labels, ds: Dataset) -> float:
-    """FID on classifier features (images, ``ref`` from image_reference) or energy distance (points)."""
-    if ds.is_image:
-        return image_metrics(ref, x, labels)["fid"]
-    return point_metrics(x, ds.x_test, ds.x_train)["energy"]
-
-
 @torch.no_grad()
-def nfe_sweep(pipe: Pipeline, ds: Dataset, n: int = 500, seed: int = 0, nfes=SWEEP_NFES,
+def nfe_sweep(pipe: Pipeline, score: Scorer, n: int = 500, seed: int = 0, nfes=SWEEP_NFES,
               alpha: float | None = None, progress=None) -> dict:
-    """{"base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...]} with Euler steps (NFE = steps)."""
+    """{"metric": name, "base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...]} with Euler steps (NFE = steps);
+    q is ``score``'s primary metric (FID for images, energy distance for points)."""
+    def quality(x, labels) -> float:
+        return score(x, labels)[score.primary]
+
     base = pipe.run(n, seed, Settings(mode="none"))
-    ref = image_reference(pipe.bundle.models["classifier"], ds.x_test, ds.x_train) if ds.is_image else None
-    out = {"metric": "fid" if ds.is_image else "energy", "base": quality(ref, base.base, base.labels, ds)}
+    out = {"metric": score.primary, "base": quality(base.base, base.labels)}
     stages = [m for m in ("lfr", "dfr") if pipe.bundle.has(m)]
     total, done = len(stages) * len(nfes), 0
     for mode in stages:
@@ -35,7 +30,7 @@ def nfe_sweep(pipe: Pipeline, ds: Dataset, n: int = 500, seed: int = 0, nfes=SWE
         for nfe in nfes:
             s = Settings(mode=mode, alpha=alpha, **{f"{mode}_solver": "euler", f"{mode}_nfe": nfe})
             st = pipe.run(n, seed, s, z=base.z, base=base.base)
-            out[mode].append((nfe, quality(ref, st.final, st.labels, ds)))
+            out[mode].append((nfe, quality(st.final, st.labels)))
             done += 1
             if progress:
                 progress(done / total, f"{mode} NFE {nfe}")

@@ -29,8 +29,8 @@ case $recipe in
     dfr_args="--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0" ;;
   # The authors' kind of bias: trained from sources √(1−l²)·ε + l·x (l = 0.08, as their β schedule's terminal
   # √ᾱ_T), sampled from pure N(0, I). Shares the mnist bundle's feature extractors (shared.json).
-  mnist-leak) dataset=mnist; base_steps=3000; refiner_steps=2000; reflow_steps=1500; invert_n=10000; pool=4096
-    pairs=8192; parallel=1; has_classifier=0; shared_from=mnist; net_args="--channels 16 --batch-size 128"
+  mnist-leak) dataset=mnist; base_steps=3000; refiner_steps=2000; reflow_steps=1000; invert_n=10000; pool=4096
+    pairs=4096; parallel=1; has_classifier=0; shared_from=mnist; net_args="--channels 16 --batch-size 128"
     base_args="--leak 0.08"; lfr_args="--alpha 0.2"
     dfr_args="--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0" ;;
   *) echo "no recipe $recipe" >&2; exit 2 ;;

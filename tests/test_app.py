@@ -64,10 +64,27 @@ def test_bad_input_is_refused_with_a_message(overrides, msg):
 
 
 def test_latents_view_places_refined_latents():
-    fig = callbacks.latents("digits", 0, 0.2, 4)
+    fig, norms, summary = callbacks.latents("digits", 0, 0.2, 4)
     names = [t.name for t in fig.data]
     assert names == ["prior z ~ N(0, I)", "biased latents G⁻¹(real)", "LFR-refined latents"]
     assert len(fig.data[2].x) == 200 and np.isfinite(np.asarray(fig.data[2].x, dtype=float)).all()
+    assert [t.name for t in norms.data] == ["prior N(0, I)", "biased G⁻¹(real)", "LFR-refined"]
+    assert "refined → biased" in summary and "Mean ‖z‖/√d" in summary
+
+
+def test_latent_companions_match_their_formulas():
+    import torch
+
+    from bfr_core.latent_view import latent_distances, norm_per_dim
+    from bfr_core.metrics import energy_distance
+
+    z = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    assert norm_per_dim(z).tolist() == pytest.approx([5 / 2**0.5, 0.0])
+    g = torch.Generator().manual_seed(0)
+    p, b, r = (torch.randn(50, 4, generator=g) * s for s in (1.0, 0.5, 0.7))
+    d = latent_distances(p, b, r, max_points=30)
+    assert d["refined_to_biased"] == pytest.approx(energy_distance(r[:30], b[:30]))
+    assert d["prior_to_biased"] == pytest.approx(energy_distance(p[:30], b[:30]))
 
 
 def test_bias_lab_runs_and_validates():

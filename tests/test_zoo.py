@@ -1,0 +1,39 @@
+"""bench/zoo.py: rows under both metrics, paired relative changes, the 'helps' rule, kept results."""
+import importlib.util
+import json
+
+import pytest
+
+from bfr_core.evaluate import evaluate_bundle
+from bfr_core.pipeline import Bundle
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("zoo", ROOT / "bench" / "zoo.py")
+zoo = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(zoo)
+
+
+def test_relative_changes_and_the_helps_rule():
+    per_seed = {"0": {"base": {"fid": 10, "fid2": 20}, "lfr": {"fid": 5, "fid2": 15}},
+                "1": {"base": {"fid": 8, "fid2": 16}, "lfr": {"fid": 6, "fid2": 12}}}
+    assert zoo.relative_changes(per_seed, "lfr", "fid") == [-0.5, -0.25]
+    assert zoo.helps(per_seed, "lfr") == "yes"  # mean −37.5% > 2 × std 17.7%; FID2 −25% ± 0
+    per_seed["1"]["lfr"]["fid2"] = 17  # one seed gets worse under the second metric
+    assert zoo.helps(per_seed, "lfr") == "no"
+
+
+def test_zoo_rows_match_evaluate_and_are_kept(tiny_bundle, tmp_path):
+    argv = ["--bundle", str(tiny_bundle), "--n", "60", "--seeds", "1", "--rows", "dfr", "lfr@base-euler8",
+            "--out-dir", str(tmp_path)]
+    zoo.main(argv)
+    kept = json.loads((tmp_path / "zoo.json").read_text())
+    run = kept["runs"][f"{tiny_bundle.name}/n60/seed1"]
+    assert set(run["rows"]) >= {"base", "dfr", "base-euler8", "lfr@base-euler8"}
+    direct = evaluate_bundle(Bundle(tiny_bundle), 60, 1, rows={"dfr": zoo.ROWS["dfr"]}, progress=False)
+    assert run["rows"]["dfr"]["fid"] == pytest.approx(direct["dfr"]["fid"])
+    assert run["rows"]["lfr@base-euler8"]["solver"] == "base eulerx8 + lfr rk4x4"
+    md = (tmp_path / "zoo.md").read_text()
+    assert "| dfr | base rk4x20 + dfr rk4x4 | 4 |" in md
+    mtime = (tmp_path / "zoo.json").stat().st_mtime_ns
+    zoo.main(argv)  # nothing changed: every row is kept, nothing recomputed
+    assert (tmp_path / "zoo.json").stat().st_mtime_ns == mtime
