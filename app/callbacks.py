@@ -20,7 +20,7 @@ from bfr_core.lab import run_bias_lab
 from bfr_core.latent_view import latent_distances, norm_per_dim
 from bfr_core.ode import DivergenceError
 from bfr_core.pipeline import MODES, Settings
-from bfr_core.sweep import lfr_drift, nfe_sweep
+from bfr_core.sweep import lfr_drift, load_sweep, nfe_sweep
 
 from . import figures, registry
 
@@ -188,13 +188,28 @@ def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
     return scatter, norms, summary
 
 
+SWEEP_SOURCES = ("precomputed", "live")
+LIVE_SWEEP_SAMPLES = 500
+
+
 @user_errors
-def overrefine(bundle, alpha, progress=gr.Progress()):
-    """Quality vs refiner NFE for LFR and DFR, and how a few LFR samples drift with NFE."""
+def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
+    """Quality vs refiner NFE for LFR and DFR, and how a few LFR samples drift with NFE.
+
+    ``precomputed`` shows the curves stored in the bundle at build time (``bfr sweep``) when they exist
+    for this α; ``live`` measures them now on 500 samples.
+    """
+    if source not in SWEEP_SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SWEEP_SOURCES)}, got {source!r}")
     pipe = registry.pipeline(bundle)
     a = as_alpha(alpha) if pipe.bundle.alpha_range() else None
-    sweep = nfe_sweep(pipe, registry.scorer(bundle), n=500, seed=0, alpha=a,
-                      progress=lambda f, text: progress(f, desc=text))
+    stored = load_sweep(pipe.bundle) if source == "precomputed" else None
+    if stored is not None and (a is None or stored["alpha"] is None or abs(stored["alpha"] - a) < 1e-9):
+        sweep = {**stored["sweep"], "note": f"{stored['n']} samples, precomputed by `{stored['command']}`"}
+    else:
+        sweep = nfe_sweep(pipe, registry.scorer(bundle), n=LIVE_SWEEP_SAMPLES, seed=0, alpha=a,
+                          progress=lambda f, text: progress(f, desc=text))
+        sweep["note"] = f"{LIVE_SWEEP_SAMPLES} samples, measured live"
     drift = None
     if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:
         rows = lfr_drift(pipe, 8, seed=1, alpha=a)  # (K+1, 8, C, H, W): one row per NFE

@@ -76,7 +76,8 @@ def sweep_curves(sweep: dict) -> go.Figure:
             fig.add_trace(go.Scatter(x=nfe, y=q, mode="lines+markers", name=f"{mode.upper()} (Euler steps)",
                                      line=dict(color=colour)))
     fig.add_hline(y=sweep["base"], line_dash="dash", annotation_text="base", line_color="gray")
-    fig.update_layout(title=f"{sweep['metric'].upper()} vs refiner NFE (lower is better)", height=380,
+    note = f"<br><sup>{sweep['note']}</sup>" if sweep.get("note") else ""
+    fig.update_layout(title=f"{sweep['metric'].upper()} vs refiner NFE (lower is better){note}", height=400,
                       xaxis_title="refiner NFE", yaxis_title=sweep["metric"], margin=dict(l=40, r=10, t=40, b=40))
     return fig
 

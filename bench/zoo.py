@@ -80,6 +80,33 @@ def helps(per_seed: dict, row: str) -> str:
     return "yes" if all(verdicts) else "no"
 
 
+FINDINGS = [  # the paper's claim, the row that should be better, the row it is compared with
+    ("LFR at one RK4 step corrects the bias", "lfr", "base"),
+    ("LFR over-refines: one RK4 step beats 10 Euler steps", "lfr", "lfr-euler10"),
+    ("DFR at one RK4 step corrects the bias", "dfr", "base"),
+    ("DFR benefits from more NFE: 10 Euler steps beat 1", "dfr-euler10", "dfr-euler1"),
+    ("(ours) one-NFE LFR by reflow corrects the bias", "lfr-reflow-euler1", "base"),
+]
+
+
+def verdict(per_seed: dict, better: str, worse: str) -> str:
+    """reproduced / refuted when both metrics agree on every seed that has both rows; mixed otherwise."""
+    signs = [r[better][m] < r[worse][m] for r in per_seed.values() if better in r and worse in r
+             for m in ("fid", "fid2") if m in r[better]]
+    if not signs:
+        return "not measured"
+    return "reproduced" if all(signs) else "refuted" if not any(signs) else "mixed"
+
+
+def verdict_lines(by_bundle: dict) -> list[str]:
+    names = list(by_bundle)
+    lines = ["| finding (paper) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for claim, better, worse in FINDINGS:
+        lines.append(f"| {claim} (`{better}` vs `{worse}`) | "
+                     + " | ".join(verdict(by_bundle[n], better, worse) for n in names) + " |")
+    return lines
+
+
 def bundle_table(name: str, per_seed: dict) -> list[str]:
     seeds = list(per_seed)
     rows = [r for r in ROWS if any(r in per_seed[s] for s in seeds)]
@@ -156,6 +183,8 @@ def write_markdown(kept: dict, dest: Path) -> None:
             "draws (mean ± std over seeds). *helps*: both FIDs drop on every seed by more than 2 std.", ""]
     for name, per_seed in by_bundle.items():
         text += bundle_table(name, per_seed) + [""]
+    text += ["#### The paper's findings, per bundle (both metrics must agree on every seed)", ""]
+    text += verdict_lines(by_bundle) + [""]
     dest.write_text("\n".join(text))
     print("\n".join(text))
 

@@ -19,7 +19,7 @@ import torch
 from .classifier import accuracy, classifier_loss
 from .checkpoint import CheckpointError, load_model, save_model, save_tensors
 from .data import DATASETS, DataError, load_dataset
-from .evaluate import evaluate_bundle
+from .evaluate import evaluate_bundle, scorer_for
 from .images import picture
 from .metrics import latent_bias
 from .nets import build_net, default_classifier_config, default_velocity_config
@@ -27,6 +27,7 @@ from .ode import SOLVERS, DivergenceError
 from .pipeline import FEATURE_EXTRACTORS, MODES, Bundle, Pipeline, Settings
 from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
+from .sweep import SWEEP_FILE, nfe_sweep
 from .refine import (Augment, base_batches, dfr_batches, flow_map, invert, lfr_batches,
                      paired_batches, train_flow)
 from .train import TrainConfig, fit
@@ -201,6 +202,20 @@ def cmd_reference(args):
     print(f"wrote {args.bundle / REFERENCE_FILE}: features of {len(ds.x_test)} test images")
 
 
+def cmd_sweep(args):
+    bundle = Bundle(args.bundle)
+    pipe = Pipeline(bundle)
+    alpha = pipe.resolve(Settings(mode="none")).alpha
+    t0 = time.perf_counter()
+    sweep = nfe_sweep(pipe, scorer_for(bundle, args.data_dir), n=args.n, seed=args.seed, alpha=alpha,
+                      progress=None if args.quiet else lambda f, text: print(f"{f:4.0%} {text}", flush=True))
+    out = {"command": command_line(), "date": time.strftime("%Y-%m-%d"), "n": args.n, "seed": args.seed,
+           "alpha": alpha, "wall_s": round(time.perf_counter() - t0, 1),
+           "sweep": sweep}
+    (args.bundle / SWEEP_FILE).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {args.bundle / SWEEP_FILE} in {out['wall_s']} s")
+
+
 def settings_from(args) -> Settings:
     return Settings(mode=args.mode, base_solver=args.base_solver, base_nfe=args.base_nfe, lfr_variant=args.lfr_variant,
                     lfr_solver=args.lfr_solver, lfr_nfe=args.lfr_nfe, alpha=args.alpha,
@@ -371,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("reference", "store the test split's features in the bundle, so scoring needs no dataset")
     p.add_argument("--bundle", type=Path, required=True)
     p.set_defaults(func=cmd_reference)
+
+    p = command("sweep", "measure quality against refiner NFE and store it in the bundle (Over-refinement view)")
+    p.add_argument("--bundle", type=Path, required=True)
+    p.add_argument("--n", type=positive_int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sweep)
 
     p = command("sample", "write a PNG of samples")
     p.add_argument("--bundle", type=Path, required=True)

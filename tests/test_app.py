@@ -130,8 +130,21 @@ def test_cli_and_app_give_identical_pixels(tmp_path):
     assert np.array_equal(pixels(png), pixels(call()[1]))
 
 
+def test_overrefinement_shows_the_stored_curves_instantly_or_measures_live():
+    import json
+
+    stored = json.loads((registry.CHECKPOINTS / "digits" / "overrefine.json").read_text())
+    fig, _ = callbacks.overrefine("digits", 0.2, "precomputed")
+    assert list(fig.data[0].y) == [q for _, q in stored["sweep"]["lfr"]]
+    assert "precomputed by `python -m bfr_core" in fig.layout.title.text and stored["n"] == 2000
+    fig, _ = callbacks.overrefine("digits", 0.3, "precomputed")  # another α than stored: measured live
+    assert "measured live" in fig.layout.title.text
+    with pytest.raises(gr.Error, match="source must be one of precomputed, live"):
+        callbacks.overrefine("digits", 0.2, "cached")
+
+
 def test_overrefinement_curves_and_drift():
-    fig, drift = callbacks.overrefine("digits", 0.2)
+    fig, drift = callbacks.overrefine("digits", 0.2, "live")
     lfr, dfr = fig.data
     assert list(lfr.x) == [1, 2, 3, 4, 6, 8, 10] and len(dfr.y) == 7
     assert lfr.y[0] > lfr.y[-1]  # one Euler step collapses; more steps recover (measured, see README)

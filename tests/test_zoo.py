@@ -37,3 +37,13 @@ def test_zoo_rows_match_evaluate_and_are_kept(tiny_bundle, tmp_path):
     mtime = (tmp_path / "zoo.json").stat().st_mtime_ns
     zoo.main(argv)  # nothing changed: every row is kept, nothing recomputed
     assert (tmp_path / "zoo.json").stat().st_mtime_ns == mtime
+
+
+def test_verdicts_need_both_metrics_on_every_seed():
+    rows = {"0": {"dfr-euler10": {"fid": 1, "fid2": 2}, "dfr-euler1": {"fid": 2, "fid2": 3}},
+            "1": {"dfr-euler10": {"fid": 1, "fid2": 4}, "dfr-euler1": {"fid": 2, "fid2": 3}}}
+    assert zoo.verdict(rows, "dfr-euler10", "dfr-euler1") == "mixed"
+    rows["1"]["dfr-euler10"]["fid2"] = 2
+    assert zoo.verdict(rows, "dfr-euler10", "dfr-euler1") == "reproduced"
+    assert zoo.verdict(rows, "dfr-euler1", "dfr-euler10") == "refuted"
+    assert zoo.verdict(rows, "lfr", "base") == "not measured"
