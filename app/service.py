@@ -6,8 +6,8 @@
 - **The guard** (an ASGI middleware in front of Gradio) refuses, before any work:
   uploads (the app takes none), the monitoring pages, request bodies over ``MAX_BODY_BYTES``,
   a POST whose ``Origin`` is another site, a ``Host`` outside ``allowed_hosts`` (non-loopback
-  binds), and a queue join whose ``data`` has the wrong number of items or a ``null``/boolean
-  where a value is required (see :func:`event_arity`).
+  binds), and a queue join whose ``data`` has the wrong number of items, a ``null``/boolean item, a
+  choice outside a dropdown's or radio's options, or a number outside its slider (see :func:`event_rules`).
 - **Exposure.** Telemetry is off; ``--auth USER:PASS`` (or a file of such lines) is required for
   a non-loopback ``--host`` or ``--share``.
 """
@@ -43,9 +43,35 @@ def private_dir(prefix: str = "bfr-explorer-") -> Path:
     return path
 
 
-def event_arity(demo) -> dict[int, int]:
-    """Number of inputs of each event, keyed by the ``fn_index`` a queue join names."""
-    return {int(i): len(fn.inputs) for i, fn in demo.fns.items()}
+def input_rule(component) -> tuple:
+    """What one input accepts: ("choice", values) for dropdowns and radios, ("range", lo, hi) for sliders
+    and bounded numbers, ("any",) otherwise."""
+    choices = getattr(component, "choices", None)
+    if choices:
+        return ("choice", frozenset(value for _, value in choices))
+    lo, hi = getattr(component, "minimum", None), getattr(component, "maximum", None)
+    if lo is not None and hi is not None:
+        return ("range", lo, hi)
+    return ("any",)
+
+
+def event_rules(demo) -> dict[int, list[tuple[str, tuple]]]:
+    """(label, rule) of every input of every event, keyed by the ``fn_index`` a queue join names."""
+    return {int(i): [(str(c.label or f"item {k}"), input_rule(c)) for k, c in enumerate(fn.inputs)]
+            for i, fn in demo.fns.items()}
+
+
+def check_item(i: int, label: str, value, rule: tuple) -> str | None:
+    """Why data item ``i`` (the input ``label``) breaks its rule, or None; values echoed ≤ 40 characters."""
+    shown = json.dumps(value)[:40]
+    name = f"data item {i} ({label.split(' — ')[0].split(' (')[0]})"
+    if value is None or isinstance(value, bool):
+        return f"{name} must be a number or a string, got {shown}"
+    if rule[0] == "choice" and value not in rule[1]:
+        return f"{name} must be one of {', '.join(sorted(map(str, rule[1])))}, got {shown}"
+    if rule[0] == "range" and (not isinstance(value, (int, float)) or not rule[1] <= value <= rule[2]):
+        return f"{name} must be a number in {rule[1]:g}..{rule[2]:g}, got {shown}"
+    return None
 
 
 def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
@@ -77,8 +103,8 @@ def host_of(value: str) -> str:
 class RequestGuard:
     """ASGI middleware that refuses what this app never needs (see the module docstring)."""
 
-    def __init__(self, app, allowed_hosts: tuple[str, ...] | None = None, arity: dict[int, int] | None = None):
-        self.app, self.allowed_hosts, self.arity = app, allowed_hosts, arity or {}
+    def __init__(self, app, allowed_hosts: tuple[str, ...] | None = None, rules: dict[int, list] | None = None):
+        self.app, self.allowed_hosts, self.rules = app, allowed_hosts, rules or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -131,13 +157,15 @@ class RequestGuard:
         if not isinstance(payload, dict):
             return 422, "the request body must be a JSON object"
         fn, data = payload.get("fn_index"), payload.get("data")
-        if isinstance(fn, bool) or not isinstance(fn, int) or fn not in self.arity:
+        if isinstance(fn, bool) or not isinstance(fn, int) or fn not in self.rules:
             return 422, "unknown fn_index"
-        if not isinstance(data, list) or len(data) != self.arity[fn]:
-            return 422, f"this event takes exactly {self.arity[fn]} data items"
-        for i, value in enumerate(data):
-            if value is None or isinstance(value, bool):
-                return 422, f"data item {i} must be a number or a string, got {json.dumps(value)}"
+        rules = self.rules[fn]
+        if not isinstance(data, list) or len(data) != len(rules):
+            return 422, f"this event takes exactly {len(rules)} data items"
+        for i, (value, (label, rule)) in enumerate(zip(data, rules)):
+            problem = check_item(i, label, value, rule)
+            if problem:
+                return 422, problem
         return None
 
 
@@ -156,7 +184,11 @@ def replay(body: bytes):
 
 
 async def respond(send, status: int, text: str) -> None:
-    body = json.dumps({"error": text}).encode()
+    """A JSON refusal; a 422 also carries ``detail`` in the form gradio_client prints to its user."""
+    payload = {"error": text}
+    if status == 422:
+        payload["detail"] = [{"__type__": "validate", "is_valid": False, "parameter_name": "request", "message": text}]
+    body = json.dumps(payload).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -179,7 +211,7 @@ def launch(demo, host: str, port: int, share: bool = False, auth: str | None = N
     if (share or host not in LOOPBACK) and credentials is None:
         raise ValueError("--host other than loopback, or --share, needs --auth USER:PASS (or a password file)")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)
-    guard = Middleware(RequestGuard, allowed_hosts=allowed_hosts_for(host, allowed_hosts), arity=event_arity(demo))
+    guard = Middleware(RequestGuard, allowed_hosts=allowed_hosts_for(host, allowed_hosts), rules=event_rules(demo))
     return demo.launch(server_name=host, server_port=port, share=share, auth=credentials, show_error=True,
                        max_file_size=1, enable_monitoring=False, mcp_server=False, quiet=not block,
                        prevent_thread_lock=not block, app_kwargs={"middleware": [guard]})

@@ -108,9 +108,9 @@ def test_http_api_refine_and_generate(server):
 
 
 @pytest.mark.parametrize("overrides,msg", [
-    (dict(lfr_nfe=0), "less than minimum value 1|LFR NFE must be"),  # Gradio's slider check or ours
-    (dict(mode="sdedit"), "sdedit"),
-    (dict(n=10**5), "greater than maximum|number of samples"),
+    (dict(lfr_nfe=0), r"data item 8 \(LFR NFE\) must be a number in 1..10, got 0"),  # the guard, before Gradio
+    (dict(mode="sdedit"), r"data item 6 \(refinement\) must be one of dfr, lfr, lfr\+dfr, none, got \"sdedit\""),
+    (dict(n=10**5), r"data item 2 \(samples\) must be a number in 1..64, got 100000"),
 ])
 def test_http_api_reports_bad_input(server, overrides, msg):
     from gradio_client import Client
