@@ -147,3 +147,18 @@ def test_bias_lab_is_bit_reproducible_with_8_threads_at_once():
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(run, range(8)))
     assert all(torch.equal(alone, r) for r in results)
+
+
+def test_cli_training_is_bit_reproducible_with_8_threads_at_once(tmp_path):
+    from bfr_core.checkpoint import load_model
+    from bfr_core.cli import main
+
+    def train(i):
+        out = tmp_path / f"run{i}"
+        assert main(["--quiet", "train-base", "--dataset", "moons", "--out", str(out), "--steps", "15"]) == 0
+        return load_model(out / "base.safetensors")[0].state_dict()
+
+    alone = train("alone")
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(train, range(8)))
+    assert all(all(torch.equal(alone[k], r[k]) for k in alone) for r in results)
