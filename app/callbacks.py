@@ -18,7 +18,7 @@ from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import run_bias_lab
 from bfr_core.latent_view import latent_distances, norm_per_dim
-from bfr_core.ode import DivergenceError
+from bfr_core.ode import DivergenceError, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.sweep import lfr_drift, load_sweep, nfe_sweep
 
@@ -120,11 +120,9 @@ def request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lf
         lfr_nfe=as_int(lfr_nfe, "LFR NFE", 1, MAX_NFE), alpha=as_alpha(alpha) if pipe.bundle.alpha_range() else None,
         dfr_nfe=as_int(dfr_nfe, "DFR NFE", 1, MAX_NFE),
     )
-    if mode in ("lfr", "lfr+dfr") and lfr_variant == "ode" and settings.lfr_nfe % 4 == 0:
-        settings.lfr_solver = "rk4"  # the paper's setting: NFE 4 = one RK4 step
-    elif mode in ("lfr", "lfr+dfr") and lfr_variant == "ode":
-        settings.lfr_solver = "euler"
-    settings.dfr_solver = "rk4" if settings.dfr_nfe % 4 == 0 else "euler"
+    if mode in ("lfr", "lfr+dfr") and lfr_variant == "ode":
+        settings.lfr_solver = solver_for_nfe(settings.lfr_nfe)
+    settings.dfr_solver = solver_for_nfe(settings.dfr_nfe)
     return (pipe, as_int(n, "number of samples", 1, APP_MAX_SAMPLES), as_int(seed, "seed", 0, MAX_SEED),
             as_label(label) if pipe.bundle.num_classes else None, pipe.resolve(settings))
 

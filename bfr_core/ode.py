@@ -43,6 +43,12 @@ class CountingField:
         return self.field(t, x)
 
 
+def solver_for_nfe(nfe: int) -> str:
+    """The most accurate fixed-grid solver that spends exactly ``nfe`` evaluations: RK4 when ``nfe`` is a
+    multiple of 4 (NFE 4 = one RK4 step, the paper's refiner setting), Euler otherwise."""
+    return "rk4" if nfe % EVALS_PER_STEP["rk4"] == 0 else "euler"
+
+
 def grid_steps(solver: str, nfe: int) -> int:
     """Number of fixed-grid steps that spend exactly ``nfe`` evaluations with ``solver``."""
     if solver not in EVALS_PER_STEP:

@@ -65,3 +65,10 @@ def test_bad_solver_or_nfe_is_refused(solver, nfe, msg):
 def test_divergence_is_detected():
     with pytest.raises(DivergenceError, match="NaN or inf"):
         integrate(lambda t, x: x * float("inf"), torch.ones(2), solver="euler", nfe=2)
+
+
+def test_solver_for_nfe_spends_exactly_that_budget():
+    from bfr_core.ode import grid_steps, solver_for_nfe
+
+    assert [solver_for_nfe(n) for n in (1, 3, 4, 8, 10)] == ["euler", "euler", "rk4", "rk4", "euler"]
+    assert all(grid_steps(solver_for_nfe(n), n) * (4 if n % 4 == 0 else 1) == n for n in range(1, 41))
