@@ -44,15 +44,29 @@ HEADLINE = ["base", "lfr", "lfr-reflow-euler1", "dfr"]
 METRICS = ("fid", "fid2", "kid", "kid2", "fid_train")
 
 
-def fingerprint(bundle: Bundle) -> str:
+def fingerprint(bundle: Bundle, overrides: dict[str, Path]) -> str:
     """Hash of every model file a row may load, so retraining one invalidates the kept rows."""
     h = hashlib.sha256()
     for name in ("base", "lfr", "lfr_reflow", "dfr", "classifier", "classifier2"):
-        shared = bundle.shared_files()
-        f = shared.get(name, bundle.path / f"{name}.safetensors")
-        if f.is_file():
+        f = overrides.get(name) or bundle.file(name)
+        if f is not None:
             h.update(name.encode() + f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def with_variants(bundle: Bundle, variants: list[str]) -> tuple[Bundle, dict[str, Path], str]:
+    """Apply ``ROLE=FILE`` overrides (FILE relative to the bundle), e.g. ``dfr=ablation/dfr_none.safetensors``
+    or ``base=snapshots/base_step1000/base.safetensors``; returns (bundle, overrides, run-name suffix)."""
+    overrides = {}
+    for spec in variants:
+        role, sep, rel = spec.partition("=")
+        if not sep:
+            raise SystemExit(f"--variant needs ROLE=FILE, got {spec!r}")
+        overrides[role] = bundle.path / rel
+        bundle = bundle.with_model(role, overrides[role])
+    suffix = "".join(f"[{role}={Path(rel).parent.name + '/' if '/' in rel else ''}{Path(rel).stem}]"
+                     for role, _, rel in (v.partition("=") for v in variants))
+    return bundle, overrides, suffix
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -107,6 +121,40 @@ def verdict_lines(by_bundle: dict) -> list[str]:
     return lines
 
 
+VARIANT_FINDINGS = [  # claim, (run suffix, row) that should be better, (run suffix, row) compared with
+    ("augmentation stabilises DFR: the paper's blur beats no augmentation",
+     ("[dfr=ablation/dfr_blur-paper]", "dfr"), ("[dfr=ablation/dfr_none]", "dfr")),
+    ("augmentation stabilises DFR: a real blur (σ 0.5–1 px) beats no augmentation",
+     ("[dfr=ablation/dfr_blur-strong]", "dfr"), ("[dfr=ablation/dfr_none]", "dfr")),
+]
+TRANSFER = "[base=snapshots/base_step1000/base]"  # refiners of the final base applied to an earlier one
+
+
+def variant_lines(by_bundle: dict) -> list[str]:
+    """Verdicts that compare rows of two runs (augmentation variants) or two gains (transfer)."""
+    lines = []
+    for bundle in sorted({k.split("[")[0].split(",")[0] for k in by_bundle}):
+        def run(suffix):
+            return next((v for k, v in by_bundle.items() if k.startswith(bundle + suffix + ",")), None)
+
+        for claim, (sa, ra), (sb, rb) in VARIANT_FINDINGS:
+            a, b = run(sa), run(sb)
+            if a and b:
+                merged = {seed: {"better": a[seed][ra], "worse": b[seed][rb]} for seed in a if seed in b}
+                lines.append(f"| {bundle}: {claim} | {verdict(merged, 'better', 'worse')} | "
+                             f"`{bundle}{sa}` `{ra}` vs `{bundle}{sb}` `{rb}` |")
+        t = run(TRANSFER)
+        if t:
+            gains = {seed: {"better": {m: r["dfr"][m] / r["base"][m] for m in ("fid", "fid2")},
+                            "worse": {m: r["lfr"][m] / r["base"][m] for m in ("fid", "fid2")}}
+                     for seed, r in t.items() if {"dfr", "lfr", "base"} <= set(r)}
+            lines.append(f"| {bundle}: DFR transfers to an earlier base better than LFR (relative FID change) | "
+                         f"{verdict(gains, 'better', 'worse')} | `{bundle}{TRANSFER}` `dfr`, `lfr` vs `base` |")
+    if not lines:
+        return []
+    return ["| finding (paper) | verdict | rows |", "|---|---|---|"] + lines
+
+
 def bundle_table(name: str, per_seed: dict) -> list[str]:
     seeds = list(per_seed)
     rows = [r for r in ROWS if any(r in per_seed[s] for s in seeds)]
@@ -137,6 +185,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rows", nargs="+", choices=list(ROWS), default=HEADLINE,
                     help=f"rows to compute (default the headline rows: {' '.join(HEADLINE)})")
+    ap.add_argument("--variant", action="append", default=[], metavar="ROLE=FILE",
+                    help="replace one model by another file of the bundle (e.g. dfr=ablation/dfr_none.safetensors)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
     out_json = args.out_dir / "zoo.json"
@@ -144,10 +194,10 @@ def main(argv=None) -> None:
     command = "python bench/zoo.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     rows = {r: ROWS[r] for r in ["base"] + [r for r in args.rows if r != "base"]}
     for path in args.bundle:
-        bundle = Bundle(path)
-        fp = fingerprint(bundle)
+        bundle, overrides, suffix = with_variants(Bundle(path), args.variant)
+        fp = fingerprint(bundle, overrides)
         for seed in args.seeds:
-            key = f"{path.name}/n{args.n}/seed{seed}"
+            key = f"{path.name}{suffix}/n{args.n}/seed{seed}"
             run = kept["runs"].get(key, {})
             if run.get("fingerprint") != fp:
                 run = {"fingerprint": fp, "rows": {}}
@@ -175,7 +225,7 @@ def main(argv=None) -> None:
 def write_markdown(kept: dict, dest: Path) -> None:
     by_bundle: dict[str, dict] = {}
     for key, run in kept["runs"].items():
-        name, n, seed = key.split("/")
+        name, n, seed = key.rsplit("/", 2)
         by_bundle.setdefault(f"{name}, n = {n[1:]}", {})[seed[4:]] = run["rows"]
     text = [f"Command: `{kept.get('command', '')}`", "",
             "FID/KID on the bundle's classifier features and FID2/KID2 on its independent `classifier2`, "
@@ -184,7 +234,8 @@ def write_markdown(kept: dict, dest: Path) -> None:
     for name, per_seed in by_bundle.items():
         text += bundle_table(name, per_seed) + [""]
     text += ["#### The paper's findings, per bundle (both metrics must agree on every seed)", ""]
-    text += verdict_lines(by_bundle) + [""]
+    plain = {k: v for k, v in by_bundle.items() if "[" not in k}
+    text += verdict_lines(plain) + [""] + variant_lines(by_bundle) + [""]
     dest.write_text("\n".join(text))
     print("\n".join(text))
 

@@ -47,3 +47,17 @@ def test_verdicts_need_both_metrics_on_every_seed():
     assert zoo.verdict(rows, "dfr-euler10", "dfr-euler1") == "reproduced"
     assert zoo.verdict(rows, "dfr-euler1", "dfr-euler10") == "refuted"
     assert zoo.verdict(rows, "lfr", "base") == "not measured"
+
+
+def test_variant_verdicts_compare_two_runs_and_transfer_gains():
+    row = lambda f, f2: {"fid": f, "fid2": f2}  # noqa: E731
+    by_bundle = {
+        "m[dfr=ablation/dfr_blur-strong], n = 10": {"0": {"dfr": row(5, 6)}},
+        "m[dfr=ablation/dfr_none], n = 10": {"0": {"dfr": row(9, 7)}},
+        "m[base=snapshots/base_step1000/base], n = 10": {"0": {"base": row(10, 10), "lfr": row(5, 9),
+                                                               "dfr": row(7, 8)}},
+    }
+    text = "\n".join(zoo.variant_lines(by_bundle))
+    assert "a real blur (σ 0.5–1 px) beats no augmentation | reproduced" in text
+    assert "DFR transfers to an earlier base better than LFR (relative FID change) | mixed" in text
+    assert "the paper's blur" not in text  # that variant was not run
