@@ -226,9 +226,12 @@ def bias_lab(toy, base_steps, refine_steps, progress=gr.Progress()):
     data = figures.toy_panel({"real": r.real, "base samples": r.generated}, "real vs short-trained base")
     lat = figures.toy_panel({"prior N(0, I)": r.prior, "biased latents G⁻¹(real)": r.biased_latents,
                              "LFR latents": r.lfr_latents}, "latent space: inversion exposes the bias")
-    fixed = figures.toy_panel({"real": r.real, "LFR": r.lfr_points, "DFR": r.dfr_points}, "corrected samples "
-                              "(grey: DFR trajectories)", trajectory=r.dfr_trajectory)
+    fixed = figures.toy_panel({"real": r.real, "base (before)": r.generated, "LFR (after)": r.lfr_points,
+                               "DFR (after)": r.dfr_points},
+                              "the same samples before and after (grey: each DFR sample's path)",
+                              trajectory=r.dfr_trajectory)
+    bars = figures.energy_bars({"base": e["base"], "LFR": e["lfr"], "DFR": e["dfr"], "real training points": e["train"]})
     md = (f"Energy distance to held-out points (lower is better): base **{e['base']:.4f}**, LFR **{e['lfr']:.4f}**, "
           f"DFR **{e['dfr']:.4f}**; real training points {e['train']:.4f}. "
           f"Biased latents vs prior: {e['latents_vs_prior']:.4f}.")
-    return data, lat, fixed, md
+    return data, lat, fixed, bars, md

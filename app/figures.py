@@ -88,11 +88,21 @@ def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None) 
         for i in range(min(60, trajectory.shape[1])):
             fig.add_trace(go.Scatter(x=trajectory[:, i, 0], y=trajectory[:, i, 1], mode="lines", showlegend=False,
                                      line=dict(color="rgba(120,120,120,0.5)", width=1), hoverinfo="skip"))
-    for (name, pts), colour in zip(points.items(), ("#bbbbbb", "#d62728", "#1f77b4", "#2ca02c")):
+    for (name, pts), colour in zip(points.items(), ("#bbbbbb", "#d62728", "#ff7f0e", "#1f77b4")):
         fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
                                    marker=dict(size=3, color=colour, opacity=0.6)))
     fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"),
                       yaxis=dict(scaleanchor="x"))
+    return fig
+
+
+def energy_bars(values: dict) -> go.Figure:
+    """One bar per method: energy distance to held-out points (the last bar is the real-data floor)."""
+    colours = ["#d62728", "#ff7f0e", "#1f77b4", "#999999"]
+    fig = go.Figure(go.Bar(x=list(values), y=list(values.values()), marker_color=colours[: len(values)],
+                           text=[f"{v:.4f}" for v in values.values()], textposition="outside"))
+    fig.update_layout(title="energy distance to held-out points (lower is better)", height=360,
+                      margin=dict(l=40, r=10, t=40, b=40), yaxis_title="energy distance")
     return fig
 
 

@@ -124,13 +124,14 @@ def build_demo() -> gr.Blocks:
                         "then train LFR and DFR and watch them correct it (a few seconds on a laptop CPU).")
             with gr.Row():
                 toy = gr.Dropdown(["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set")
-                b_steps = gr.Slider(50, 1500, value=150, step=50, label="base training steps (short = biased)")
+                b_steps = gr.Slider(50, 1500, value=60, step=10, label="base training steps (short = biased)")
                 r_steps = gr.Slider(50, 1500, value=250, step=50, label="refiner training steps")
                 lab_btn = gr.Button("Train live", variant="primary")
             lab_md = gr.Markdown()
             with gr.Row():
                 lab_data, lab_lat, lab_fixed = gr.Plot(), gr.Plot(), gr.Plot()
-            lab_btn.click(callbacks.bias_lab, [toy, b_steps, r_steps], [lab_data, lab_lat, lab_fixed, lab_md],
+            lab_bars = gr.Plot()
+            lab_btn.click(callbacks.bias_lab, [toy, b_steps, r_steps], [lab_data, lab_lat, lab_fixed, lab_bars, lab_md],
                           api_name="bias_lab", **COMPUTE)
 
         with gr.Tab("Method"):

@@ -84,7 +84,8 @@ def bias_lab_threads(url: str) -> dict:
     from gradio_client import Client
 
     def run(_):
-        return json.dumps(Client(url, verbose=False).predict("moons", 150, 250, api_name="/bias_lab")[3])
+        return json.dumps(Client(url, verbose=False).predict("moons", 60, 250, api_name="/bias_lab"), sort_keys=True,
+                          default=str)
 
     alone = run(None)
     with ThreadPoolExecutor(8) as pool:

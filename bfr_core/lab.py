@@ -33,7 +33,7 @@ class LabResult:
     energy: dict
 
 
-def run_bias_lab(name: str = "moons", base_steps: int = 150, refine_steps: int = 250, n: int = 1000,
+def run_bias_lab(name: str = "moons", base_steps: int = 60, refine_steps: int = 250, n: int = 1000,
                  seed: int = 0, alpha: float = 0.1, progress=None) -> LabResult:
     """Train base → invert → LFR → DFR on toy set ``name``; ``progress(fraction, text)`` reports."""
     if not (isinstance(base_steps, int) and 10 <= base_steps <= MAX_LAB_STEPS):
