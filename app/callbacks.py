@@ -9,6 +9,7 @@ import logging
 import math
 import re
 import threading
+from urllib.parse import urlencode
 
 import gradio as gr
 import torch
@@ -127,14 +128,48 @@ def request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lf
             as_label(label) if pipe.bundle.num_classes else None, pipe.resolve(settings))
 
 
+REFINE_FIELDS = ("bundle", "seed", "n", "label", "base_solver", "base_nfe", "mode", "lfr_variant", "lfr_nfe",
+                 "alpha", "dfr_nfe")  # the Refine controls, in the order of their inputs and URL parameters
+
+
+def share_query(*values) -> str:
+    """The query string that restores these Refine settings (``?bundle=mnist&seed=3…``)."""
+    return "?" + urlencode({k: v for k, v in zip(REFINE_FIELDS, values)})
+
+
+def settings_from_url(request: gr.Request):
+    """Values for the Refine controls from the page's query string; a parameter that is absent, or
+    that its control would refuse, leaves the control as it is."""
+    query = dict(request.query_params) if request is not None else {}
+    checks = {
+        "bundle": lambda v: v if v in registry.available_bundles() else None,
+        "seed": lambda v: as_int(v, "seed", 0, MAX_SEED), "n": lambda v: as_int(v, "samples", 1, 64),
+        "label": lambda v: v if v == "any" or (v.isdigit() and int(v) <= 9) else None,
+        "base_solver": lambda v: v if v in ("euler", "midpoint", "rk4") else None,
+        "base_nfe": lambda v: as_int(v, "base NFE", 4, 40), "mode": lambda v: v if v in MODES else None,
+        "lfr_variant": lambda v: v if v in ("ode", "reflow") else None,
+        "lfr_nfe": lambda v: as_int(v, "LFR NFE", 1, 10), "alpha": as_alpha, "dfr_nfe": lambda v: as_int(v, "DFR NFE", 1, 10),
+    }
+    updates = []
+    for field in REFINE_FIELDS:
+        try:
+            value = checks[field](query[field]) if field in query else None
+        except ValueError:
+            value = None
+        updates.append(gr.update() if value is None else gr.update(value=value))
+    return updates
+
+
 @user_errors
 def refine(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
     """Base and refined samples side by side, their difference, and quick batch metrics."""
     pipe, n, seed, label, s = request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe,
                                       alpha, dfr_nfe)
     st = pipe.run(n, seed, s, label=label)
+    link = share_query(bundle, seed, n, "any" if label is None else label, base_solver, base_nfe, mode, lfr_variant,
+                       lfr_nfe, alpha, dfr_nfe)
     summary = [f"**{s.mode}** · NFE per sample: " + ", ".join(f"{k} {v}" for k, v in st.nfe.items())
-               + f" (total {sum(st.nfe.values())})"]
+               + f" (total {sum(st.nfe.values())}) · [link to these settings]({link})"]
     hist = None
     if pipe.bundle.has("classifier"):
         clf = pipe.bundle.models["classifier"]

@@ -51,6 +51,10 @@ def build_demo() -> gr.Blocks:
         gr.Markdown("# BFR Explorer\nSee generative bias in a flow-matching model, and correct it without noise: "
                     "**LFR** (latent space) and **DFR** (data space).")
         with gr.Tab("Refine"):
+            gr.Markdown("Draw samples from the base generator and refine them. Compare the left and right panels on "
+                        "the **same noise**: with LFR the digit's shape changes (a new latent), with DFR its strokes are "
+                        "cleaned up. Try `none` vs `LFR → DFR`, and LFR at 1 NFE (one Euler step collapses) vs 4 (one "
+                        "RK4 step) vs the reflow variant at 1. The link under the pictures restores these settings.")
             with gr.Row():
                 with gr.Column(scale=1, min_width=280):
                     bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset — source of its bias)")
@@ -81,8 +85,11 @@ def build_demo() -> gr.Blocks:
             go.click(callbacks.refine, inputs, outputs, api_name="refine", **COMPUTE)
             gen.click(callbacks.generate, inputs[:6], base_img, api_name="generate", **COMPUTE)
             gr.on([s.release for s in (lfr_nfe, alpha, dfr_nfe, base_nfe, n)]
-                  + [c.change for c in (mode, lfr_variant, label, bundle, base_solver)] + [demo.load],
+                  + [c.input for c in (mode, lfr_variant, label, bundle, base_solver)],
                   callbacks.refine, inputs, outputs, api_name=False, **COMPUTE)
+            # a shared link (?bundle=mnist&seed=3&mode=dfr…) restores the controls, then the first picture is drawn
+            demo.load(callbacks.settings_from_url, None, inputs, api_name=False, **COMPUTE).then(
+                callbacks.refine, inputs, outputs, api_name=False, **COMPUTE)
 
         with gr.Tab("Latents"):
             gr.Markdown("Prior draws (grey), real images inverted through the base ODE (coloured rings: the "
@@ -121,7 +128,9 @@ def build_demo() -> gr.Blocks:
 
         with gr.Tab("Bias lab (2-D)"):
             gr.Markdown("Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, "
-                        "then train LFR and DFR and watch them correct it (a few seconds on a laptop CPU).")
+                        "then train LFR and DFR and watch them correct it (a few seconds on a laptop CPU). Look for: "
+                        "the base's points off the moons, the inverted latents that are *not* a round Gaussian, and "
+                        "the same points pulled back onto the data by DFR (grey paths).")
             with gr.Row():
                 toy = gr.Dropdown(["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set")
                 b_steps = gr.Slider(50, 1500, value=60, step=10, label="base training steps (short = biased)")

@@ -156,3 +156,16 @@ def test_toy_bundle_in_the_app():
     base, refined, diff, summary, hist = call(bundle="moons", n=64, alpha=0.1)
     assert "total 28" in summary and hist is None
     assert pixels(refined).shape == (320, 320, 3)
+
+
+def test_a_shared_link_restores_the_controls():
+    from types import SimpleNamespace
+
+    summary = call(seed=5, mode="dfr")[3]
+    link = summary.split("(?")[1].split(")")[0]
+    query = dict(pair.split("=") for pair in link.split("&"))
+    updates = callbacks.settings_from_url(SimpleNamespace(query_params=query))
+    values = [u.get("value") for u in updates]
+    assert values[0] == "digits" and values[1] == 5 and values[6] == "dfr" and values[9] == 0.2
+    bad = callbacks.settings_from_url(SimpleNamespace(query_params={"seed": "0.6", "mode": "sdedit", "n": "999"}))
+    assert all("value" not in u for u in bad)  # refused values leave the controls as they are

@@ -40,5 +40,10 @@ def test_page_renders_images_and_plot(server):
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer, .js-plotly-plot canvas').length > 0 && "
                                "document.body.innerText.includes('LFR-refined latents')", timeout=180_000)
         page.screenshot(path=str(ARTIFACTS / "app_latents.png"), full_page=True)
+        page.goto(server + "?bundle=digits&seed=7&mode=dfr&n=4", wait_until="networkidle")  # a shared link
+        page.wait_for_function("document.body.innerText.includes('link to these settings') && "
+                               "document.body.innerText.includes('**dfr**'.replaceAll('*', ''))", timeout=60_000)
+        assert page.get_by_test_id("DFR-radio-label").locator("input").is_checked()
+        page.screenshot(path=str(ARTIFACTS / "app_shared_link.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "app_refine.png").stat().st_size > 10_000
