@@ -19,8 +19,8 @@ from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import run_bias_lab
 from bfr_core.latent_view import latent_distances, norm_per_dim
-from bfr_core.ode import DivergenceError, solver_for_nfe
-from bfr_core.pipeline import MODES, Settings
+from bfr_core.ode import FIXED_SOLVERS, DivergenceError, solver_for_nfe
+from bfr_core.pipeline import LFR_VARIANTS, MODES, Settings
 from bfr_core.sweep import lfr_drift, load_sweep, nfe_sweep
 
 from . import figures, registry
@@ -145,9 +145,9 @@ def settings_from_url(request: gr.Request):
         "bundle": lambda v: v if v in registry.available_bundles() else None,
         "seed": lambda v: as_int(v, "seed", 0, MAX_SEED), "n": lambda v: as_int(v, "samples", 1, 64),
         "label": lambda v: v if v == "any" or (v.isdigit() and int(v) <= 9) else None,
-        "base_solver": lambda v: v if v in ("euler", "midpoint", "rk4") else None,
+        "base_solver": lambda v: v if v in FIXED_SOLVERS else None,
         "base_nfe": lambda v: as_int(v, "base NFE", 4, 40), "mode": lambda v: v if v in MODES else None,
-        "lfr_variant": lambda v: v if v in ("ode", "reflow") else None,
+        "lfr_variant": lambda v: v if v in LFR_VARIANTS else None,
         "lfr_nfe": lambda v: as_int(v, "LFR NFE", 1, 10), "alpha": as_alpha, "dfr_nfe": lambda v: as_int(v, "DFR NFE", 1, 10),
     }
     updates = []

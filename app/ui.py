@@ -4,6 +4,8 @@ from __future__ import annotations
 import gradio as gr
 
 from . import callbacks, registry
+from bfr_core.ode import FIXED_SOLVERS
+
 from .service import COMPUTE
 
 METHOD_TEXT = """
@@ -61,7 +63,7 @@ def build_demo() -> gr.Blocks:
                     seed = gr.Number(0, label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED)
                     n = gr.Slider(1, 64, value=16, step=1, label="samples")
                     label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
-                    base_solver = gr.Radio(["euler", "midpoint", "rk4"], value="rk4", label="base solver")
+                    base_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="base solver")
                     base_nfe = gr.Slider(4, 40, value=20, step=4, label="base NFE")
                     mode = gr.Radio([("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
                                     value="lfr+dfr", label="refinement")

@@ -35,7 +35,7 @@ from bfr_core.data import load_dataset
 from bfr_core.evaluate import describe
 from bfr_core.images import image_grid
 from bfr_core.metrics import image_metrics, image_reference
-from bfr_core.pipeline import Bundle, Pipeline, Settings
+from bfr_core.pipeline import Bundle, Pipeline, Settings, lfr_model
 
 ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 ABLATION = {"none": "ablation/dfr_none", "noise 30%, std 0.01": "ablation/dfr_noise",
@@ -101,7 +101,7 @@ def refiner_files(spec: dict) -> dict[str, str]:
     (``lfr``, ``lfr_reflow``, ``dfr``) or the variant named by ``lfr_file`` / ``dfr_file``."""
     out = {}
     if spec.get("mode") == "lfr":
-        model = "lfr_reflow" if spec.get("lfr_variant") == "reflow" else "lfr"
+        model = lfr_model(spec.get("lfr_variant", "ode"))
         out[model] = spec.get("lfr_file", model)
     if spec.get("mode") == "dfr":
         out["dfr"] = spec.get("dfr_file", "dfr")

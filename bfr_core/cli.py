@@ -23,7 +23,7 @@ from .evaluate import evaluate_bundle, scorer_for
 from .images import picture
 from .metrics import latent_bias
 from .nets import build_net, default_classifier_config, default_velocity_config
-from .ode import SOLVERS, DivergenceError
+from .ode import FIXED_SOLVERS, DivergenceError
 from .pipeline import FEATURE_EXTRACTORS, MODES, Bundle, Pipeline, Settings
 from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
@@ -299,7 +299,7 @@ def add_training_args(p, batch_size: int, lr: float = 1e-3, velocity_net: bool =
 
 
 def add_sampling_args(p, solver: str, nfe: int):
-    p.add_argument("--solver", choices=[s for s in SOLVERS if s != "dopri5"], default=solver,
+    p.add_argument("--solver", choices=FIXED_SOLVERS, default=solver,
                    help="default solver recorded in the bundle")
     p.add_argument("--nfe", type=positive_int, default=nfe, help="default network evaluations")
 
@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("reflow-lfr", "distil the LFR ODE into a one-Euler-step refiner")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--pairs", type=positive_int, default=20000)
-    p.add_argument("--teacher-solver", choices=["euler", "midpoint", "rk4"], default="rk4")
+    p.add_argument("--teacher-solver", choices=FIXED_SOLVERS, default="rk4")
     p.add_argument("--teacher-nfe", type=positive_int, default=20)
     p.add_argument("--init", choices=["teacher", "scratch"], default="teacher",
                    help="start from the LFR's weights (default) or from a fresh network")
@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lfr-variant", choices=["ode", "reflow"], default="ode")
     p.add_argument("--alpha", type=probability, default=None)
     for stage in ("base", "lfr", "dfr"):
-        p.add_argument(f"--{stage}-solver", choices=["euler", "midpoint", "rk4"], default=None)
+        p.add_argument(f"--{stage}-solver", choices=FIXED_SOLVERS, default=None)
         p.add_argument(f"--{stage}-nfe", type=positive_int, default=None)
     p.add_argument("--out", type=Path, required=True,
                    help="a .png grid, or .npy for the raw float32 samples (N×C×H×W in [-1, 1], not clipped)")

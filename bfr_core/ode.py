@@ -15,7 +15,8 @@ import torch
 from torchdiffeq import odeint
 
 EVALS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}
-SOLVERS = tuple(EVALS_PER_STEP) + ("dopri5",)
+FIXED_SOLVERS = tuple(EVALS_PER_STEP)  # exact NFE budgets; the only ones sampling and the app use
+SOLVERS = FIXED_SOLVERS + ("dopri5",)
 MAX_NFE = 1000
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError, load_model, load_tensors
-from .ode import SOLVERS, grid_steps
+from .ode import FIXED_SOLVERS, grid_steps
 from .refine import flow_map
 
 MODES = ("none", "lfr", "dfr", "lfr+dfr")
@@ -29,6 +29,16 @@ MODEL_FILES = ("base", "lfr", "lfr_reflow", "dfr") + FEATURE_EXTRACTORS
 SHAREABLE = FEATURE_EXTRACTORS + ("reference",)  # reference.safetensors: test features of the extractors
 SHARED_FILE = "shared.json"
 MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
+
+
+LFR_VARIANTS = {"ode": "lfr", "reflow": "lfr_reflow"}  # LFR variant → the model file it runs
+
+
+def lfr_model(variant: str) -> str:
+    """The model an LFR variant runs: ``ode`` (the paper's LFR) → lfr, ``reflow`` → lfr_reflow."""
+    if variant not in LFR_VARIANTS:
+        raise ValueError(f"lfr_variant must be 'ode' or 'reflow', got {variant!r}")
+    return LFR_VARIANTS[variant]
 
 
 @dataclass
@@ -178,9 +188,7 @@ class Pipeline:
         if s.mode not in MODES:
             raise ValueError(f"unknown mode {s.mode!r}; choose one of {', '.join(MODES)}")
         needs = {"lfr": ["lfr"], "dfr": ["dfr"], "lfr+dfr": ["lfr", "dfr"], "none": []}[s.mode]
-        if s.lfr_variant not in ("ode", "reflow"):
-            raise ValueError(f"lfr_variant must be 'ode' or 'reflow', got {s.lfr_variant!r}")
-        lfr_name = "lfr_reflow" if s.lfr_variant == "reflow" else "lfr"
+        lfr_name = lfr_model(s.lfr_variant)  # raises a ValueError naming a bad variant
         needs = [lfr_name if n == "lfr" else n for n in needs]
         for n in needs:
             if not b.has(n):
@@ -192,7 +200,7 @@ class Pipeline:
             solver, nfe = getattr(s, f"{stage}_solver"), getattr(s, f"{stage}_nfe")
             solver = default["solver"] if solver is None else solver
             nfe = default["nfe"] if nfe is None else nfe
-            if solver not in SOLVERS or solver == "dopri5":
+            if solver not in FIXED_SOLVERS:
                 raise ValueError(f"{stage}_solver must be one of euler, midpoint, rk4, got {solver!r}")
             grid_steps(solver, nfe)  # raises a ValueError naming the problem
             setattr(out, f"{stage}_solver", solver)
@@ -225,7 +233,7 @@ class Pipeline:
 
     def lfr_latents(self, z, labels, s: Settings, return_trajectory=False):
         """z' = F_LFR(z) at the settings' α, solver and NFE."""
-        name = "lfr_reflow" if s.lfr_variant == "reflow" else "lfr"
+        name = lfr_model(s.lfr_variant)
         net = self.bundle.models[name]
         cond = torch.full((len(z), 1), float(s.alpha)) if self.bundle.meta[name]["net"].get("cond_dim") else None
         y = labels if self.bundle.meta[name]["net"].get("num_classes") else None
