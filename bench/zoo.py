@@ -188,7 +188,13 @@ def main(argv=None) -> None:
     ap.add_argument("--variant", action="append", default=[], metavar="ROLE=FILE",
                     help="replace one model by another file of the bundle (e.g. dfr=ablation/dfr_none.safetensors)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--sample-cache", type=Path, default=None,
+                    help="also save every row's samples there (not committed), so --rescore can score them again")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the cached samples with the bundles' current extractors instead of sampling")
     args = ap.parse_args(argv)
+    if args.rescore:
+        return rescore(args)
     out_json = args.out_dir / "zoo.json"
     kept = json.loads(out_json.read_text()) if out_json.is_file() else {"runs": {}}
     command = "python bench/zoo.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
@@ -210,7 +216,10 @@ def main(argv=None) -> None:
                 if r in REFERENCE:
                     todo.setdefault(REFERENCE[r], ROWS[REFERENCE[r]])
             t0 = time.perf_counter()
-            result = evaluate_bundle(bundle, args.n, seed, rows=todo, progress=False)
+            samples = {}
+            result = evaluate_bundle(bundle, args.n, seed, rows=todo, progress=False, samples=samples)
+            if args.sample_cache:
+                save_samples(args.sample_cache / key, samples)
             run["rows"].update({r: v for r, v in result.items()})
             run["wall_s"] = round(run.get("wall_s", 0) + time.perf_counter() - t0, 1)
             kept["runs"][key] = run
@@ -219,6 +228,42 @@ def main(argv=None) -> None:
             out_json.write_text(json.dumps(kept, indent=1))
             print(f"{key}: " + ", ".join(f"{r} {v['fid']:.2f}/{v.get('fid2', float('nan')):.2f}"
                                          for r, v in result.items()), flush=True)
+    write_markdown(kept, args.out_dir / "zoo.md")
+
+
+def save_samples(folder: Path, samples: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for row, (x, labels) in samples.items():
+        np.save(folder / f"{row}.npy", x.float().numpy())
+        if labels is not None:
+            np.save(folder / f"{row}.labels.npy", labels.numpy())
+
+
+def rescore(args) -> None:
+    """Metrics of the cached samples of every kept run under the bundles' current extractors."""
+    import torch
+
+    from bfr_core.evaluate import scorer_for
+
+    out_json = args.out_dir / "zoo.json"
+    kept = json.loads(out_json.read_text())
+    for path in args.bundle:
+        bundle, overrides, suffix = with_variants(Bundle(path), args.variant)
+        score, fp = scorer_for(bundle), fingerprint(bundle, overrides)
+        for key, run in kept["runs"].items():
+            if not key.startswith(f"{path.name}{suffix}/n{args.n}/"):
+                continue
+            for row in run["rows"]:
+                f = args.sample_cache / key / f"{row}.npy"
+                if not f.is_file():
+                    continue
+                lf = f.with_suffix(".labels.npy")
+                labels = torch.from_numpy(np.load(lf)) if lf.is_file() else None
+                kept_row = run["rows"][row]
+                run["rows"][row] = {**kept_row, **score(torch.from_numpy(np.load(f)), labels)}
+            run["fingerprint"] = fp
+            print(f"rescored {key}", flush=True)
+    out_json.write_text(json.dumps(kept, indent=1))
     write_markdown(kept, args.out_dir / "zoo.md")
 
 

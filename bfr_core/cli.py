@@ -335,8 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", choices=FEATURE_EXTRACTORS, default="classifier",
                    help="classifier: the bundle's metric; classifier2: an independent second metric "
                         "(train it with another --arch, --seed and augmentation)")
-    p.add_argument("--arch", choices=["cnn", "mlp"], default=None,
-                   help="network family (default: cnn for 28x28 images, mlp for small ones)")
+    p.add_argument("--arch", choices=["cnn", "cnn-wide", "mlp"], default=None,
+                   help="network family (default: cnn for 28x28 images, mlp for small ones; cnn-wide: 48 channels, "
+                        "64 features)")
     p.add_argument("--noise", type=float, default=0.3, help="std of training-time input noise")
     p.add_argument("--max-shift", type=int, default=1, help="random shift in pixels at training time")
     add_training_args(p, 256, velocity_net=False)

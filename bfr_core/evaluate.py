@@ -84,8 +84,10 @@ def scorer_for(bundle: Bundle, data_dir=None) -> Scorer:
 
 
 def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict | None = None,
-                    progress: bool = True) -> dict:
-    """Run each method on ``n`` samples of prior seed ``seed`` and measure it against test."""
+                    progress: bool = True, samples: dict | None = None) -> dict:
+    """Run each method on ``n`` samples of prior seed ``seed`` and measure it against test.
+
+    ``samples``, when given, receives each row's samples and labels (to rescore them later)."""
     score = scorer_for(bundle, data_dir)
     pipe = Pipeline(bundle)
     z = pipe.prior(n, seed)
@@ -99,10 +101,14 @@ def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict
         st = pipe.run(n, seed, settings, z=z, base=base if shared else None)
         wall = time.perf_counter() - t0 + (base_wall if shared else 0.0)  # time to produce these samples
         extra = sum(v for k, v in st.nfe.items() if k != "base")
+        if samples is not None:
+            samples[name] = (st.final, st.labels)
         results[name] = {**score(st.final, st.labels), "nfe": st.nfe["base"] + extra, "extra_nfe": extra,
                          "solver": describe(st.settings, st.nfe), "wall_s": round(wall, 3)}
     if score.ds is not None:  # the floor: real training images, scored like samples
         floor = score(score.ds.x_train[:n], score.ds.y_train[:n])
+        if samples is not None:
+            samples["reference-train"] = (score.ds.x_train[:n], score.ds.y_train[:n])
         results["reference-train"] = {**floor, "nfe": 0, "extra_nfe": 0, "solver": "real training images",
                                       "wall_s": 0.0}
     return results

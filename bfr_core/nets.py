@@ -222,8 +222,11 @@ def default_classifier_config(shape, num_classes=10, arch: str | None = None) ->
         arch = "cnn" if len(shape) == 3 and shape[-1] >= 16 else "mlp"
     if arch == "cnn":
         return {"kind": "cnn_classifier", "shape": list(shape), "num_classes": num_classes}
+    if arch == "cnn-wide":  # 1.5× the channels, half the feature width
+        return {"kind": "cnn_classifier", "shape": list(shape), "num_classes": num_classes, "channels": 48,
+                "feature_dim": 64}
     if arch != "mlp":
-        raise ValueError(f"classifier arch must be 'cnn' or 'mlp', got {arch!r}")
+        raise ValueError(f"classifier arch must be 'cnn', 'cnn-wide' or 'mlp', got {arch!r}")
     wide = math.prod(shape) >= 256
     return {"kind": "mlp_classifier", "shape": list(shape), "num_classes": num_classes,
             **({"hidden": 512, "feature_dim": 128} if wide else {})}
