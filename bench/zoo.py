@@ -157,7 +157,7 @@ def variant_lines(by_bundle: dict) -> list[str]:
 
 def bundle_table(name: str, per_seed: dict) -> list[str]:
     seeds = list(per_seed)
-    rows = [r for r in ROWS if any(r in per_seed[s] for s in seeds)]
+    rows = [r for r in [*ROWS, "reference-train"] if any(r in per_seed[s] for s in seeds)]
     lines = [f"#### {name} (seeds {', '.join(seeds)})", "",
              "| row | solver | extra NFE | FID | Δ FID | FID2 (independent) | Δ FID2 | KID | KID2 | FID vs train | helps |",
              "|" + "---|" * 11]
@@ -169,10 +169,11 @@ def bundle_table(name: str, per_seed: dict) -> list[str]:
             m, s = mean_std([per_seed[x][row].get(metric, float("nan")) for x in have])
             d = relative_changes(per_seed, row, metric)
             dm, ds = mean_std(d) if d else (float("nan"), 0.0)
-            cells += [f"{m:.2f} ± {s:.2f}", "—" if row.startswith("base") else f"{100 * dm:+.1f}% ± {100 * ds:.1f}"]
+            plain = row.startswith("base") or row == "reference-train"
+            cells += [f"{m:.2f} ± {s:.2f}", "—" if plain else f"{100 * dm:+.1f}% ± {100 * ds:.1f}"]
         kid1, kid2, ftr = (mean_std([per_seed[x][row].get(k, float("nan")) for x in have])[0]
                            for k in ("kid", "kid2", "fid_train"))
-        verdict = "" if row.startswith("base") else helps(per_seed, row) + (f" ({len(have)} seed)" if len(have) == 1 else "")
+        verdict = "" if plain else helps(per_seed, row) + (f" ({len(have)} seed)" if len(have) == 1 else "")
         lines.append(f"| {row} | {r0['solver']} | {r0['extra_nfe']} | {cells[0]} | {cells[1]} | {cells[2]} | "
                      f"{cells[3]} | {kid1:.3f} | {kid2:.3f} | {ftr:.2f} | {verdict} |")
     return lines

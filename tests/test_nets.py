@@ -34,3 +34,15 @@ def test_classifier_features(shape):
 def test_bad_config_is_named():
     with pytest.raises(ValueError, match="bad config for net kind 'mlp_velocity'"):
         build_net({"kind": "mlp_velocity", "shape": [2], "wings": 3})
+
+
+def test_wide_cnn_classifier_is_the_independent_extractor_shape():
+    import torch
+
+    from bfr_core.nets import build_net, default_classifier_config
+
+    cfg = default_classifier_config((1, 28, 28), 10, "cnn-wide")
+    net = build_net(cfg, torch.Generator().manual_seed(0))
+    assert cfg["channels"] == 48 and net.features(torch.zeros(2, 1, 28, 28)).shape == (2, 64)
+    with pytest.raises(ValueError, match="classifier arch must be"):
+        default_classifier_config((1, 28, 28), 10, "resnet")
