@@ -8,12 +8,10 @@ toy 2-D) plus ``nfe`` (network evaluations per sample, base included), ``extra_n
 from __future__ import annotations
 
 import time
-
-from tqdm.auto import tqdm
-
 from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
 
 from .data import DataError, Dataset, load_dataset
 from .metrics import ImageReference, image_metrics, point_metrics

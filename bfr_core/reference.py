@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from .checkpoint import CheckpointError, load_tensors, save_tensors
-from .metrics import ImageReference, features_and_probs, knn_radii, nearest_distance
+from .metrics import ImageReference, image_reference, knn_radii
 
 TRAIN_REFERENCE = 10_000  # the last training images, whose features ``fid_train`` compares against
 FILE = "reference.safetensors"
@@ -28,13 +28,8 @@ def train_reference_size(n_train: int) -> int:
 
 def reference_from_data(bundle, ds) -> ImageReference:
     """The test-split reference computed from the dataset (also the memorisation ratio's training images)."""
-    f = features_and_probs(bundle.models["classifier"], ds.x_test)[0]
-    second = bundle.models.get("classifier2")
-    k = train_reference_size(len(ds.x_train))
-    return ImageReference(
-        bundle.models["classifier"], ds.x_train, f, float(nearest_distance(ds.x_test, ds.x_train).median()),
-        knn_radii(f.float()), second, None if second is None else features_and_probs(second, ds.x_test)[0],
-        features_and_probs(bundle.models["classifier"], ds.x_train[-k:])[0] if k else None)
+    return image_reference(bundle.models["classifier"], ds.x_test, ds.x_train, bundle.models.get("classifier2"),
+                           train_reference_size(len(ds.x_train)))
 
 
 def save_reference(ref: ImageReference, labels: torch.Tensor, meta: dict, path) -> None:
