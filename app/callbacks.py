@@ -20,7 +20,8 @@ from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import run_bias_lab
 from bfr_core.latent_view import latent_distances, norm_per_dim
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, solver_for_nfe
-from bfr_core.pipeline import LFR_VARIANTS, MODES, Settings
+from bfr_core.pipeline import MODES, Settings
+from bfr_core.refiners import variants
 from bfr_core.sweep import lfr_drift, load_sweep, nfe_sweep
 
 from . import figures, registry
@@ -147,7 +148,7 @@ def settings_from_url(request: gr.Request):
         "label": lambda v: v if v == "any" or (v.isdigit() and int(v) <= 9) else None,
         "base_solver": lambda v: v if v in FIXED_SOLVERS else None,
         "base_nfe": lambda v: as_int(v, "base NFE", 4, 40), "mode": lambda v: v if v in MODES else None,
-        "lfr_variant": lambda v: v if v in LFR_VARIANTS else None,
+        "lfr_variant": lambda v: v if v in variants("latent") else None,
         "lfr_nfe": lambda v: as_int(v, "LFR NFE", 1, 10), "alpha": as_alpha, "dfr_nfe": lambda v: as_int(v, "DFR NFE", 1, 10),
     }
     updates = []
@@ -203,7 +204,7 @@ def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
         _, n, seed, _, s = request(bundle, seed, 200, None, None, 20, "lfr", "ode", lfr_nfe, alpha, 4)
         z = pipe.prior(n, seed)
         labels = pipe.labels_for(n, None)
-        z_ref, _ = pipe.lfr_latents(z, labels, s)
+        z_ref = pipe.refine("latent", z, labels, s).x
         refined_xy, refined_labels = lmap.transform(z_ref), labels if labels is not None else torch.zeros(n)
         title = f"latent space (UMAP) · LFR α={s.alpha:g}, {s.lfr_solver} {s.lfr_nfe} NFE"
     labels_b = lmap.biased_labels if lmap.biased_labels is not None else [0] * len(lmap.biased_xy)

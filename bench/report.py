@@ -35,7 +35,8 @@ from bfr_core.data import load_dataset
 from bfr_core.evaluate import describe
 from bfr_core.images import image_grid
 from bfr_core.metrics import image_metrics, image_reference
-from bfr_core.pipeline import Bundle, Pipeline, Settings, lfr_model
+from bfr_core.pipeline import Bundle, Pipeline, Settings
+from bfr_core.refiners import refiner_for
 
 ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 ABLATION = {"none": "ablation/dfr_none", "noise 30%, std 0.01": "ablation/dfr_noise",
@@ -101,7 +102,7 @@ def refiner_files(spec: dict) -> dict[str, str]:
     (``lfr``, ``lfr_reflow``, ``dfr``) or the variant named by ``lfr_file`` / ``dfr_file``."""
     out = {}
     if spec.get("mode") == "lfr":
-        model = lfr_model(spec.get("lfr_variant", "ode"))
+        model = refiner_for("latent", spec.get("lfr_variant", "ode")).name
         out[model] = spec.get("lfr_file", model)
     if spec.get("mode") == "dfr":
         out["dfr"] = spec.get("dfr_file", "dfr")
@@ -180,7 +181,11 @@ class Runner:
             x_src, src = self.samples(specs_by_name[spec["then_dfr"]], specs_by_name)
             t0 = time.perf_counter()
             s = pipe.resolve(Settings(mode="dfr"))
-            x, k = chunked(lambda a, y: pipe.dfr(a, y, s), x_src, self.labels)
+            def refine_data(a, y):
+                res = pipe.refine("data", a, y, s)
+                return res.x, res.nfe
+
+            x, k = chunked(refine_data, x_src, self.labels)
             info = {"nfe": src["nfe"] + k, "extra_nfe": src["extra_nfe"] + k,
                     "solver": f"{src['solver']} + dfr {s.dfr_solver}x{k}", "earlier_work_s": src["wall_s"]}
         elif "sdedit" in spec:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .refine import flow_map
+from .ode import flow_map
 
 
 def sdedit(base, x, labels, t_star: float, solver: str, nfe: int, generator: torch.Generator):
@@ -23,7 +23,8 @@ def sdedit(base, x, labels, t_star: float, solver: str, nfe: int, generator: tor
         raise ValueError(f"t_star must lie in (0, 1], got {t_star}")
     s = 1.0 - t_star
     eps = torch.randn(x.shape, generator=generator)
-    return flow_map(base, (1 - s) * eps + s * x, labels, None, s, 1.0, solver, nfe)
+    res = flow_map(base, (1 - s) * eps + s * x, labels, None, s, 1.0, solver, nfe)
+    return res.x, res.nfe
 
 
 def prior_scale(z_b: torch.Tensor) -> float:

@@ -15,34 +15,29 @@ from tqdm.auto import tqdm
 
 from .data import DataError, Dataset, load_dataset
 from .metrics import ImageReference, image_metrics, point_metrics
-from .pipeline import Bundle, Pipeline, Settings
+from .pipeline import Bundle, Pipeline, Settings, refiner_settings
 from .reference import load_reference, reference_from_data
+from .refiners import REFINERS
 
 
 def method_rows(bundle: Bundle) -> dict[str, Settings]:
-    """The methods a bundle can run, each at its default setting, plus diagnostic variants."""
+    """The methods a bundle can run: the base, each refiner it holds at the rows its registry entry
+    lists (its default setting and diagnostic solver variants), and LFR followed by DFR."""
     rows = {"base": Settings(mode="none")}
-    if bundle.has("lfr"):
-        rows["lfr"] = Settings(mode="lfr")
-        rows["lfr-euler1"] = Settings(mode="lfr", lfr_solver="euler", lfr_nfe=1)
-        rows["lfr-euler10"] = Settings(mode="lfr", lfr_solver="euler", lfr_nfe=10)
-    if bundle.has("lfr_reflow"):
-        rows["lfr-reflow-euler1"] = Settings(mode="lfr", lfr_variant="reflow")
-    if bundle.has("dfr"):
-        rows["dfr"] = Settings(mode="dfr")
-        rows["dfr-euler1"] = Settings(mode="dfr", dfr_solver="euler", dfr_nfe=1)
-        rows["dfr-euler10"] = Settings(mode="dfr", dfr_solver="euler", dfr_nfe=10)
+    for r in REFINERS.values():
+        if bundle.has(r.name):
+            for name, solver, nfe in r.rows:
+                rows[name] = refiner_settings(r, solver, nfe)
     if bundle.has("lfr") and bundle.has("dfr"):
         rows["lfr+dfr"] = Settings(mode="lfr+dfr")
     return rows
 
 
 def describe(s: Settings, nfe: dict) -> str:
+    """What ran, e.g. ``base rk4x20 + lfr-reflow eulerx1 + dfr rk4x4``."""
     parts = [f"base {s.base_solver}x{nfe['base']}"]
-    if "lfr" in nfe:
-        parts.append(f"lfr{'-reflow' if s.lfr_variant == 'reflow' else ''} {s.lfr_solver}x{nfe['lfr']}")
-    if "dfr" in nfe:
-        parts.append(f"dfr {s.dfr_solver}x{nfe['dfr']}")
+    for r in s.refiners():
+        parts.append(f"{r.name.replace('_', '-')} {s.solver(r.stage)[0]}x{nfe[r.stage]}")
     return " + ".join(parts)
 
 

@@ -13,7 +13,10 @@ import torch
 from .data import load_dataset
 from .metrics import energy_distance
 from .nets import MLPVelocity, init_weights
-from .refine import base_batches, dfr_batches, flow_map, invert, lfr_batches, Augment, train_flow
+from .flow import base_batches, train_flow
+from .ode import flow_map, invert
+from .refiners.dfr import Augment, dfr_batches
+from .refiners.lfr import lfr_batches
 from .train import TrainConfig
 
 MAX_LAB_STEPS = 3000
@@ -59,16 +62,17 @@ def run_bias_lab(name: str = "moons", base_steps: int = 60, refine_steps: int = 
                       on_step=reporter(0, "base")).model
     g = torch.Generator().manual_seed(seed)
     prior = torch.randn(n, 2, generator=g)
-    generated, _ = flow_map(base, prior, solver="rk4", nfe=8)
+    generated = flow_map(base, prior, solver="rk4", nfe=8).x
     z_b = invert(base, ds.x_train[:n], solver="rk4", nfe=8, desc=None)
     lfr = train_flow(net(), lfr_batches(z_b, torch.zeros(n, dtype=torch.long), False, alpha=alpha), "ot", 0.0, 128,
                      cfg(refine_steps), on_step=reporter(base_steps, "LFR")).model
-    z_ref, _ = flow_map(lfr, prior, solver="rk4", nfe=4)
-    lfr_points, _ = flow_map(base, z_ref, solver="rk4", nfe=8)
+    z_ref = flow_map(lfr, prior, solver="rk4", nfe=4).x
+    lfr_points = flow_map(base, z_ref, solver="rk4", nfe=8).x
     dfr = train_flow(net(), dfr_batches(generated, torch.zeros(n, dtype=torch.long), ds.x_train, ds.y_train, False,
                                         Augment(blur_p=0.0)), "ot", 0.0, 128, cfg(refine_steps),
                      on_step=reporter(base_steps + refine_steps, "DFR")).model
-    dfr_points, _, traj = flow_map(dfr, generated, solver="euler", nfe=10, return_trajectory=True)
+    mapped = flow_map(dfr, generated, solver="euler", nfe=10, return_trajectory=True)
+    dfr_points, traj = mapped.x, mapped.trajectory
     test = ds.x_test[:n]
     energy = {k: energy_distance(v, test) for k, v in
               (("base", generated), ("lfr", lfr_points), ("dfr", dfr_points), ("train", ds.x_train[:n]))}

@@ -20,30 +20,32 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError, load_model, load_tensors
-from .ode import FIXED_SOLVERS, grid_steps
-from .refine import flow_map
+from .ode import FIXED_SOLVERS, ODEResult, flow_map, grid_steps
+from .refiners import REFINERS, Refiner, refiner_for
 
-MODES = ("none", "lfr", "dfr", "lfr+dfr")
+MODE_SPACES = {"none": (), "lfr": ("latent",), "dfr": ("data",), "lfr+dfr": ("latent", "data")}
+MODES = tuple(MODE_SPACES)  # "lfr" refines the latent, "dfr" the data, with the variants the settings name
 FEATURE_EXTRACTORS = ("classifier", "classifier2")  # metric networks; never run by the pipeline
-MODEL_FILES = ("base", "lfr", "lfr_reflow", "dfr") + FEATURE_EXTRACTORS
+MODEL_FILES = ("base",) + tuple(REFINERS) + FEATURE_EXTRACTORS
 SHAREABLE = FEATURE_EXTRACTORS + ("reference",)  # reference.safetensors: test features of the extractors
 SHARED_FILE = "shared.json"
 MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
 
 
-LFR_VARIANTS = {"ode": "lfr", "reflow": "lfr_reflow"}  # LFR variant → the model file it runs
-
-
-def lfr_model(variant: str) -> str:
-    """The model an LFR variant runs: ``ode`` (the paper's LFR) → lfr, ``reflow`` → lfr_reflow."""
-    if variant not in LFR_VARIANTS:
-        raise ValueError(f"lfr_variant must be 'ode' or 'reflow', got {variant!r}")
-    return LFR_VARIANTS[variant]
+def mode_spaces(mode: str) -> tuple[str, ...]:
+    """The spaces a mode refines, in order: "lfr+dfr" → ("latent", "data"); a ValueError names a bad mode."""
+    if mode not in MODE_SPACES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    return MODE_SPACES[mode]
 
 
 @dataclass
 class Settings:
-    """Sampling settings; ``None`` means the bundle's default (recorded at training time)."""
+    """Sampling settings; ``None`` means the bundle's default (recorded at training time).
+
+    ``mode`` says which spaces are refined; ``lfr_variant`` / ``dfr_variant`` say by which refiner
+    of the registry (``refiners.variants``), and ``lfr_*`` / ``dfr_*`` are that stage's solver and NFE.
+    """
 
     mode: str = "lfr+dfr"
     base_solver: str | None = None
@@ -52,8 +54,26 @@ class Settings:
     lfr_solver: str | None = None
     lfr_nfe: int | None = None
     alpha: float | None = None
+    dfr_variant: str = "dfr"
     dfr_solver: str | None = None
     dfr_nfe: int | None = None
+
+    def variant(self, space: str) -> str:
+        return self.lfr_variant if space == "latent" else self.dfr_variant
+
+    def refiners(self) -> list[Refiner]:
+        """The refiners these settings run, latent before data."""
+        return [refiner_for(space, self.variant(space)) for space in mode_spaces(self.mode)]
+
+    def solver(self, stage: str) -> tuple[str | None, int | None]:
+        """(solver, NFE) of a stage: "base", "lfr" (the latent refiner) or "dfr" (the data refiner)."""
+        return getattr(self, f"{stage}_solver"), getattr(self, f"{stage}_nfe")
+
+
+def refiner_settings(r: Refiner, solver: str | None = None, nfe: int | None = None, **more) -> Settings:
+    """Settings that run refiner ``r`` alone at ``solver`` and ``nfe`` (None: its recorded default)."""
+    return Settings(mode=r.stage, **{f"{r.stage}_variant": r.variant, f"{r.stage}_solver": solver,
+                                     f"{r.stage}_nfe": nfe}, **more)
 
 
 @dataclass
@@ -62,10 +82,10 @@ class Stages:
 
     z: torch.Tensor
     labels: torch.Tensor | None
-    base: torch.Tensor
-    z_refined: torch.Tensor | None = None
-    lfr: torch.Tensor | None = None
-    final: torch.Tensor | None = None
+    base: torch.Tensor  # G(z)
+    z_refined: torch.Tensor | None = None  # F_latent(z)
+    x_from_refined: torch.Tensor | None = None  # G(F_latent(z))
+    final: torch.Tensor | None = None  # after the data refiner, if any
     nfe: dict = field(default_factory=dict)
     settings: Settings | None = None
 
@@ -185,19 +205,14 @@ class Pipeline:
     def resolve(self, s: Settings) -> Settings:
         """Fill defaults from the bundle and validate every field (ValueError names it)."""
         b = self.bundle
-        if s.mode not in MODES:
-            raise ValueError(f"unknown mode {s.mode!r}; choose one of {', '.join(MODES)}")
-        needs = {"lfr": ["lfr"], "dfr": ["dfr"], "lfr+dfr": ["lfr", "dfr"], "none": []}[s.mode]
-        lfr_name = lfr_model(s.lfr_variant)  # raises a ValueError naming a bad variant
-        needs = [lfr_name if n == "lfr" else n for n in needs]
-        for n in needs:
-            if not b.has(n):
-                raise ValueError(f"mode {s.mode!r} needs {n}.safetensors, which bundle {b.path} does not have")
+        for r in s.refiners():  # raises a ValueError naming a bad mode or variant
+            if not b.has(r.name):
+                raise ValueError(f"mode {s.mode!r} needs {r.name}.safetensors, which bundle {b.path} does not have")
         out = replace(s)
-        for stage in ("base", "lfr", "dfr"):
-            model = lfr_name if stage == "lfr" else stage
+        for stage, model in (("base", "base"), ("lfr", refiner_for("latent", s.lfr_variant).name),
+                             ("dfr", refiner_for("data", s.dfr_variant).name)):
             default = b.sampling_default(model) if b.has(model) else {"solver": "rk4", "nfe": 4}
-            solver, nfe = getattr(s, f"{stage}_solver"), getattr(s, f"{stage}_nfe")
+            solver, nfe = s.solver(stage)
             solver = default["solver"] if solver is None else solver
             nfe = default["nfe"] if nfe is None else nfe
             if solver not in FIXED_SOLVERS:
@@ -231,20 +246,17 @@ class Pipeline:
     def prior(self, n: int, seed: int) -> torch.Tensor:
         return torch.randn((n, *self.bundle.shape), generator=torch.Generator().manual_seed(seed))
 
-    def lfr_latents(self, z, labels, s: Settings, return_trajectory=False):
-        """z' = F_LFR(z) at the settings' α, solver and NFE."""
-        name = lfr_model(s.lfr_variant)
-        net = self.bundle.models[name]
-        cond = torch.full((len(z), 1), float(s.alpha)) if self.bundle.meta[name]["net"].get("cond_dim") else None
-        y = labels if self.bundle.meta[name]["net"].get("num_classes") else None
-        return flow_map(net, z, y, cond, 0.0, 1.0, s.lfr_solver, s.lfr_nfe, return_trajectory=return_trajectory)
+    def refine(self, space: str, x, labels, s: Settings, generator: torch.Generator | None = None,
+               return_trajectory: bool = False) -> ODEResult:
+        """F(x) by the refiner ``s`` names for ``space`` ("latent": x is z; "data": x is G(z)), at that
+        stage's solver and NFE. ``s`` must be resolved (``resolve``)."""
+        r = refiner_for(space, s.variant(space))
+        solver, nfe = s.solver(r.stage)
+        return r.apply(self.bundle, x, labels, s.alpha, solver, nfe, generator or torch.Generator().manual_seed(0),
+                       return_trajectory)
 
-    def dfr(self, x, labels, s: Settings, return_trajectory=False):
-        y = labels if self.bundle.meta["dfr"]["net"].get("num_classes") else None
-        return flow_map(self.bundle.models["dfr"], x, y, None, 0.0, 1.0, s.dfr_solver, s.dfr_nfe,
-                        return_trajectory=return_trajectory)
-
-    def generate(self, z, labels, s: Settings):
+    def generate(self, z, labels, s: Settings) -> ODEResult:
+        """G(z) at the settings' base solver and NFE."""
         return flow_map(self.bundle.models["base"], z, labels, None, 0.0, 1.0, s.base_solver, s.base_nfe)
 
     @torch.no_grad()
@@ -261,16 +273,20 @@ class Pipeline:
         labels = self.labels_for(n, label)
         z = self.prior(n, seed) if z is None else z
         if base is None:
-            base, nfe_base = self.generate(z, labels, s)
+            made = self.generate(z, labels, s)
+            base, nfe_base = made.x, made.nfe
         else:
             nfe_base = s.base_nfe
         st = Stages(z=z, labels=labels, base=base, nfe={"base": nfe_base}, settings=s)
+        generator = torch.Generator().manual_seed(seed + 1)  # for refiners that draw noise
         x = base
-        if s.mode in ("lfr", "lfr+dfr"):
-            st.z_refined, st.nfe["lfr"] = self.lfr_latents(z, labels, s)
-            st.lfr, _ = self.generate(st.z_refined, labels, s)
-            x = st.lfr
-        if s.mode in ("dfr", "lfr+dfr"):
-            x, st.nfe["dfr"] = self.dfr(x, labels, s)
+        for r in s.refiners():
+            if r.space == "latent":
+                res = self.refine("latent", z, labels, s, generator)
+                st.z_refined, st.nfe[r.stage] = res.x, res.nfe
+                st.x_from_refined = x = self.generate(st.z_refined, labels, s).x
+            else:
+                res = self.refine("data", x, labels, s, generator)
+                x, st.nfe[r.stage] = res.x, res.nfe
         st.final = x
         return st

@@ -15,7 +15,7 @@ def pipe(tiny_bundle):
 
 def test_stages_shapes_and_nfe(pipe):
     st = pipe.run(12, seed=3, settings=Settings(mode="lfr+dfr", lfr_nfe=4, dfr_solver="euler", dfr_nfe=2))
-    for x in (st.z, st.z_refined, st.base, st.lfr, st.final):
+    for x in (st.z, st.z_refined, st.base, st.x_from_refined, st.final):
         assert x.shape == (12, 1, 8, 8) and torch.isfinite(x).all()
     assert st.nfe == {"base": 20, "lfr": 4, "dfr": 2}
     assert st.labels.tolist() == [i % 10 for i in range(12)]
@@ -29,7 +29,7 @@ def test_same_seed_is_bit_identical_and_stages_compose(pipe):
     assert torch.equal(none.base, a.base) and torch.equal(none.final, none.base)
     dfr_only = pipe.run(8, seed=7, settings=Settings(mode="dfr"))
     s = dfr_only.settings
-    assert torch.equal(dfr_only.final, pipe.dfr(a.base, a.labels, s)[0])
+    assert torch.equal(dfr_only.final, pipe.refine("data", a.base, a.labels, s).x)
 
 
 def test_alpha_changes_the_lfr_latents(pipe):
@@ -82,7 +82,7 @@ def test_shipped_digits_bundle_draws_the_requested_digits():
     assert pipe.bundle.meta["classifier"]["test_accuracy"] > 0.97
     st = pipe.run(300, 0, Settings(mode="lfr+dfr"))
     clf = pipe.bundle.models["classifier"]
-    for stage in (st.base, st.lfr, st.final):
+    for stage in (st.base, st.x_from_refined, st.final):
         assert batch_summary(clf, stage, st.labels)["accuracy"] > 0.8
     for name in ("base", "lfr", "lfr_reflow", "dfr", "classifier"):
         meta = pipe.bundle.meta[name]
@@ -127,7 +127,7 @@ def test_shipped_mnist_bundle_is_complete_and_draws_the_requested_digits():
         assert meta["command"].startswith("python -m bfr_core") and meta["steps"] > 0 and meta["wall_s"] > 0
     st = pipe.run(40, 0, Settings(mode="lfr+dfr"))
     clf = pipe.bundle.models["classifier"]
-    for stage in (st.base, st.lfr, st.final):
+    for stage in (st.base, st.x_from_refined, st.final):
         assert batch_summary(clf, stage, st.labels)["accuracy"] > 0.85
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from app.callbacks import as_alpha, as_int
 from bfr_core.flow import ot_assignment, sample_path
 from bfr_core.ode import EVALS_PER_STEP, integrate
-from bfr_core.refine import alpha_mix
+from bfr_core.refiners.lfr import alpha_mix
 
 FAST = settings(max_examples=40, deadline=None)
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from bfr_core.refine import Augment, alpha_mix, dfr_batches, gaussian_blur, lfr_batches
+from bfr_core.refiners.dfr import Augment, dfr_batches, gaussian_blur
+from bfr_core.refiners.lfr import alpha_mix, lfr_batches
 
 
 @pytest.mark.parametrize("alpha", [0.1, 0.5, 1.0])
@@ -75,7 +76,7 @@ def test_lfr_batches_alpha_input_range():
 
 
 def test_leaky_base_source_matches_the_formula():
-    from bfr_core.refine import base_batches
+    from bfr_core.flow import base_batches
 
     x = torch.linspace(-1, 1, 40).view(10, 1, 2, 2)
     y = torch.arange(10)

@@ -1,0 +1,132 @@
+"""What every training command shares: argument types and groups, the training config built from
+them, resume-state paths, snapshots, and saving a model with its provenance (command line, steps,
+wall time, final loss). The commands themselves live in cli.py and, for refiners, in their own
+files under refiners/.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointError, save_model
+from .ode import FIXED_SOLVERS
+from .train import TrainConfig
+
+STEPS = {"toy": 3000, "digits": 4000, "mnist": 6000}
+
+
+def family(dataset: str) -> str:
+    return "digits" if dataset == "digits" else "mnist" if dataset in ("mnist", "fashion-mnist") else "toy"
+
+
+def command_line() -> str:
+    return "python -m bfr_core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def train_cfg(args, desc: str, dataset: str) -> TrainConfig:
+    return TrainConfig(steps=args.steps or STEPS[family(dataset)], lr=args.lr, seed=args.seed,
+                       save_every=args.save_every, progress=not args.quiet, desc=desc)
+
+
+def seeded(args) -> torch.Generator:
+    """The generator a command's network is initialised from (``--seed``; never the global state)."""
+    return torch.Generator().manual_seed(args.seed)
+
+
+def state_path(bundle: Path, name: str) -> Path:
+    return bundle / ".state" / f"{name}.pt"
+
+
+def finish(bundle: Path, name: str, result, net_config: dict, meta: dict) -> None:
+    """Save the trained model with its provenance, then drop the resume state."""
+    meta = {**meta, "steps": result.steps, "final_loss": result.final_loss,
+            "wall_s": round(result.wall_s, 2), "command": command_line()}
+    save_model(result.model, net_config, meta, bundle / f"{name}.safetensors")
+    state_path(bundle, name).unlink(missing_ok=True)
+    print(f"saved {bundle / name}.safetensors ({result.steps} steps, {result.wall_s:.1f} s, loss {result.final_loss:.4f})")
+
+
+def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_for) -> TrainConfig:
+    """Also save the model after each of ``steps`` (an earlier, shorter-trained copy of the same run)
+    at ``path_for(step)``, with the same metadata and ``steps`` set to that step."""
+    cfg.snapshots = tuple(steps)
+
+    def snapshot(step: int, model) -> None:
+        save_model(model, net_config, {**meta, "steps": step, "snapshot_of_steps": cfg.steps,
+                                       "command": command_line()}, path_for(step))
+
+    cfg.on_snapshot = snapshot
+    return cfg
+
+
+def load_latents(bundle):
+    if bundle.latents is None:
+        raise CheckpointError(f"{bundle.path}: no latents.safetensors; run `python -m bfr_core invert --bundle {bundle.path}` first")
+    return bundle.latents["z"], bundle.latents["y"]
+
+
+def positive_int(s: str) -> int:
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
+    return v
+
+
+def model_name(s: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", s):
+        raise argparse.ArgumentTypeError(f"a model name is letters, digits, '_', '-' and '/' separators, got {s!r}")
+    return s
+
+
+def add_coupling_args(p, default_name: str) -> None:
+    """--ot-batch and --name, shared by the two refiners' training commands."""
+    p.add_argument("--ot-batch", type=positive_int, default=None,
+                   help="pairs coupled by minibatch OT per step, of which --batch-size are trained on "
+                        "(default: the batch size; larger gives closer pairs)")
+    add_name_arg(p, default_name)
+
+
+def add_snapshot_arg(p, where: str) -> None:
+    p.add_argument("--snapshot-at", type=positive_int, nargs="*", default=[], metavar="STEP",
+                   help=f"also save the model after these steps, as {where}")
+
+
+def add_name_arg(p, default_name: str) -> None:
+    p.add_argument("--name", type=model_name, default=default_name,
+                   help=f"write BUNDLE/NAME.safetensors (e.g. ablation/{default_name}_variant, which the app ignores)")
+
+
+def probability(s: str) -> float:
+    v = float(s)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {s}")
+    return v
+
+
+def leak_fraction(s: str) -> float:
+    v = float(s)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {s}")
+    return v
+
+
+def add_training_args(p, batch_size: int, lr: float = 1e-3, velocity_net: bool = True):
+    if velocity_net:
+        p.add_argument("--channels", type=positive_int, default=32, help="UNet width (28x28 images only)")
+    p.add_argument("--steps", type=positive_int, default=None, help="training steps (default by dataset)")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=positive_int, default=250, help="checkpoint interval in steps")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of a killed run")
+
+
+def add_sampling_args(p, solver: str, nfe: int):
+    p.add_argument("--solver", choices=FIXED_SOLVERS, default=solver,
+                   help="default solver recorded in the bundle")
+    p.add_argument("--nfe", type=positive_int, default=nfe, help="default network evaluations")
