@@ -1,9 +1,12 @@
-"""BFR vs training-free noise injection (SDEdit-style) at matched extra NFE, over seeds.
+"""BFR vs noise injection at matched extra NFE, over seeds, under every metric the bundle has.
 
     python bench/baselines.py --bundle checkpoints/digits --n 2000 --seeds 0 1 2
 
-Every row refines the same base samples (base at the bundle's default solver/NFE) and is
-measured against the held-out test split. Writes bench/results/<bundle>_baselines.{json,md}.
+Rows: each registered refiner the bundle holds (LFR, DFR, the trained noise-injection refiner) at
+one RK4 step and at 10 Euler steps, and training-free SDEdit at t* = 0.25 and 0.5. Every row
+refines the same base samples (the bundle's default base solver and NFE) and is scored against
+the held-out test split with ``evaluate.scorer_for`` (FID, and FID2 under the independent
+extractor when the bundle has one). Writes bench/results/<bundle>_baselines.{json,md}.
 """
 from __future__ import annotations
 
@@ -15,20 +18,26 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from bfr_core.baselines import sdedit
-from bfr_core.data import load_dataset
-from bfr_core.metrics import image_metrics, image_reference
-from bfr_core.pipeline import Pipeline, Settings
+from bfr_core.evaluate import scorer_for
+from bfr_core.pipeline import Pipeline, Settings, refiner_settings
+from bfr_core.refiners import REFINERS
 
-ROWS = [  # (name, extra NFE, how)
-    ("lfr rk4x1", 4, ("lfr", "rk4", 4)), ("dfr rk4x1", 4, ("dfr", "rk4", 4)),
-    ("sdedit t*=0.25 euler x4", 4, ("sdedit", 0.25, "euler", 4)), ("sdedit t*=0.5 rk4x1", 4, ("sdedit", 0.5, "rk4", 4)),
-    ("lfr euler x10", 10, ("lfr", "euler", 10)), ("dfr euler x10", 10, ("dfr", "euler", 10)),
-    ("sdedit t*=0.5 euler x10", 10, ("sdedit", 0.5, "euler", 10)),
-    ("sdedit t*=0.25 euler x10", 10, ("sdedit", 0.25, "euler", 10)),
-]
+ROOT = Path(__file__).resolve().parent.parent
+REFINER_ROWS = ("lfr", "dfr", "noise_refiner")  # at (rk4, 4) and (euler, 10)
+SDEDIT_ROWS = ((0.25, "euler", 4), (0.5, "rk4", 4), (0.5, "euler", 10), (0.25, "euler", 10))
+METRICS = ("fid", "fid2")
+
+
+def rows_for(bundle) -> list[tuple[str, int, tuple]]:
+    """(row name, extra NFE, how) for what this bundle can run."""
+    rows = []
+    for nfe, solver in ((4, "rk4"), (10, "euler")):
+        rows += [(f"{REFINERS[n].label} {solver}x{nfe // 4 if solver == 'rk4' else nfe}", nfe, ("refiner", n, solver, nfe))
+                 for n in REFINER_ROWS if bundle.has(n)]
+        rows += [(f"SDEdit t*={t} {s}x{k // 4 if s == 'rk4' else k}", k, ("sdedit", t, s, k))
+                 for t, s, k in SDEDIT_ROWS if k == nfe]
+    return rows
 
 
 def run_row(pipe, base_st, how, seed):
@@ -36,37 +45,48 @@ def run_row(pipe, base_st, how, seed):
         _, t_star, solver, nfe = how
         return sdedit(pipe.bundle.models["base"], base_st.base, base_st.labels, t_star, solver, nfe,
                       torch.Generator().manual_seed(1000 + seed))[0]
-    mode, solver, nfe = how
-    return pipe.run(len(base_st.z), seed, Settings(mode=mode, **{f"{mode}_solver": solver, f"{mode}_nfe": nfe}),
-                    z=base_st.z).final
+    _, name, solver, nfe = how
+    return pipe.run(len(base_st.z), seed, refiner_settings(REFINERS[name], solver, nfe), z=base_st.z,
+                    base=base_st.base).final
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", type=Path, required=True)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = ap.parse_args()
     pipe = Pipeline(args.bundle)
-    ds = load_dataset(pipe.bundle.dataset)
-    ref = image_reference(pipe.bundle.models["classifier"], ds.x_test, ds.x_train)
-    names = ["base"] + [r[0] for r in ROWS]
-    assert len(set(names)) == len(names), "row names must be unique"
-    fids = {name: [] for name in names}
+    score = scorer_for(pipe.bundle)
+    rows = rows_for(pipe.bundle)
+    names = ["base"] + [r[0] for r in rows]
+    if len(set(names)) != len(names):
+        raise SystemExit("row names must be unique")
+    scores = {name: [] for name in names}
     for seed in args.seeds:
         st = pipe.run(args.n, seed, Settings(mode="none"))
-        fids["base"].append(image_metrics(ref, st.base, st.labels)["fid"])
-        for name, _, how in ROWS:
-            fids[name].append(image_metrics(ref, run_row(pipe, st, how, seed), st.labels)["fid"])
-    extra = {"base": 0, **{r[0]: r[1] for r in ROWS}}
+        scores["base"].append(score(st.base, st.labels))
+        for name, _, how in rows:
+            scores[name].append(score(run_row(pipe, st, how, seed), st.labels))
+    metrics = [m for m in METRICS if m in scores["base"][0]]
+    by_metric = {m: {name: [s[m] for s in v] for name, v in scores.items()} for m in metrics}
+    extra = {"base": 0, **{r[0]: r[1] for r in rows}}
     command = "python bench/baselines.py " + " ".join(sys.argv[1:])
-    lines = [f"Command: `{command}` (FID vs the held-out test split, mean ± std over seeds {args.seeds})", "",
-             "| method | extra NFE | FID |", "|---|---|---|"]
-    for name, v in fids.items():
-        sd = statistics.stdev(v) if len(v) > 1 else 0.0
-        lines.append(f"| {name} | {extra[name]} | {statistics.mean(v):.3f} ± {sd:.3f} |")
+    lines = [f"Command: `{command}` (against the held-out test split; mean ± std over seeds {args.seeds}, "
+             f"n = {args.n}; change vs base in brackets)", "",
+             "| method | extra NFE | " + " | ".join(m.upper() for m in metrics) + " |",
+             "|---|---|" + "---|" * len(metrics)]
+    for name in names:
+        cells = []
+        for m in metrics:
+            v, b = by_metric[m][name], statistics.mean(by_metric[m]["base"])
+            sd = statistics.stdev(v) if len(v) > 1 else 0.0
+            change = "" if name == "base" else f" ({statistics.mean(v) / b - 1:+.0%})"
+            cells.append(f"{statistics.mean(v):.3f} ± {sd:.3f}{change}")
+        lines.append(f"| {name} | {extra[name]} | " + " | ".join(cells) + " |")
     out = ROOT / "bench" / "results" / f"{args.bundle.name}_baselines"
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "fid": fids, "extra_nfe": extra}, indent=1))
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "seeds": args.seeds,
+                                                    "scores": by_metric, "extra_nfe": extra}, indent=1) + "\n")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

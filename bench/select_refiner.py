@@ -23,18 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from bfr_core.data import load_dataset
 from bfr_core.metrics import features_and_probs, fid
-from bfr_core.pipeline import Bundle, Pipeline, Settings
+from bfr_core.pipeline import Bundle, Pipeline, Settings, refiner_settings
+from bfr_core.refiners import REFINERS
 
 VALIDATION = 10_000  # the last training images
 CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels
-ROLE_SETTINGS = {"dfr": Settings(mode="dfr"), "lfr": Settings(mode="lfr"),
-                 "lfr_reflow": Settings(mode="lfr", lfr_variant="reflow")}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", type=Path, required=True)
-    ap.add_argument("--role", choices=list(ROLE_SETTINGS), default="dfr")
+    ap.add_argument("--role", choices=list(REFINERS), default="dfr", help="the registered refiner the candidates are")
     ap.add_argument("--candidate", type=Path, action="append", required=True, help="a refiner file (repeat)")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
@@ -52,13 +51,14 @@ def main(argv=None) -> None:
            "base_fid": fid(ref, features_and_probs(classifier, torch.cat(base))[0]), "candidates": {}}
     for path in args.candidate:
         cand = Pipeline(bundle.with_model(args.role, path))
-        s = cand.resolve(ROLE_SETTINGS[args.role])
-        stage = "dfr" if args.role == "dfr" else "lfr"
+        refiner = REFINERS[args.role]
+        s = cand.resolve(refiner_settings(refiner))
+        solver, nfe = s.solver(refiner.stage)
         t0 = time.perf_counter()
         x = torch.cat([cand.run(len(zc), args.seed, s, z=zc, base=bc).final for zc, bc in zip(z.split(CHUNK), base)])
         out["candidates"][str(path)] = {
-            "fid": fid(ref, features_and_probs(classifier, x)[0]), "alpha": s.alpha if stage == "lfr" else None,
-            "solver": f"{getattr(s, stage + '_solver')} NFE {getattr(s, stage + '_nfe')}",
+            "fid": fid(ref, features_and_probs(classifier, x)[0]), "alpha": s.alpha if refiner.space == "latent" else None,
+            "solver": f"{solver} NFE {nfe}",
             "wall_s": round(time.perf_counter() - t0, 1)}
         print(f"{str(path):60s} fid {out['candidates'][str(path)]['fid']:.3f} (base {out['base_fid']:.3f})")
     dest = args.out or ROOT / "bench" / "results" / f"select_{args.role}_{args.bundle.name}.json"

@@ -154,6 +154,9 @@ class Bundle:
         other = copy.copy(self)
         other.models, other.meta = dict(self.models), dict(self.meta)
         other.models[name], other.meta[name] = load_model(path)
+        role = other.meta[name].get("role")
+        if name in REFINERS and role not in (None, name):
+            raise CheckpointError(f"{path}: holds a {role} model, which cannot serve as {name}")
         other.check_consistency()
         if name == "base" and tuple(other.meta["base"]["net"]["shape"]) != self.shape:
             raise CheckpointError(f"{path}: data shape differs from the bundle's {list(self.shape)}")

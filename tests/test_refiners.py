@@ -47,3 +47,39 @@ def test_a_refiner_applied_alone_is_the_pipeline_stage(tiny_bundle):
     st = pipe.run(16, 4, s)
     direct = REFINERS["dfr"].apply(pipe.bundle, st.base, st.labels, s.alpha, "euler", 2, torch.Generator())
     assert direct.nfe == 2 and torch.equal(direct.x, st.final)
+
+
+def test_noise_refiner_pairs_are_an_image_and_its_noised_copy():
+    from bfr_core.refiners.noise_refiner import noised_batches
+
+    x = torch.randn(50, 1, 8, 8)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    batch = noised_batches(x, torch.zeros(50, dtype=torch.long), False, 0.3)(g1, 16)
+    idx = torch.randint(0, 50, (16,), generator=g2)
+    eps = torch.randn(16, 1, 8, 8, generator=g2)
+    assert torch.equal(batch.x1, x[idx]) and torch.allclose(batch.x0, x[idx] + 0.3 * eps)
+    with pytest.raises(ValueError, match="noise level must be positive"):
+        noised_batches(x, None, False, 0.0)
+
+
+def test_noise_refiner_is_a_flow_from_the_noised_sample_and_one_file_in_the_registry(tiny_bundle, tmp_path):
+    """Trained through its own CLI command, then applied: F(x + τ·ε) with ε from the given generator."""
+    import shutil
+
+    from bfr_core.cli import main
+    from bfr_core.ode import flow_map
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    assert main(["--quiet", "train-noise-refiner", "--bundle", str(bundle), "--noise-level", "0.2",
+                 "--steps", "5"]) == 0
+    pipe = Pipeline(bundle)
+    refiner = REFINERS["noise_refiner"]
+    x = torch.randn(6, 1, 8, 8)
+    labels = torch.arange(6)
+    out = refiner.apply(pipe.bundle, x, labels, None, "euler", 2, torch.Generator().manual_seed(9))
+    noised = x + 0.2 * torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(9))
+    expected = flow_map(pipe.bundle.models["noise_refiner"], noised, labels, None, 0.0, 1.0, "euler", 2).x
+    assert torch.allclose(out.x, expected)
+    st = pipe.run(8, 0, Settings(mode="dfr", dfr_variant="noise"))
+    assert st.nfe == {"base": 20, "dfr": 4} and "noise-refiner" in method_rows(pipe.bundle)

@@ -9,8 +9,9 @@ from .base import SPACES, Refiner
 from .dfr import DFR
 from .lfr import LFR
 from .lfr_reflow import LFR_REFLOW
+from .noise_refiner import NOISE_REFINER
 
-REFINERS: dict[str, Refiner] = {r.name: r for r in (LFR, LFR_REFLOW, DFR)}
+REFINERS: dict[str, Refiner] = {r.name: r for r in (LFR, LFR_REFLOW, DFR, NOISE_REFINER)}
 
 
 def variants(space: str) -> dict[str, Refiner]:
