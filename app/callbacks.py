@@ -2,6 +2,7 @@
 
 Every callback refuses bad input with a ``gr.Error`` that names the field, before any work.
 """
+
 from __future__ import annotations
 
 import functools
@@ -117,20 +118,40 @@ def request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lf
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     pipe = registry.pipeline(bundle)
     settings = Settings(
-        mode=mode, base_solver=base_solver, base_nfe=as_int(base_nfe, "base NFE", 1, MAX_NFE),
-        lfr_variant=lfr_variant, lfr_solver="euler" if lfr_variant == "reflow" else None,
-        lfr_nfe=as_int(lfr_nfe, "LFR NFE", 1, MAX_NFE), alpha=as_alpha(alpha) if pipe.bundle.alpha_range() else None,
+        mode=mode,
+        base_solver=base_solver,
+        base_nfe=as_int(base_nfe, "base NFE", 1, MAX_NFE),
+        lfr_variant=lfr_variant,
+        lfr_solver="euler" if lfr_variant == "reflow" else None,
+        lfr_nfe=as_int(lfr_nfe, "LFR NFE", 1, MAX_NFE),
+        alpha=as_alpha(alpha) if pipe.bundle.alpha_range() else None,
         dfr_nfe=as_int(dfr_nfe, "DFR NFE", 1, MAX_NFE),
     )
     if mode in ("lfr", "lfr+dfr") and lfr_variant == "ode":
         settings.lfr_solver = solver_for_nfe(settings.lfr_nfe)
     settings.dfr_solver = solver_for_nfe(settings.dfr_nfe)
-    return (pipe, as_int(n, "number of samples", 1, APP_MAX_SAMPLES), as_int(seed, "seed", 0, MAX_SEED),
-            as_label(label) if pipe.bundle.num_classes else None, pipe.resolve(settings))
+    return (
+        pipe,
+        as_int(n, "number of samples", 1, APP_MAX_SAMPLES),
+        as_int(seed, "seed", 0, MAX_SEED),
+        as_label(label) if pipe.bundle.num_classes else None,
+        pipe.resolve(settings),
+    )
 
 
-REFINE_FIELDS = ("bundle", "seed", "n", "label", "base_solver", "base_nfe", "mode", "lfr_variant", "lfr_nfe",
-                 "alpha", "dfr_nfe")  # the Refine controls, in the order of their inputs and URL parameters
+REFINE_FIELDS = (
+    "bundle",
+    "seed",
+    "n",
+    "label",
+    "base_solver",
+    "base_nfe",
+    "mode",
+    "lfr_variant",
+    "lfr_nfe",
+    "alpha",
+    "dfr_nfe",
+)  # the Refine controls, in the order of their inputs and URL parameters
 
 
 def share_query(*values) -> str:
@@ -144,12 +165,16 @@ def settings_from_url(request: gr.Request):
     query = dict(request.query_params) if request is not None else {}
     checks = {
         "bundle": lambda v: v if v in registry.available_bundles() else None,
-        "seed": lambda v: as_int(v, "seed", 0, MAX_SEED), "n": lambda v: as_int(v, "samples", 1, 64),
+        "seed": lambda v: as_int(v, "seed", 0, MAX_SEED),
+        "n": lambda v: as_int(v, "samples", 1, 64),
         "label": lambda v: v if v == "any" or (v.isdigit() and int(v) <= 9) else None,
         "base_solver": lambda v: v if v in FIXED_SOLVERS else None,
-        "base_nfe": lambda v: as_int(v, "base NFE", 4, 40), "mode": lambda v: v if v in MODES else None,
+        "base_nfe": lambda v: as_int(v, "base NFE", 4, 40),
+        "mode": lambda v: v if v in MODES else None,
         "lfr_variant": lambda v: v if v in variants("latent") else None,
-        "lfr_nfe": lambda v: as_int(v, "LFR NFE", 1, 10), "alpha": as_alpha, "dfr_nfe": lambda v: as_int(v, "DFR NFE", 1, 10),
+        "lfr_nfe": lambda v: as_int(v, "LFR NFE", 1, 10),
+        "alpha": as_alpha,
+        "dfr_nfe": lambda v: as_int(v, "DFR NFE", 1, 10),
     }
     updates = []
     for field in REFINE_FIELDS:
@@ -164,13 +189,28 @@ def settings_from_url(request: gr.Request):
 @user_errors
 def refine(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
     """Base and refined samples side by side, their difference, and quick batch metrics."""
-    pipe, n, seed, label, s = request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe,
-                                      alpha, dfr_nfe)
+    pipe, n, seed, label, s = request(
+        bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe
+    )
     st = pipe.run(n, seed, s, label=label)
-    link = share_query(bundle, seed, n, "any" if label is None else label, base_solver, base_nfe, mode, lfr_variant,
-                       lfr_nfe, alpha, dfr_nfe)
-    summary = [f"**{s.mode}** · NFE per sample: " + ", ".join(f"{k} {v}" for k, v in st.nfe.items())
-               + f" (total {sum(st.nfe.values())}) · [link to these settings]({link})"]
+    link = share_query(
+        bundle,
+        seed,
+        n,
+        "any" if label is None else label,
+        base_solver,
+        base_nfe,
+        mode,
+        lfr_variant,
+        lfr_nfe,
+        alpha,
+        dfr_nfe,
+    )
+    summary = [
+        f"**{s.mode}** · NFE per sample: "
+        + ", ".join(f"{k} {v}" for k, v in st.nfe.items())
+        + f" (total {sum(st.nfe.values())}) · [link to these settings]({link})"
+    ]
     hist = None
     if pipe.bundle.has("classifier"):
         clf = pipe.bundle.models["classifier"]
@@ -208,16 +248,21 @@ def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
         refined_xy, refined_labels = lmap.transform(z_ref), labels if labels is not None else torch.zeros(n)
         title = f"latent space (UMAP) · LFR α={s.alpha:g}, {s.lfr_solver} {s.lfr_nfe} NFE"
     labels_b = lmap.biased_labels if lmap.biased_labels is not None else [0] * len(lmap.biased_xy)
-    scatter = figures.latent_scatter(lmap.prior_xy, lmap.biased_xy, labels_b, refined_xy, refined_labels, title)
+    scatter = figures.latent_scatter(
+        lmap.prior_xy, lmap.biased_xy, labels_b, refined_xy, refined_labels, title
+    )
     prior, biased = torch.from_numpy(lmap.prior), torch.from_numpy(lmap.biased)
     clouds = {"prior N(0, I)": prior, "biased G⁻¹(real)": biased}
     summary = ""
     if z_ref is not None:
         clouds["LFR-refined"] = z_ref
         d = latent_distances(prior, biased, z_ref)
-        summary = (f"Energy distance (lower = closer): refined → biased **{d['refined_to_biased']:.3f}**, "
-                   f"refined → prior {d['refined_to_prior']:.3f}; prior → biased {d['prior_to_biased']:.3f}. "
-                   f"Mean ‖z‖/√d: " + ", ".join(f"{k} {float(norm_per_dim(v).mean()):.3f}" for k, v in clouds.items()))
+        summary = (
+            f"Energy distance (lower = closer): refined → biased **{d['refined_to_biased']:.3f}**, "
+            f"refined → prior {d['refined_to_prior']:.3f}; prior → biased {d['prior_to_biased']:.3f}. "
+            f"Mean ‖z‖/√d: "
+            + ", ".join(f"{k} {float(norm_per_dim(v).mean()):.3f}" for k, v in clouds.items())
+        )
     norms = figures.norm_histogram({k: norm_per_dim(v).numpy() for k, v in clouds.items()})
     return scatter, norms, summary
 
@@ -241,8 +286,14 @@ def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
     if stored is not None and (a is None or stored["alpha"] is None or abs(stored["alpha"] - a) < 1e-9):
         sweep = {**stored["sweep"], "note": f"{stored['n']} samples, precomputed by `{stored['command']}`"}
     else:
-        sweep = nfe_sweep(pipe, registry.scorer(bundle), n=LIVE_SWEEP_SAMPLES, seed=0, alpha=a,
-                          progress=lambda f, text: progress(f, desc=text))
+        sweep = nfe_sweep(
+            pipe,
+            registry.scorer(bundle),
+            n=LIVE_SWEEP_SAMPLES,
+            seed=0,
+            alpha=a,
+            progress=lambda f, text: progress(f, desc=text),
+        )
         sweep["note"] = f"{LIVE_SWEEP_SAMPLES} samples, measured live"
     drift = None
     if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:
@@ -256,18 +307,39 @@ def bias_lab(toy, base_steps, refine_steps, progress=gr.Progress()):
     """Train a short base on a toy set live, show its bias, then correct it with LFR and DFR."""
     if toy not in TOY_SETS:
         raise ValueError(f"unknown toy set {toy!r}; choose one of {', '.join(TOY_SETS)}")
-    r = run_bias_lab(toy, as_int(base_steps, "base steps", 10, 3000), as_int(refine_steps, "refiner steps", 10, 3000),
-                     progress=lambda f, text: progress(f, desc=text))
+    r = run_bias_lab(
+        toy,
+        as_int(base_steps, "base steps", 10, 3000),
+        as_int(refine_steps, "refiner steps", 10, 3000),
+        progress=lambda f, text: progress(f, desc=text),
+    )
     e = r.energy
     data = figures.toy_panel({"real": r.real, "base samples": r.generated}, "real vs short-trained base")
-    lat = figures.toy_panel({"prior N(0, I)": r.prior, "biased latents G⁻¹(real)": r.biased_latents,
-                             "LFR latents": r.lfr_latents}, "latent space: inversion exposes the bias")
-    fixed = figures.toy_panel({"real": r.real, "base (before)": r.generated, "LFR (after)": r.lfr_points,
-                               "DFR (after)": r.dfr_points},
-                              "the same samples before and after (grey: each DFR sample's path)",
-                              trajectory=r.dfr_trajectory)
-    bars = figures.energy_bars({"base": e["base"], "LFR": e["lfr"], "DFR": e["dfr"], "real training points": e["train"]})
-    md = (f"Energy distance to held-out points (lower is better): base **{e['base']:.4f}**, LFR **{e['lfr']:.4f}**, "
-          f"DFR **{e['dfr']:.4f}**; real training points {e['train']:.4f}. "
-          f"Biased latents vs prior: {e['latents_vs_prior']:.4f}.")
+    lat = figures.toy_panel(
+        {
+            "prior N(0, I)": r.prior,
+            "biased latents G⁻¹(real)": r.biased_latents,
+            "LFR latents": r.lfr_latents,
+        },
+        "latent space: inversion exposes the bias",
+    )
+    fixed = figures.toy_panel(
+        {
+            "real": r.real,
+            "base (before)": r.generated,
+            "LFR (after)": r.lfr_points,
+            "DFR (after)": r.dfr_points,
+        },
+        "the same samples before and after (grey: each DFR sample's path)",
+        trajectory=r.dfr_trajectory,
+    )
+    bars = figures.energy_bars(
+        {"base": e["base"], "LFR": e["lfr"], "DFR": e["dfr"], "real training points": e["train"]}
+    )
+    md = (
+        f"Energy distance to held-out points (lower is better): base **{e['base']:.4f}**, "
+        f"LFR **{e['lfr']:.4f}**, "
+        f"DFR **{e['dfr']:.4f}**; real training points {e['train']:.4f}. "
+        f"Biased latents vs prior: {e['latents_vs_prior']:.4f}."
+    )
     return data, lat, fixed, bars, md

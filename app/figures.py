@@ -1,4 +1,5 @@
 """Plotly figures and PIL pictures for the UI (no computation beyond layout)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,18 @@ from .service import private_dir
 
 PNG_DIR = private_dir("bfr-explorer-png-")  # this process's own (mode 0700), removed at exit
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 
 
 def grid(x: torch.Tensor) -> Image.Image:
@@ -35,36 +47,80 @@ def difference_map(a: torch.Tensor, b: torch.Tensor) -> Image.Image:
 
 
 def class_histogram(hist_base, hist_refined) -> go.Figure:
-    fig = go.Figure([go.Bar(name="base", x=list(range(len(hist_base))), y=hist_base),
-                     go.Bar(name="refined", x=list(range(len(hist_refined))), y=hist_refined)])
-    fig.update_layout(barmode="group", height=260, margin=dict(l=30, r=10, t=30, b=30),
-                      title="classifier's predicted classes", xaxis_title="class", xaxis_dtick=1)
+    fig = go.Figure(
+        [
+            go.Bar(name="base", x=list(range(len(hist_base))), y=hist_base),
+            go.Bar(name="refined", x=list(range(len(hist_refined))), y=hist_refined),
+        ]
+    )
+    fig.update_layout(
+        barmode="group",
+        height=260,
+        margin=dict(l=30, r=10, t=30, b=30),
+        title="classifier's predicted classes",
+        xaxis_title="class",
+        xaxis_dtick=1,
+    )
     return fig
 
 
 def latent_scatter(prior_xy, biased_xy, biased_labels, refined_xy, refined_labels, title: str) -> go.Figure:
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=prior_xy[:, 0], y=prior_xy[:, 1], mode="markers", name="prior z ~ N(0, I)",
-                               marker=dict(size=4, color="lightgray"), hoverinfo="name"))
-    fig.add_trace(go.Scattergl(
-        x=biased_xy[:, 0], y=biased_xy[:, 1], mode="markers", name="biased latents G⁻¹(real)",
-        marker=dict(size=5, color=[PALETTE[int(c) % 10] for c in biased_labels], symbol="circle-open"),
-        text=[f"real image, class {int(c)}" for c in biased_labels], hoverinfo="text"))
+    fig.add_trace(
+        go.Scattergl(
+            x=prior_xy[:, 0],
+            y=prior_xy[:, 1],
+            mode="markers",
+            name="prior z ~ N(0, I)",
+            marker=dict(size=4, color="lightgray"),
+            hoverinfo="name",
+        )
+    )
+    fig.add_trace(
+        go.Scattergl(
+            x=biased_xy[:, 0],
+            y=biased_xy[:, 1],
+            mode="markers",
+            name="biased latents G⁻¹(real)",
+            marker=dict(size=5, color=[PALETTE[int(c) % 10] for c in biased_labels], symbol="circle-open"),
+            text=[f"real image, class {int(c)}" for c in biased_labels],
+            hoverinfo="text",
+        )
+    )
     if refined_xy is not None:
-        fig.add_trace(go.Scattergl(
-            x=refined_xy[:, 0], y=refined_xy[:, 1], mode="markers", name="LFR-refined latents",
-            marker=dict(size=7, color=[PALETTE[int(c) % 10] for c in refined_labels], symbol="x"),
-            text=[f"LFR latent, class {int(c)}" for c in refined_labels], hoverinfo="text"))
-    fig.update_layout(title=title, height=520, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+        fig.add_trace(
+            go.Scattergl(
+                x=refined_xy[:, 0],
+                y=refined_xy[:, 1],
+                mode="markers",
+                name="LFR-refined latents",
+                marker=dict(size=7, color=[PALETTE[int(c) % 10] for c in refined_labels], symbol="x"),
+                text=[f"LFR latent, class {int(c)}" for c in refined_labels],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title=title, height=520, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h")
+    )
     return fig
 
 
 def norm_histogram(norms: dict) -> go.Figure:
     """Overlaid histograms of ‖z‖/√d, one per latent cloud (a view UMAP cannot distort)."""
-    fig = go.Figure([go.Histogram(x=v, name=k, opacity=0.6, nbinsx=40, histnorm="probability density")
-                     for k, v in norms.items()])
-    fig.update_layout(barmode="overlay", height=300, title="‖z‖/√d (1 for the prior in high dimension)",
-                      xaxis_title="‖z‖/√d", margin=dict(l=40, r=10, t=40, b=40), legend=dict(orientation="h"))
+    fig = go.Figure(
+        [
+            go.Histogram(x=v, name=k, opacity=0.6, nbinsx=40, histnorm="probability density")
+            for k, v in norms.items()
+        ]
+    )
+    fig.update_layout(
+        barmode="overlay",
+        height=300,
+        title="‖z‖/√d (1 for the prior in high dimension)",
+        xaxis_title="‖z‖/√d",
+        margin=dict(l=40, r=10, t=40, b=40),
+        legend=dict(orientation="h"),
+    )
     return fig
 
 
@@ -73,12 +129,24 @@ def sweep_curves(sweep: dict) -> go.Figure:
     for mode, colour in (("lfr", "#d62728"), ("dfr", "#1f77b4")):
         if mode in sweep:
             nfe, q = zip(*sweep[mode])
-            fig.add_trace(go.Scatter(x=nfe, y=q, mode="lines+markers", name=f"{mode.upper()} (Euler steps)",
-                                     line=dict(color=colour)))
+            fig.add_trace(
+                go.Scatter(
+                    x=nfe,
+                    y=q,
+                    mode="lines+markers",
+                    name=f"{mode.upper()} (Euler steps)",
+                    line=dict(color=colour),
+                )
+            )
     fig.add_hline(y=sweep["base"], line_dash="dash", annotation_text="base", line_color="gray")
     note = f"<br><sup>{sweep['note']}</sup>" if sweep.get("note") else ""
-    fig.update_layout(title=f"{sweep['metric'].upper()} vs refiner NFE (lower is better){note}", height=400,
-                      xaxis_title="refiner NFE", yaxis_title=sweep["metric"], margin=dict(l=40, r=10, t=40, b=40))
+    fig.update_layout(
+        title=f"{sweep['metric'].upper()} vs refiner NFE (lower is better){note}",
+        height=400,
+        xaxis_title="refiner NFE",
+        yaxis_title=sweep["metric"],
+        margin=dict(l=40, r=10, t=40, b=40),
+    )
     return fig
 
 
@@ -86,23 +154,54 @@ def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None) 
     fig = go.Figure()
     if trajectory is not None:
         for i in range(min(60, trajectory.shape[1])):
-            fig.add_trace(go.Scatter(x=trajectory[:, i, 0], y=trajectory[:, i, 1], mode="lines", showlegend=False,
-                                     line=dict(color="rgba(120,120,120,0.5)", width=1), hoverinfo="skip"))
+            fig.add_trace(
+                go.Scatter(
+                    x=trajectory[:, i, 0],
+                    y=trajectory[:, i, 1],
+                    mode="lines",
+                    showlegend=False,
+                    line=dict(color="rgba(120,120,120,0.5)", width=1),
+                    hoverinfo="skip",
+                )
+            )
     for (name, pts), colour in zip(points.items(), ("#bbbbbb", "#d62728", "#ff7f0e", "#1f77b4")):
-        fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
-                                   marker=dict(size=3, color=colour, opacity=0.6)))
-    fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"),
-                      yaxis=dict(scaleanchor="x"))
+        fig.add_trace(
+            go.Scattergl(
+                x=pts[:, 0],
+                y=pts[:, 1],
+                mode="markers",
+                name=name,
+                marker=dict(size=3, color=colour, opacity=0.6),
+            )
+        )
+    fig.update_layout(
+        title=title,
+        height=360,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h"),
+        yaxis=dict(scaleanchor="x"),
+    )
     return fig
 
 
 def energy_bars(values: dict) -> go.Figure:
     """One bar per method: energy distance to held-out points (the last bar is the real-data floor)."""
     colours = ["#d62728", "#ff7f0e", "#1f77b4", "#999999"]
-    fig = go.Figure(go.Bar(x=list(values), y=list(values.values()), marker_color=colours[: len(values)],
-                           text=[f"{v:.4f}" for v in values.values()], textposition="outside"))
-    fig.update_layout(title="energy distance to held-out points (lower is better)", height=360,
-                      margin=dict(l=40, r=10, t=40, b=40), yaxis_title="energy distance")
+    fig = go.Figure(
+        go.Bar(
+            x=list(values),
+            y=list(values.values()),
+            marker_color=colours[: len(values)],
+            text=[f"{v:.4f}" for v in values.values()],
+            textposition="outside",
+        )
+    )
+    fig.update_layout(
+        title="energy distance to held-out points (lower is better)",
+        height=360,
+        margin=dict(l=40, r=10, t=40, b=40),
+        yaxis_title="energy distance",
+    )
     return fig
 
 

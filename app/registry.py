@@ -1,4 +1,5 @@
 """Bundles found under ``checkpoints/``, loaded once per process and shared by every user."""
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@
 - **Exposure.** Telemetry is off; ``--auth USER:PASS`` (or a file of such lines) is required for
   a non-loopback ``--host`` or ``--share``.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -57,8 +58,10 @@ def input_rule(component) -> tuple:
 
 def event_rules(demo) -> dict[int, list[tuple[str, tuple]]]:
     """(label, rule) of every input of every event, keyed by the ``fn_index`` a queue join names."""
-    return {int(i): [(str(c.label or f"item {k}"), input_rule(c)) for k, c in enumerate(fn.inputs)]
-            for i, fn in demo.fns.items()}
+    return {
+        int(i): [(str(c.label or f"item {k}"), input_rule(c)) for k, c in enumerate(fn.inputs)]
+        for i, fn in demo.fns.items()
+    }
 
 
 def check_item(i: int, label: str, value, rule: tuple) -> str | None:
@@ -103,7 +106,9 @@ def host_of(value: str) -> str:
 class RequestGuard:
     """ASGI middleware that refuses what this app never needs (see the module docstring)."""
 
-    def __init__(self, app, allowed_hosts: tuple[str, ...] | None = None, rules: dict[int, list] | None = None):
+    def __init__(
+        self, app, allowed_hosts: tuple[str, ...] | None = None, rules: dict[int, list] | None = None
+    ):
         self.app, self.allowed_hosts, self.rules = app, allowed_hosts, rules or {}
 
     async def __call__(self, scope, receive, send):
@@ -133,8 +138,11 @@ class RequestGuard:
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return 413, f"request body over {MAX_BODY_BYTES} bytes"
         origin = headers.get("origin")
-        if method not in ("GET", "HEAD", "OPTIONS") and origin is not None and (
-                origin == "null" or host_of(origin) != host):
+        if (
+            method not in ("GET", "HEAD", "OPTIONS")
+            and origin is not None
+            and (origin == "null" or host_of(origin) != host)
+        ):
             return 403, "cross-origin request refused"
         return None
 
@@ -187,10 +195,17 @@ async def respond(send, status: int, text: str) -> None:
     """A JSON refusal; a 422 also carries ``detail`` in the form gradio_client prints to its user."""
     payload = {"error": text}
     if status == 422:
-        payload["detail"] = [{"__type__": "validate", "is_valid": False, "parameter_name": "request", "message": text}]
+        payload["detail"] = [
+            {"__type__": "validate", "is_valid": False, "parameter_name": "request", "message": text}
+        ]
     body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -202,16 +217,37 @@ def allowed_hosts_for(host: str, extra: list[str] | None) -> tuple[str, ...] | N
     return tuple({host, *LOOPBACK, *(extra or [])} - {"0.0.0.0", "::"})
 
 
-def launch(demo, host: str, port: int, share: bool = False, auth: str | None = None,
-           allowed_hosts: list[str] | None = None, block: bool = True):
+def launch(
+    demo,
+    host: str,
+    port: int,
+    share: bool = False,
+    auth: str | None = None,
+    allowed_hosts: list[str] | None = None,
+    block: bool = True,
+):
     """Queue every event through one compute group and serve ``demo`` behind the guard."""
     from starlette.middleware import Middleware
 
     credentials = parse_auth(auth)
     if (share or host not in LOOPBACK) and credentials is None:
-        raise ValueError("--host other than loopback, or --share, needs --auth USER:PASS (or a password file)")
+        raise ValueError(
+            "--host other than loopback, or --share, needs --auth USER:PASS (or a password file)"
+        )
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)
-    guard = Middleware(RequestGuard, allowed_hosts=allowed_hosts_for(host, allowed_hosts), rules=event_rules(demo))
-    return demo.launch(server_name=host, server_port=port, share=share, auth=credentials, show_error=True,
-                       max_file_size=1, enable_monitoring=False, mcp_server=False, quiet=not block,
-                       prevent_thread_lock=not block, app_kwargs={"middleware": [guard]})
+    guard = Middleware(
+        RequestGuard, allowed_hosts=allowed_hosts_for(host, allowed_hosts), rules=event_rules(demo)
+    )
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        auth=credentials,
+        show_error=True,
+        max_file_size=1,
+        enable_monitoring=False,
+        mcp_server=False,
+        quiet=not block,
+        prevent_thread_lock=not block,
+        app_kwargs={"middleware": [guard]},
+    )

@@ -1,4 +1,5 @@
 """The Gradio layout. Every event calls a function of app.callbacks (which calls bfr_core)."""
+
 from __future__ import annotations
 
 import gradio as gr
@@ -38,8 +39,10 @@ of the source). It works with any generator, also a non-invertible one. More ste
 
 def bundle_and_alpha(bundles: list[tuple[str, str]], alpha_max: float) -> tuple[gr.Dropdown, gr.Slider]:
     """The bundle picker and α slider that the Latents and Over-refinement tabs both start with."""
-    return (gr.Dropdown(bundles, value=bundles[0][1], label="bundle"),
-            gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α"))
+    return (
+        gr.Dropdown(bundles, value=bundles[0][1], label="bundle"),
+        gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α"),
+    )
 
 
 def build_demo() -> gr.Blocks:
@@ -50,13 +53,19 @@ def build_demo() -> gr.Blocks:
     alpha_max = (registry.pipeline(first).bundle.alpha_range() or (0, 1))[1]
 
     with gr.Blocks(title="BFR Explorer", analytics_enabled=False) as demo:
-        gr.Markdown("# BFR Explorer\nSee generative bias in a flow-matching model, and correct it without noise: "
-                    "**LFR** (latent space) and **DFR** (data space).")
+        gr.Markdown(
+            "# BFR Explorer\nSee generative bias in a flow-matching model, and correct it without noise: "
+            "**LFR** (latent space) and **DFR** (data space)."
+        )
         with gr.Tab("Refine"):
-            gr.Markdown("Draw samples from the base generator and refine them. Compare the left and right panels on "
-                        "the **same noise**: with LFR the digit's shape changes (a new latent), with DFR its strokes are "
-                        "cleaned up. Try `none` vs `LFR → DFR`, and LFR at 1 NFE (one Euler step collapses) vs 4 (one "
-                        "RK4 step) vs the reflow variant at 1. The link under the pictures restores these settings.")
+            gr.Markdown(
+                "Draw samples from the base generator and refine them. Compare the left and right panels on "
+                "the **same noise**: with LFR the digit's shape changes (a new latent), "
+                "with DFR its strokes are "
+                "cleaned up. Try `none` vs `LFR → DFR`, and LFR at 1 NFE (one Euler step collapses) "
+                "vs 4 (one "
+                "RK4 step) vs the reflow variant at 1. The link under the pictures restores these settings."
+            )
             with gr.Row():
                 with gr.Column(scale=1, min_width=280):
                     bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset — source of its bias)")
@@ -65,14 +74,29 @@ def build_demo() -> gr.Blocks:
                     label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
                     base_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="base solver")
                     base_nfe = gr.Slider(4, 40, value=20, step=4, label="base NFE")
-                    mode = gr.Radio([("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
-                                    value="lfr+dfr", label="refinement")
-                    lfr_variant = gr.Radio([("LFR ODE (paper)", "ode"), ("LFR reflow, 1 Euler step", "reflow")],
-                                           value="ode", label="LFR variant")
-                    lfr_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE (multiples of 4 use RK4, else Euler)")
-                    alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05,
-                                      label=f"α — LFR mixing, a network input trained on [0, {alpha_max:g}]")
-                    dfr_nfe = gr.Slider(1, 10, value=4, step=1, label="DFR NFE (multiples of 4 use RK4, else Euler)")
+                    mode = gr.Radio(
+                        [("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
+                        value="lfr+dfr",
+                        label="refinement",
+                    )
+                    lfr_variant = gr.Radio(
+                        [("LFR ODE (paper)", "ode"), ("LFR reflow, 1 Euler step", "reflow")],
+                        value="ode",
+                        label="LFR variant",
+                    )
+                    lfr_nfe = gr.Slider(
+                        1, 10, value=4, step=1, label="LFR NFE (multiples of 4 use RK4, else Euler)"
+                    )
+                    alpha = gr.Slider(
+                        0,
+                        alpha_max,
+                        value=0.2,
+                        step=0.05,
+                        label=f"α — LFR mixing, a network input trained on [0, {alpha_max:g}]",
+                    )
+                    dfr_nfe = gr.Slider(
+                        1, 10, value=4, step=1, label="DFR NFE (multiples of 4 use RK4, else Euler)"
+                    )
                     go = gr.Button("Refine", variant="primary")
                     gen = gr.Button("Generate base only")
                 with gr.Column(scale=3):
@@ -82,23 +106,46 @@ def build_demo() -> gr.Blocks:
                         diff_img = gr.Image(label="|refined − base|", type="filepath", format="png")
                     summary = gr.Markdown()
                     hist = gr.Plot(label="class histogram")
-            inputs = [bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe]
+            inputs = [
+                bundle,
+                seed,
+                n,
+                label,
+                base_solver,
+                base_nfe,
+                mode,
+                lfr_variant,
+                lfr_nfe,
+                alpha,
+                dfr_nfe,
+            ]
             outputs = [base_img, refined_img, diff_img, summary, hist]
             go.click(callbacks.refine, inputs, outputs, api_name="refine", **COMPUTE)
             gen.click(callbacks.generate, inputs[:6], base_img, api_name="generate", **COMPUTE)
-            gr.on([s.release for s in (lfr_nfe, alpha, dfr_nfe, base_nfe, n)]
-                  + [c.input for c in (mode, lfr_variant, label, bundle, base_solver)],
-                  callbacks.refine, inputs, outputs, api_name=False, **COMPUTE)
-            # a shared link (?bundle=mnist&seed=3&mode=dfr…) restores the controls, then the first picture is drawn
+            gr.on(
+                [s.release for s in (lfr_nfe, alpha, dfr_nfe, base_nfe, n)]
+                + [c.input for c in (mode, lfr_variant, label, bundle, base_solver)],
+                callbacks.refine,
+                inputs,
+                outputs,
+                api_name=False,
+                **COMPUTE,
+            )
+            # a shared link (?bundle=mnist&seed=3&mode=dfr…) restores the controls,
+            # then the first picture is drawn
             demo.load(callbacks.settings_from_url, None, inputs, api_name=False, **COMPUTE).then(
-                callbacks.refine, inputs, outputs, api_name=False, **COMPUTE)
+                callbacks.refine, inputs, outputs, api_name=False, **COMPUTE
+            )
 
         with gr.Tab("Latents"):
-            gr.Markdown("Prior draws (grey), real images inverted through the base ODE (coloured rings: the "
-                        "**biased latents**) and LFR-refined latents (crosses). UMAP is fitted once per bundle; "
-                        "refined latents are placed on the same map, so moving α or NFE updates it quickly. UMAP places "
-                        "new points only approximately: the histogram of ‖z‖/√d and the energy distances below are "
-                        "the faithful view of where the refined latents sit.")
+            gr.Markdown(
+                "Prior draws (grey), real images inverted through the base ODE (coloured rings: the "
+                "**biased latents**) and LFR-refined latents (crosses). UMAP is fitted once per bundle; "
+                "refined latents are placed on the same map, so moving α or NFE updates it quickly. "
+                "UMAP places "
+                "new points only approximately: the histogram of ‖z‖/√d and the energy distances below are "
+                "the faithful view of where the refined latents sit."
+            )
             with gr.Row():
                 l_bundle, l_alpha = bundle_and_alpha(bundles, alpha_max)
                 l_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE")
@@ -109,32 +156,55 @@ def build_demo() -> gr.Blocks:
                 l_md = gr.Markdown()
             l_inputs, l_outputs = [l_bundle, seed, l_alpha, l_nfe], [l_plot, l_norms, l_md]
             l_btn.click(callbacks.latents, l_inputs, l_outputs, api_name="latents", **COMPUTE)
-            gr.on([l_alpha.release, l_nfe.release], callbacks.latents, l_inputs, l_outputs, api_name=False,
-                  **COMPUTE)
+            gr.on(
+                [l_alpha.release, l_nfe.release],
+                callbacks.latents,
+                l_inputs,
+                l_outputs,
+                api_name=False,
+                **COMPUTE,
+            )
 
         with gr.Tab("Over-refinement"):
-            gr.Markdown("Quality (FID on the bundle's classifier features vs the held-out test split) as the "
-                        "refiners take more Euler steps; the stored curves were measured on more samples when the "
-                        "bundle was built (their command is in the title), and 8 samples as LFR steps grow "
-                        "(top row: base; each next row one more NFE, as listed: 1, 2, 3, 4, 6, 8, 10).")
+            gr.Markdown(
+                "Quality (FID on the bundle's classifier features vs the held-out test split) as the "
+                "refiners take more Euler steps; the stored curves were measured on more samples when the "
+                "bundle was built (their command is in the title), and 8 samples as LFR steps grow "
+                "(top row: base; each next row one more NFE, as listed: 1, 2, 3, 4, 6, 8, 10)."
+            )
             with gr.Row():
                 o_bundle, o_alpha = bundle_and_alpha(bundles, alpha_max)
-                o_source = gr.Radio([("stored at build time (instant)", "precomputed"),
-                                     ("measure live, 500 samples", "live")], value="precomputed", label="curves")
+                o_source = gr.Radio(
+                    [
+                        ("stored at build time (instant)", "precomputed"),
+                        ("measure live, 500 samples", "live"),
+                    ],
+                    value="precomputed",
+                    label="curves",
+                )
                 o_btn = gr.Button("Show", variant="primary")
             with gr.Row():
                 o_plot = gr.Plot(label="metric vs NFE")
                 o_drift = gr.Image(label="LFR drift with NFE", type="filepath", format="png")
-            o_btn.click(callbacks.overrefine, [o_bundle, o_alpha, o_source], [o_plot, o_drift], api_name="overrefine",
-                        **COMPUTE)
+            o_btn.click(
+                callbacks.overrefine,
+                [o_bundle, o_alpha, o_source],
+                [o_plot, o_drift],
+                api_name="overrefine",
+                **COMPUTE,
+            )
 
         with gr.Tab("Bias lab (2-D)"):
-            gr.Markdown("Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, "
-                        "then train LFR and DFR and watch them correct it (a few seconds on a laptop CPU). Look for: "
-                        "the base's points off the moons, the inverted latents that are *not* a round Gaussian, and "
-                        "the same points pulled back onto the data by DFR (grey paths).")
+            gr.Markdown(
+                "Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, "
+                "then train LFR and DFR and watch them correct it (a few seconds on a laptop CPU). Look for: "
+                "the base's points off the moons, the inverted latents that are *not* a round Gaussian, and "
+                "the same points pulled back onto the data by DFR (grey paths)."
+            )
             with gr.Row():
-                toy = gr.Dropdown(["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set")
+                toy = gr.Dropdown(
+                    ["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set"
+                )
                 b_steps = gr.Slider(50, 1500, value=60, step=10, label="base training steps (short = biased)")
                 r_steps = gr.Slider(50, 1500, value=250, step=50, label="refiner training steps")
                 lab_btn = gr.Button("Train live", variant="primary")
@@ -142,8 +212,13 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 lab_data, lab_lat, lab_fixed = gr.Plot(), gr.Plot(), gr.Plot()
             lab_bars = gr.Plot()
-            lab_btn.click(callbacks.bias_lab, [toy, b_steps, r_steps], [lab_data, lab_lat, lab_fixed, lab_bars, lab_md],
-                          api_name="bias_lab", **COMPUTE)
+            lab_btn.click(
+                callbacks.bias_lab,
+                [toy, b_steps, r_steps],
+                [lab_data, lab_lat, lab_fixed, lab_bars, lab_md],
+                api_name="bias_lab",
+                **COMPUTE,
+            )
 
         with gr.Tab("Method"):
             gr.Markdown(METHOD_TEXT)

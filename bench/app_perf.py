@@ -7,6 +7,7 @@ the Latents view after its first fit, and a load test — ``users`` concurrent g
 users × ``requests`` Refine calls each, every result compared with the single-user result
 for the same seed and settings. Writes bench/results/app_perf.json and .md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ def main() -> None:
 
     url = f"http://127.0.0.1:{args.port}/"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(args.port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(args.port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             try:
@@ -86,7 +91,9 @@ def main() -> None:
                 t = time.perf_counter()
                 try:
                     res = c.predict(*([DEFAULTS[0], seed] + DEFAULTS[2:]), api_name="/refine")
-                    out.append((time.perf_counter() - t, bool(np.array_equal(pixels(res[1]), expected[seed])), None))
+                    out.append(
+                        (time.perf_counter() - t, bool(np.array_equal(pixels(res[1]), expected[seed])), None)
+                    )
                 except Exception as e:  # noqa: BLE001 - counted as a failure
                     out.append((time.perf_counter() - t, False, repr(e)[:200]))
             return out
@@ -106,25 +113,34 @@ def main() -> None:
         "refine_16_digits_median_s": round(statistics.median(single), 3),
         "latents_first_fit_s": round(first_latents, 2),
         "latents_update_median_s": round(statistics.median(latents), 3),
-        "load": {"users": args.users, "requests_per_user": args.requests, "total": len(results),
-                 "failed": sum(r[2] is not None for r in results),
-                 "identical_to_single_user": sum(r[1] for r in results),
-                 "p50_s": round(percentile(lat, 50), 3), "p95_s": round(percentile(lat, 95), 3),
-                 "wall_s": round(load_wall, 1), "throughput_req_per_s": round(len(results) / load_wall, 2),
-                 "errors": sorted({r[2] for r in results if r[2]})[:5]},
+        "load": {
+            "users": args.users,
+            "requests_per_user": args.requests,
+            "total": len(results),
+            "failed": sum(r[2] is not None for r in results),
+            "identical_to_single_user": sum(r[1] for r in results),
+            "p50_s": round(percentile(lat, 50), 3),
+            "p95_s": round(percentile(lat, 95), 3),
+            "wall_s": round(load_wall, 1),
+            "throughput_req_per_s": round(len(results) / load_wall, 2),
+            "errors": sorted({r[2] for r in results if r[2]})[:5],
+        },
     }
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "app_perf.json").write_text(json.dumps(report, indent=1))
     L = report["load"]
-    md = (f"Command: `{report['command'].strip()}`\n\n| measure | value |\n|---|---|\n"
-          f"| app start → ready | {report['start_to_ready_s']} s |\n"
-          f"| Refine, 16 digits samples, default settings (median of 10) | {report['refine_16_digits_median_s']} s |\n"
-          f"| Latents view: first UMAP fit | {report['latents_first_fit_s']} s |\n"
-          f"| Latents view: update after the fit (median of 5) | {report['latents_update_median_s']} s |\n"
-          f"| load: {L['users']} users × {L['requests_per_user']} Refine requests | {L['failed']} failed, "
-          f"{L['identical_to_single_user']}/{L['total']} identical to the single-user result |\n"
-          f"| load latency P50 / P95 | {L['p50_s']} s / {L['p95_s']} s ({L['throughput_req_per_s']} req/s) |\n")
+    md = (
+        f"Command: `{report['command'].strip()}`\n\n| measure | value |\n|---|---|\n"
+        f"| app start → ready | {report['start_to_ready_s']} s |\n"
+        "| Refine, 16 digits samples, default settings (median of 10) | "
+        f"{report['refine_16_digits_median_s']} s |\n"
+        f"| Latents view: first UMAP fit | {report['latents_first_fit_s']} s |\n"
+        f"| Latents view: update after the fit (median of 5) | {report['latents_update_median_s']} s |\n"
+        f"| load: {L['users']} users × {L['requests_per_user']} Refine requests | {L['failed']} failed, "
+        f"{L['identical_to_single_user']}/{L['total']} identical to the single-user result |\n"
+        f"| load latency P50 / P95 | {L['p50_s']} s / {L['p95_s']} s ({L['throughput_req_per_s']} req/s) |\n"
+    )
     (out / "app_perf.md").write_text(md)
     print(md)
 

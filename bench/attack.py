@@ -9,6 +9,7 @@ and compares with a single call; streams a 300 MB upload; sends malformed values
 boolean seeds, wrong arity, null, a 1 MB string) and scans every answer for absolute paths.
 Writes bench/results/attack.json and attack.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def free_port() -> int:
 
 def post(url: str, body, headers=None) -> tuple[int, str]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST",
-                                 headers={"content-type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, method="POST", headers={"content-type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=120) as r:
             return r.status, r.read().decode()
@@ -56,8 +58,10 @@ def rest_flood(url: str, n: int) -> dict:
 
 
 def raw_job(url: str, fn_index: int, data: list, session: str) -> bool:
-    """Join the queue as the browser does (any event, hidden ones too) and read the event stream to its end."""
-    status, _ = post(url + "gradio_api/queue/join", {"data": data, "fn_index": fn_index, "session_hash": session})
+    """Join the queue as the browser does (any event, hidden ones too); read the event stream to its end."""
+    status, _ = post(
+        url + "gradio_api/queue/join", {"data": data, "fn_index": fn_index, "session_hash": session}
+    )
     if status != 200:
         return False
     with urllib.request.urlopen(url + f"gradio_api/queue/data?session_hash={session}", timeout=600) as stream:
@@ -75,17 +79,26 @@ def queue_flood(url: str, n: int, fns: list[tuple[int, list]]) -> dict:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(n) as pool:
         ok = list(pool.map(lambda i: raw_job(url, *fns[i % len(fns)], f"flood{i}"), range(n)))
-    return {"jobs": n, "events": [f for f, _ in fns], "completed": sum(ok), "refused_or_failed": n - sum(ok),
-            "peak_concurrent": callbacks.COMPUTING.peak, "limit": service.CONCURRENCY,
-            "wall_s": round(time.perf_counter() - t0, 1)}
+    return {
+        "jobs": n,
+        "events": [f for f, _ in fns],
+        "completed": sum(ok),
+        "refused_or_failed": n - sum(ok),
+        "peak_concurrent": callbacks.COMPUTING.peak,
+        "limit": service.CONCURRENCY,
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 def bias_lab_threads(url: str) -> dict:
     from gradio_client import Client
 
     def run(_):
-        return json.dumps(Client(url, verbose=False).predict("moons", 60, 250, api_name="/bias_lab"), sort_keys=True,
-                          default=str)
+        return json.dumps(
+            Client(url, verbose=False).predict("moons", 60, 250, api_name="/bias_lab"),
+            sort_keys=True,
+            default=str,
+        )
 
     alone = run(None)
     with ThreadPoolExecutor(8) as pool:
@@ -115,8 +128,13 @@ def big_upload(host: str, port: int, megabytes: int = 300) -> dict:
     except OSError:
         pass  # the server answered and closed: the rest is never read
     status = conn.getresponse().status
-    return {"megabytes_offered": megabytes, "megabytes_sent_before_refusal": sent, "status": status,
-            "bytes_stored": disk_bytes(store) - before, "wall_s": round(time.perf_counter() - t0, 2)}
+    return {
+        "megabytes_offered": megabytes,
+        "megabytes_sent_before_refusal": sent,
+        "status": status,
+        "bytes_stored": disk_bytes(store) - before,
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
 
 
 def bad_inputs(url: str) -> dict:
@@ -124,8 +142,11 @@ def bad_inputs(url: str) -> dict:
 
     client = Client(url, verbose=False)
     answers = {}
-    cases = {"seed 0.6": [REFINE[0], 0.6, *REFINE[2:]], "bundle path": ["/etc/passwd", *REFINE[1:]],
-             "huge mode": [*REFINE[:6], "x" * 2**20, *REFINE[7:]]}
+    cases = {
+        "seed 0.6": [REFINE[0], 0.6, *REFINE[2:]],
+        "bundle path": ["/etc/passwd", *REFINE[1:]],
+        "huge mode": [*REFINE[:6], "x" * 2**20, *REFINE[7:]],
+    }
     for name, data in cases.items():
         try:
             client.predict(*data, api_name="/refine")
@@ -133,8 +154,12 @@ def bad_inputs(url: str) -> dict:
         except Exception as e:  # noqa: BLE001 - the message the client sees
             answers[name] = str(e)[:400]
     join = url + "gradio_api/queue/join"
-    for name, data in {"seed true": [REFINE[0], True, *REFINE[2:]], "12 items": REFINE + [1],
-                       "1000 items": REFINE * 91, "null solver": [*REFINE[:4], None, *REFINE[5:]]}.items():
+    for name, data in {
+        "seed true": [REFINE[0], True, *REFINE[2:]],
+        "12 items": REFINE + [1],
+        "1000 items": REFINE * 91,
+        "null solver": [*REFINE[:4], None, *REFINE[5:]],
+    }.items():
         status, text = post(join, {"data": data, "fn_index": 0, "session_hash": "attack"})
         answers[name] = f"HTTP {status}: {text[:200]}"
     leaks = [k for k, v in answers.items() if any(p in v for p in SERVER_PATHS)]
@@ -149,31 +174,45 @@ def main(argv=None) -> None:
     demo, port = build_demo(), free_port()
     service.launch(demo, "127.0.0.1", port, block=False)
     url = f"http://127.0.0.1:{port}/"
-    events = [(i, REFINE if len(fn.inputs) == 11 else REFINE[:6]) for i, fn in demo.fns.items()
-              if fn.fn in (callbacks.refine, callbacks.generate)]  # the buttons and the hidden slider events
-    result = {"command": "python bench/attack.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "rest_flood": rest_flood(url, args.flood), "queue_flood": queue_flood(url, 24, events),
-              "bias_lab_8_threads": bias_lab_threads(url), "upload_300MB": big_upload("127.0.0.1", port),
-              "bad_inputs": bad_inputs(url)}
+    events = [
+        (i, REFINE if len(fn.inputs) == 11 else REFINE[:6])
+        for i, fn in demo.fns.items()
+        if fn.fn in (callbacks.refine, callbacks.generate)
+    ]  # the buttons and the hidden slider events
+    result = {
+        "command": "python bench/attack.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "rest_flood": rest_flood(url, args.flood),
+        "queue_flood": queue_flood(url, 24, events),
+        "bias_lab_8_threads": bias_lab_threads(url),
+        "upload_300MB": big_upload("127.0.0.1", port),
+        "bad_inputs": bad_inputs(url),
+    }
     demo.close()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "attack.json").write_text(json.dumps(result, indent=1) + "\n")
     q, r, u = result["queue_flood"], result["rest_flood"], result["upload_300MB"]
-    md = [f"Command: `{result['command']}` (in-process app on loopback, the `python app.py` code path)", "",
-          "| attack | result |", "|---|---|",
-          f"| {r['requests']} concurrent POSTs to `/gradio_api/run/refine` | {r['refused_404']} refused (404) |",
-          f"| {q['jobs']} jobs at once through the queue over events {q['events']} (refine, generate, hidden "
-          f"slider events; 64 MNIST samples each) | "
-          f"peak {q['peak_concurrent']} computing at once (limit {q['limit']}); {q['completed']} completed, "
-          f"{q['refused_or_failed']} refused |",
-          f"| bias lab from 8 threads at once | {result['bias_lab_8_threads']['identical_to_single_user']}/8 "
-          f"identical to a single user |",
-          f"| {u['megabytes_offered']} MB upload | HTTP {u['status']}, {u['bytes_stored']} bytes stored "
-          f"({u['megabytes_sent_before_refusal']} MB written to the socket before the refusal was read) |"]
+    md = [
+        f"Command: `{result['command']}` (in-process app on loopback, the `python app.py` code path)",
+        "",
+        "| attack | result |",
+        "|---|---|",
+        f"| {r['requests']} concurrent POSTs to `/gradio_api/run/refine` | "
+        f"{r['refused_404']} refused (404) |",
+        f"| {q['jobs']} jobs at once through the queue over events {q['events']} (refine, generate, hidden "
+        f"slider events; 64 MNIST samples each) | "
+        f"peak {q['peak_concurrent']} computing at once (limit {q['limit']}); {q['completed']} completed, "
+        f"{q['refused_or_failed']} refused |",
+        f"| bias lab from 8 threads at once | {result['bias_lab_8_threads']['identical_to_single_user']}/8 "
+        f"identical to a single user |",
+        f"| {u['megabytes_offered']} MB upload | HTTP {u['status']}, {u['bytes_stored']} bytes stored "
+        f"({u['megabytes_sent_before_refusal']} MB written to the socket before the refusal was read) |",
+    ]
     for name, answer in result["bad_inputs"]["answers"].items():
         md.append(f"| {name} | {answer[:160].replace('|', '/').replace(chr(10), ' ')} |")
-    md.append(f"| answers holding a server path (repository, temp dir, Python prefix, home) | "
-              f"{len(result['bad_inputs']['answers_with_absolute_paths'])} |")
+    md.append(
+        f"| answers holding a server path (repository, temp dir, Python prefix, home) | "
+        f"{len(result['bad_inputs']['answers_with_absolute_paths'])} |"
+    )
     (args.out_dir / "attack.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

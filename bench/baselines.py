@@ -8,6 +8,7 @@ refines the same base samples (the bundle's default base solver and NFE) and is 
 the held-out test split with ``evaluate.scorer_for`` (FID, and FID2 under the independent
 extractor when the bundle has one). Writes bench/results/<bundle>_baselines.{json,md}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,21 +34,39 @@ def rows_for(bundle) -> list[tuple[str, int, tuple]]:
     """(row name, extra NFE, how) for what this bundle can run."""
     rows = []
     for nfe, solver in ((4, "rk4"), (10, "euler")):
-        rows += [(f"{REFINERS[n].label} {solver}x{nfe // 4 if solver == 'rk4' else nfe}", nfe, ("refiner", n, solver, nfe))
-                 for n in REFINER_ROWS if bundle.has(n)]
-        rows += [(f"SDEdit t*={t} {s}x{k // 4 if s == 'rk4' else k}", k, ("sdedit", t, s, k))
-                 for t, s, k in SDEDIT_ROWS if k == nfe]
+        rows += [
+            (
+                f"{REFINERS[n].label} {solver}x{nfe // 4 if solver == 'rk4' else nfe}",
+                nfe,
+                ("refiner", n, solver, nfe),
+            )
+            for n in REFINER_ROWS
+            if bundle.has(n)
+        ]
+        rows += [
+            (f"SDEdit t*={t} {s}x{k // 4 if s == 'rk4' else k}", k, ("sdedit", t, s, k))
+            for t, s, k in SDEDIT_ROWS
+            if k == nfe
+        ]
     return rows
 
 
 def run_row(pipe, base_st, how, seed):
     if how[0] == "sdedit":
         _, t_star, solver, nfe = how
-        return sdedit(pipe.bundle.models["base"], base_st.base, base_st.labels, t_star, solver, nfe,
-                      torch.Generator().manual_seed(1000 + seed))[0]
+        return sdedit(
+            pipe.bundle.models["base"],
+            base_st.base,
+            base_st.labels,
+            t_star,
+            solver,
+            nfe,
+            torch.Generator().manual_seed(1000 + seed),
+        )[0]
     _, name, solver, nfe = how
-    return pipe.run(len(base_st.z), seed, refiner_settings(REFINERS[name], solver, nfe), z=base_st.z,
-                    base=base_st.base).final
+    return pipe.run(
+        len(base_st.z), seed, refiner_settings(REFINERS[name], solver, nfe), z=base_st.z, base=base_st.base
+    ).final
 
 
 def main() -> None:
@@ -72,10 +91,13 @@ def main() -> None:
     by_metric = {m: {name: [s[m] for s in v] for name, v in scores.items()} for m in metrics}
     extra = {"base": 0, **{r[0]: r[1] for r in rows}}
     command = "python bench/baselines.py " + " ".join(sys.argv[1:])
-    lines = [f"Command: `{command}` (against the held-out test split; mean ± std over seeds {args.seeds}, "
-             f"n = {args.n}; change vs base in brackets)", "",
-             "| method | extra NFE | " + " | ".join(m.upper() for m in metrics) + " |",
-             "|---|---|" + "---|" * len(metrics)]
+    lines = [
+        f"Command: `{command}` (against the held-out test split; mean ± std over seeds {args.seeds}, "
+        f"n = {args.n}; change vs base in brackets)",
+        "",
+        "| method | extra NFE | " + " | ".join(m.upper() for m in metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
     for name in names:
         cells = []
         for m in metrics:
@@ -85,8 +107,13 @@ def main() -> None:
             cells.append(f"{statistics.mean(v):.3f} ± {sd:.3f}{change}")
         lines.append(f"| {name} | {extra[name]} | " + " | ".join(cells) + " |")
     out = ROOT / "bench" / "results" / f"{args.bundle.name}_baselines"
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "seeds": args.seeds,
-                                                    "scores": by_metric, "extra_nfe": extra}, indent=1) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {"command": command, "n": args.n, "seeds": args.seeds, "scores": by_metric, "extra_nfe": extra},
+            indent=1,
+        )
+        + "\n"
+    )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -4,6 +4,7 @@
 
 Writes bench/results/profile_unet.json (medians; batch 128 training, batch 500 evaluation).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,11 @@ def main() -> None:
             "eval_images_x_nfe_per_s": round(500 / statistics.median(evals)),
         }
     out = ROOT / "bench" / "results" / "profile_unet.json"
-    out.write_text(json.dumps({"command": "python bench/profile_unet.py", "threads": torch.get_num_threads(), **rows}, indent=1))
+    out.write_text(
+        json.dumps(
+            {"command": "python bench/profile_unet.py", "threads": torch.get_num_threads(), **rows}, indent=1
+        )
+    )
     print(json.dumps(rows, indent=1))
 
 

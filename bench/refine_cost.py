@@ -6,6 +6,7 @@ Times Pipeline.run at the bundle's default settings for each mode (median of ``r
 and writes bench/results/refine_cost_<bundle>.json. Cost depends on the architecture, not
 on the weights, so a smoke-trained bundle measures the cost of a fully trained one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,13 @@ def main() -> None:
     args = ap.parse_args()
     pipe = Pipeline(args.bundle)
     net = pipe.bundle.meta["base"]["net"]
-    report = {"command": "python bench/refine_cost.py " + " ".join(sys.argv[1:]), "n": args.n,
-              "torch_threads": torch.get_num_threads(), "base_net": net, "median_s": {}}
+    report = {
+        "command": "python bench/refine_cost.py " + " ".join(sys.argv[1:]),
+        "n": args.n,
+        "torch_threads": torch.get_num_threads(),
+        "base_net": net,
+        "median_s": {},
+    }
     for mode in ("none", "lfr", "dfr", "lfr+dfr"):
         pipe.run(args.n, 0, Settings(mode=mode))  # warm-up
         times = []

@@ -5,10 +5,12 @@
 
 Every candidate refines the same n prior draws (seed 7, balanced classes; the benchmark uses
 seed 0) with the bundle's default solver and α: a DFR candidate refines the base images
-G(z), an LFR (or reflow) candidate refines z and the base draws G(F(z)). Each is scored by classifier-feature FID against the
+G(z), an LFR (or reflow) candidate refines z and the base draws G(F(z)). Each is scored by
+classifier-feature FID against the
 last 10,000 *training* images. The test split, which bench/report.py reports on, plays no part,
 so a choice made here does not tune the reported numbers. Writes bench/results/select_<role>_<bundle>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +35,9 @@ CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", type=Path, required=True)
-    ap.add_argument("--role", choices=list(REFINERS), default="dfr", help="the registered refiner the candidates are")
+    ap.add_argument(
+        "--role", choices=list(REFINERS), default="dfr", help="the registered refiner the candidates are"
+    )
     ap.add_argument("--candidate", type=Path, action="append", required=True, help="a refiner file (repeat)")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
@@ -46,20 +50,30 @@ def main(argv=None) -> None:
     pipe = Pipeline(bundle)
     z = pipe.prior(args.n, args.seed)
     base = [pipe.run(len(zc), args.seed, Settings(mode="none"), z=zc).base for zc in z.split(CHUNK)]
-    out = {"command": "python bench/select_refiner.py " + " ".join(sys.argv[1:] if argv is None else argv),
-           "n": args.n, "seed": args.seed, "reference": f"last {VALIDATION} training images", "role": args.role,
-           "base_fid": fid(ref, features_and_probs(classifier, torch.cat(base))[0]), "candidates": {}}
+    out = {
+        "command": "python bench/select_refiner.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "n": args.n,
+        "seed": args.seed,
+        "reference": f"last {VALIDATION} training images",
+        "role": args.role,
+        "base_fid": fid(ref, features_and_probs(classifier, torch.cat(base))[0]),
+        "candidates": {},
+    }
     for path in args.candidate:
         cand = Pipeline(bundle.with_model(args.role, path))
         refiner = REFINERS[args.role]
         s = cand.resolve(refiner_settings(refiner))
         solver, nfe = s.solver(refiner.stage)
         t0 = time.perf_counter()
-        x = torch.cat([cand.run(len(zc), args.seed, s, z=zc, base=bc).final for zc, bc in zip(z.split(CHUNK), base)])
+        x = torch.cat(
+            [cand.run(len(zc), args.seed, s, z=zc, base=bc).final for zc, bc in zip(z.split(CHUNK), base)]
+        )
         out["candidates"][str(path)] = {
-            "fid": fid(ref, features_and_probs(classifier, x)[0]), "alpha": s.alpha if refiner.space == "latent" else None,
+            "fid": fid(ref, features_and_probs(classifier, x)[0]),
+            "alpha": s.alpha if refiner.space == "latent" else None,
             "solver": f"{solver} NFE {nfe}",
-            "wall_s": round(time.perf_counter() - t0, 1)}
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
         print(f"{str(path):60s} fid {out['candidates'][str(path)]['fid']:.3f} (base {out['base_fid']:.3f})")
     dest = args.out or ROOT / "bench" / "results" / f"select_{args.role}_{args.bundle.name}.json"
     dest.write_text(json.dumps(out, indent=1) + "\n")

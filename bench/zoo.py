@@ -10,6 +10,7 @@ drop on every seed and the mean paired drop exceeds twice its seed-to-seed stand
 Results are kept per (bundle, seed, n, model files), so a rerun computes only what changed.
 Writes bench/results/zoo.json and zoo.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,8 @@ ROWS = {  # name → settings; refiners at the bundle's default solver unless na
     "dfr-euler1": Settings(mode="dfr", dfr_solver="euler", dfr_nfe=1),
     "dfr-euler10": Settings(mode="dfr", dfr_solver="euler", dfr_nfe=10),
     "lfr-euler10": Settings(mode="lfr", lfr_solver="euler", lfr_nfe=10),
-    # discretization bias: the base sampled with 8 Euler steps; the LFR was trained on accurately inverted latents
+    # discretization bias: the base sampled with 8 Euler steps;
+    # the LFR was trained on accurately inverted latents
     "base-euler8": Settings(mode="none", base_solver="euler", base_nfe=8),
     "lfr@base-euler8": Settings(mode="lfr", base_solver="euler", base_nfe=8),
 }
@@ -64,8 +66,10 @@ def with_variants(bundle: Bundle, variants: list[str]) -> tuple[Bundle, dict[str
             raise SystemExit(f"--variant needs ROLE=FILE, got {spec!r}")
         overrides[role] = bundle.path / rel
         bundle = bundle.with_model(role, overrides[role])
-    suffix = "".join(f"[{role}={Path(rel).parent.name + '/' if '/' in rel else ''}{Path(rel).stem}]"
-                     for role, _, rel in (v.partition("=") for v in variants))
+    suffix = "".join(
+        f"[{role}={Path(rel).parent.name + '/' if '/' in rel else ''}{Path(rel).stem}]"
+        for role, _, rel in (v.partition("=") for v in variants)
+    )
     return bundle, overrides, suffix
 
 
@@ -78,8 +82,11 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 def relative_changes(per_seed: dict, row: str, metric: str) -> list[float]:
     """Per seed: (row − reference) / reference, on the same prior draws (reference: ``REFERENCE`` or base)."""
     ref = REFERENCE.get(row, "base")
-    return [r[row][metric] / r[ref][metric] - 1 for r in per_seed.values()
-            if row in r and ref in r and metric in r[row]]
+    return [
+        r[row][metric] / r[ref][metric] - 1
+        for r in per_seed.values()
+        if row in r and ref in r and metric in r[row]
+    ]
 
 
 def helps(per_seed: dict, row: str) -> str:
@@ -105,8 +112,13 @@ FINDINGS = [  # the paper's claim, the row that should be better, the row it is 
 
 def verdict(per_seed: dict, better: str, worse: str) -> str:
     """reproduced / refuted when both metrics agree on every seed that has both rows; mixed otherwise."""
-    signs = [r[better][m] < r[worse][m] for r in per_seed.values() if better in r and worse in r
-             for m in ("fid", "fid2") if m in r[better]]
+    signs = [
+        r[better][m] < r[worse][m]
+        for r in per_seed.values()
+        if better in r and worse in r
+        for m in ("fid", "fid2")
+        if m in r[better]
+    ]
     if not signs:
         return "not measured"
     return "reproduced" if all(signs) else "refuted" if not any(signs) else "mixed"
@@ -116,16 +128,25 @@ def verdict_lines(by_bundle: dict) -> list[str]:
     names = list(by_bundle)
     lines = ["| finding (paper) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for claim, better, worse in FINDINGS:
-        lines.append(f"| {claim} (`{better}` vs `{worse}`) | "
-                     + " | ".join(verdict(by_bundle[n], better, worse) for n in names) + " |")
+        lines.append(
+            f"| {claim} (`{better}` vs `{worse}`) | "
+            + " | ".join(verdict(by_bundle[n], better, worse) for n in names)
+            + " |"
+        )
     return lines
 
 
 VARIANT_FINDINGS = [  # claim, (run suffix, row) that should be better, (run suffix, row) compared with
-    ("augmentation stabilises DFR: the paper's blur beats no augmentation",
-     ("[dfr=ablation/dfr_blur-paper]", "dfr"), ("[dfr=ablation/dfr_none]", "dfr")),
-    ("augmentation stabilises DFR: a real blur (σ 0.5–1 px) beats no augmentation",
-     ("[dfr=ablation/dfr_blur-strong]", "dfr"), ("[dfr=ablation/dfr_none]", "dfr")),
+    (
+        "augmentation stabilises DFR: the paper's blur beats no augmentation",
+        ("[dfr=ablation/dfr_blur-paper]", "dfr"),
+        ("[dfr=ablation/dfr_none]", "dfr"),
+    ),
+    (
+        "augmentation stabilises DFR: a real blur (σ 0.5–1 px) beats no augmentation",
+        ("[dfr=ablation/dfr_blur-strong]", "dfr"),
+        ("[dfr=ablation/dfr_none]", "dfr"),
+    ),
 ]
 TRANSFER = "[base=snapshots/base_step1000/base]"  # refiners of the final base applied to an earlier one
 
@@ -134,6 +155,7 @@ def variant_lines(by_bundle: dict) -> list[str]:
     """Verdicts that compare rows of two runs (augmentation variants) or two gains (transfer)."""
     lines = []
     for bundle in sorted({k.split("[")[0].split(",")[0] for k in by_bundle}):
+
         def run(suffix):
             return next((v for k, v in by_bundle.items() if k.startswith(bundle + suffix + ",")), None)
 
@@ -141,15 +163,24 @@ def variant_lines(by_bundle: dict) -> list[str]:
             a, b = run(sa), run(sb)
             if a and b:
                 merged = {seed: {"better": a[seed][ra], "worse": b[seed][rb]} for seed in a if seed in b}
-                lines.append(f"| {bundle}: {claim} | {verdict(merged, 'better', 'worse')} | "
-                             f"`{bundle}{sa}` `{ra}` vs `{bundle}{sb}` `{rb}` |")
+                lines.append(
+                    f"| {bundle}: {claim} | {verdict(merged, 'better', 'worse')} | "
+                    f"`{bundle}{sa}` `{ra}` vs `{bundle}{sb}` `{rb}` |"
+                )
         t = run(TRANSFER)
         if t:
-            gains = {seed: {"better": {m: r["dfr"][m] / r["base"][m] for m in ("fid", "fid2")},
-                            "worse": {m: r["lfr"][m] / r["base"][m] for m in ("fid", "fid2")}}
-                     for seed, r in t.items() if {"dfr", "lfr", "base"} <= set(r)}
-            lines.append(f"| {bundle}: DFR transfers to an earlier base better than LFR (relative FID change) | "
-                         f"{verdict(gains, 'better', 'worse')} | `{bundle}{TRANSFER}` `dfr`, `lfr` vs `base` |")
+            gains = {
+                seed: {
+                    "better": {m: r["dfr"][m] / r["base"][m] for m in ("fid", "fid2")},
+                    "worse": {m: r["lfr"][m] / r["base"][m] for m in ("fid", "fid2")},
+                }
+                for seed, r in t.items()
+                if {"dfr", "lfr", "base"} <= set(r)
+            }
+            lines.append(
+                f"| {bundle}: DFR transfers to an earlier base better than LFR (relative FID change) | "
+                f"{verdict(gains, 'better', 'worse')} | `{bundle}{TRANSFER}` `dfr`, `lfr` vs `base` |"
+            )
     if not lines:
         return []
     return ["| finding (paper) | verdict | rows |", "|---|---|---|"] + lines
@@ -158,9 +189,13 @@ def variant_lines(by_bundle: dict) -> list[str]:
 def bundle_table(name: str, per_seed: dict) -> list[str]:
     seeds = list(per_seed)
     rows = [r for r in [*ROWS, "reference-train"] if any(r in per_seed[s] for s in seeds)]
-    lines = [f"#### {name} (seeds {', '.join(seeds)})", "",
-             "| row | solver | extra NFE | FID | Δ FID | FID2 (independent) | Δ FID2 | KID | KID2 | FID vs train | helps |",
-             "|" + "---|" * 11]
+    lines = [
+        f"#### {name} (seeds {', '.join(seeds)})",
+        "",
+        "| row | solver | extra NFE | FID | Δ FID | FID2 (independent) | Δ FID2 | KID | KID2 "
+        "| FID vs train | helps |",
+        "|" + "---|" * 11,
+    ]
     for row in rows:
         have = [x for x in seeds if row in per_seed[x]]
         r0 = per_seed[have[0]][row]
@@ -171,11 +206,15 @@ def bundle_table(name: str, per_seed: dict) -> list[str]:
             dm, ds = mean_std(d) if d else (float("nan"), 0.0)
             plain = row.startswith("base") or row == "reference-train"
             cells += [f"{m:.2f} ± {s:.2f}", "—" if plain else f"{100 * dm:+.1f}% ± {100 * ds:.1f}"]
-        kid1, kid2, ftr = (mean_std([per_seed[x][row].get(k, float("nan")) for x in have])[0]
-                           for k in ("kid", "kid2", "fid_train"))
+        kid1, kid2, ftr = (
+            mean_std([per_seed[x][row].get(k, float("nan")) for x in have])[0]
+            for k in ("kid", "kid2", "fid_train")
+        )
         verdict = "" if plain else helps(per_seed, row) + (f" ({len(have)} seed)" if len(have) == 1 else "")
-        lines.append(f"| {row} | {r0['solver']} | {r0['extra_nfe']} | {cells[0]} | {cells[1]} | {cells[2]} | "
-                     f"{cells[3]} | {kid1:.3f} | {kid2:.3f} | {ftr:.2f} | {verdict} |")
+        lines.append(
+            f"| {row} | {r0['solver']} | {r0['extra_nfe']} | {cells[0]} | {cells[1]} | {cells[2]} | "
+            f"{cells[3]} | {kid1:.3f} | {kid2:.3f} | {ftr:.2f} | {verdict} |"
+        )
     return lines
 
 
@@ -184,21 +223,40 @@ def main(argv=None) -> None:
     ap.add_argument("--bundle", type=Path, action="append", required=True, help="a bundle directory (repeat)")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--rows", nargs="+", choices=list(ROWS), default=HEADLINE,
-                    help=f"rows to compute (default the headline rows: {' '.join(HEADLINE)})")
-    ap.add_argument("--variant", action="append", default=[], metavar="ROLE=FILE",
-                    help="replace one model by another file of the bundle (e.g. dfr=ablation/dfr_none.safetensors)")
+    ap.add_argument(
+        "--rows",
+        nargs="+",
+        choices=list(ROWS),
+        default=HEADLINE,
+        help=f"rows to compute (default the headline rows: {' '.join(HEADLINE)})",
+    )
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="ROLE=FILE",
+        help="replace one model by another file of the bundle (e.g. dfr=ablation/dfr_none.safetensors)",
+    )
     ap.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
-    ap.add_argument("--sample-cache", type=Path, default=None,
-                    help="also save every row's samples there (not committed), so --rescore can score them again")
-    ap.add_argument("--rescore", action="store_true",
-                    help="score the cached samples with the bundles' current extractors instead of sampling")
+    ap.add_argument(
+        "--sample-cache",
+        type=Path,
+        default=None,
+        help="also save every row's samples there (not committed), so --rescore can score them again",
+    )
+    ap.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the cached samples with the bundles' current extractors instead of sampling",
+    )
     args = ap.parse_args(argv)
     if args.rescore:
         return rescore(args)
     out_json = args.out_dir / "zoo.json"
     kept = json.loads(out_json.read_text()) if out_json.is_file() else {"runs": {}}
-    command = "python bench/zoo.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python bench/zoo.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
     rows = {r: ROWS[r] for r in ["base"] + [r for r in args.rows if r != "base"]}
     for path in args.bundle:
         bundle, overrides, suffix = with_variants(Bundle(path), args.variant)
@@ -227,8 +285,13 @@ def main(argv=None) -> None:
             kept["command"] = command
             args.out_dir.mkdir(parents=True, exist_ok=True)
             out_json.write_text(json.dumps(kept, indent=1))
-            print(f"{key}: " + ", ".join(f"{r} {v['fid']:.2f}/{v.get('fid2', float('nan')):.2f}"
-                                         for r, v in result.items()), flush=True)
+            print(
+                f"{key}: "
+                + ", ".join(
+                    f"{r} {v['fid']:.2f}/{v.get('fid2', float('nan')):.2f}" for r, v in result.items()
+                ),
+                flush=True,
+            )
     write_markdown(kept, args.out_dir / "zoo.md")
 
 
@@ -273,10 +336,14 @@ def write_markdown(kept: dict, dest: Path) -> None:
     for key, run in kept["runs"].items():
         name, n, seed = key.rsplit("/", 2)
         by_bundle.setdefault(f"{name}, n = {n[1:]}", {})[seed[4:]] = run["rows"]
-    text = [f"Command: `{kept.get('command', '')}`", "",
-            "FID/KID on the bundle's classifier features and FID2/KID2 on its independent `classifier2`, "
-            "both against the 10,000 test images; Δ is each seed's change against the base on the same prior "
-            "draws (mean ± std over seeds). *helps*: both FIDs drop on every seed by more than 2 std.", ""]
+    text = [
+        f"Command: `{kept.get('command', '')}`",
+        "",
+        "FID/KID on the bundle's classifier features and FID2/KID2 on its independent `classifier2`, "
+        "both against the 10,000 test images; Δ is each seed's change against the base on the same prior "
+        "draws (mean ± std over seeds). *helps*: both FIDs drop on every seed by more than 2 std.",
+        "",
+    ]
     for name, per_seed in by_bundle.items():
         text += bundle_table(name, per_seed) + [""]
     text += ["#### The paper's findings, per bundle (both metrics must agree on every seed)", ""]

@@ -10,6 +10,7 @@ inverted latents z_b = G⁻¹(x_train). It matches only the latents' second mome
 inversion measures (no FID is consulted), and costs no extra NFE: the simplest correction of a
 latent bias that is mostly a contraction, and a yardstick for what LFR learns beyond it.
 """
+
 from __future__ import annotations
 
 import torch

@@ -8,6 +8,7 @@ Loading never executes code: safetensors is a plain header + raw buffers, and th
 state used for ``--resume`` is read with ``torch.load(weights_only=True)``. Every failure
 raises :class:`CheckpointError` with a one-line message naming the file and the problem.
 """
+
 from __future__ import annotations
 
 import json

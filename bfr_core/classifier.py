@@ -4,6 +4,7 @@ The regularisation (additive N(0, noise²) and a random shift of up to ``max_shi
 per batch) keeps the classifier from over-fitting its training images; otherwise their
 features differ from those of unseen images and the train-vs-test FID floor is meaningless.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,10 @@ def batch_summary(model, x: torch.Tensor, labels: torch.Tensor | None) -> dict:
     """Quick metrics for a handful of images: mean confidence, accuracy vs requested labels, histogram."""
     probs = torch.softmax(model(x), 1)
     pred = probs.argmax(1)
-    out = {"confidence": float(probs.max(1).values.mean()),
-           "histogram": torch.bincount(pred, minlength=probs.shape[1]).tolist()}
+    out = {
+        "confidence": float(probs.max(1).values.mean()),
+        "histogram": torch.bincount(pred, minlength=probs.shape[1]).tolist(),
+    }
     if labels is not None:
         out["accuracy"] = float((pred == labels).float().mean())
     return out

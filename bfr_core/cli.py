@@ -3,6 +3,7 @@
 Every command is thin over the library and records its own command line, step count and
 wall time in the files it writes. Errors print one line and exit with status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,20 @@ import numpy as np
 
 from .checkpoint import CheckpointError, load_model, save_tensors
 from .classifier import accuracy, classifier_loss
-from .commands import (add_sampling_args, add_snapshot_arg, add_training_args, command_line, finish,
-                       leak_fraction, positive_int, probability, seeded, state_path, train_cfg, with_snapshots)
+from .commands import (
+    add_sampling_args,
+    add_snapshot_arg,
+    add_training_args,
+    command_line,
+    finish,
+    leak_fraction,
+    positive_int,
+    probability,
+    seeded,
+    state_path,
+    train_cfg,
+    with_snapshots,
+)
 from .data import DATASETS, DataError, load_dataset
 from .evaluate import evaluate_bundle, scorer_for
 from .flow import base_batches, train_flow
@@ -37,13 +50,31 @@ def cmd_train_base(args):
     ds = load_dataset(args.dataset, args.data_dir)
     conditional = ds.num_classes > 1 and not args.unconditional
     config = default_velocity_config(ds.shape, ds.num_classes if conditional else 0, channels=args.channels)
-    meta = {"role": "base", "dataset": ds.name, "sigma": args.sigma, "batch_size": args.batch_size,
-            "leak": args.leak, "sampling": {"solver": args.solver, "nfe": args.nfe}}
-    cfg = with_snapshots(train_cfg(args, "base", ds.name), args.snapshot_at, config, meta,
-                         lambda step: args.out / "snapshots" / f"base_step{step}" / "base.safetensors")
-    result = train_flow(build_net(config, seeded(args)), base_batches(ds.x_train, ds.y_train, conditional, args.leak),
-                        "independent",
-                        args.sigma, args.batch_size, cfg, state_path(args.out, "base"), args.resume)
+    meta = {
+        "role": "base",
+        "dataset": ds.name,
+        "sigma": args.sigma,
+        "batch_size": args.batch_size,
+        "leak": args.leak,
+        "sampling": {"solver": args.solver, "nfe": args.nfe},
+    }
+    cfg = with_snapshots(
+        train_cfg(args, "base", ds.name),
+        args.snapshot_at,
+        config,
+        meta,
+        lambda step: args.out / "snapshots" / f"base_step{step}" / "base.safetensors",
+    )
+    result = train_flow(
+        build_net(config, seeded(args)),
+        base_batches(ds.x_train, ds.y_train, conditional, args.leak),
+        "independent",
+        args.sigma,
+        args.batch_size,
+        cfg,
+        state_path(args.out, "base"),
+        args.resume,
+    )
     finish(args.out, "base", result, config, meta)
 
 
@@ -54,11 +85,25 @@ def cmd_train_classifier(args):
     cfg = train_cfg(args, args.name, ds.name)
     cfg.ema_decay = 0.0
     loss_fn = classifier_loss(ds.x_train, ds.y_train, args.batch_size, args.noise, args.max_shift)
-    result = fit(build_net(config, seeded(args)), loss_fn, cfg, state_path(args.bundle, args.name), args.resume)
+    result = fit(
+        build_net(config, seeded(args)), loss_fn, cfg, state_path(args.bundle, args.name), args.resume
+    )
     acc = accuracy(result.model, ds.x_test, ds.y_test)
     print(f"{args.name} test accuracy: {acc:.4f}")
-    finish(args.bundle, args.name, result, config, {"role": args.name, "dataset": ds.name, "test_accuracy": acc,
-           "noise": args.noise, "max_shift": args.max_shift, "seed": args.seed})
+    finish(
+        args.bundle,
+        args.name,
+        result,
+        config,
+        {
+            "role": args.name,
+            "dataset": ds.name,
+            "test_accuracy": acc,
+            "noise": args.noise,
+            "max_shift": args.max_shift,
+            "seed": args.seed,
+        },
+    )
 
 
 def cmd_invert(args):
@@ -70,14 +115,36 @@ def cmd_invert(args):
     t0 = time.perf_counter()
     z = invert(bundle.models["base"], x, labels, args.solver, args.nfe, desc=None if args.quiet else "invert")
     wall = time.perf_counter() - t0
-    x_back = flow_map(bundle.models["base"], z[:500], None if labels is None else labels[:500], None, 0.0, 1.0,
-                      args.solver, args.nfe).x
+    x_back = flow_map(
+        bundle.models["base"],
+        z[:500],
+        None if labels is None else labels[:500],
+        None,
+        0.0,
+        1.0,
+        args.solver,
+        args.nfe,
+    ).x
     round_trip = float((x_back - x[:500]).abs().mean())
     bias = latent_bias(z)
-    meta = {"role": "latents", "dataset": ds.name, "n": n, "solver": args.solver, "nfe": args.nfe,
-            "round_trip_mae": round_trip, "latent_bias": bias, "wall_s": round(wall, 2), "command": command_line()}
+    meta = {
+        "role": "latents",
+        "dataset": ds.name,
+        "n": n,
+        "solver": args.solver,
+        "nfe": args.nfe,
+        "round_trip_mae": round_trip,
+        "latent_bias": bias,
+        "wall_s": round(wall, 2),
+        "command": command_line(),
+    }
     save_tensors({"z": z.half(), "y": y}, meta, args.bundle / "latents.safetensors")
-    print(json.dumps({"inverted": n, "round_trip_mae": round_trip, "latent_bias": bias, "wall_s": round(wall, 1)}, indent=1))
+    print(
+        json.dumps(
+            {"inverted": n, "round_trip_mae": round_trip, "latent_bias": bias, "wall_s": round(wall, 1)},
+            indent=1,
+        )
+    )
 
 
 def cmd_reference(args):
@@ -86,9 +153,17 @@ def cmd_reference(args):
     if not ds.is_image or not bundle.has("classifier"):
         raise ValueError(f"{bundle.path}: a reference needs an image dataset and classifier.safetensors")
     ref = reference_from_data(bundle, ds)
-    save_reference(ref, ds.y_test, {"dataset": ds.name, "test_images": len(ds.x_test), "command": command_line(),
-                                    "extractors": [n for n in FEATURE_EXTRACTORS if bundle.has(n)]},
-                   args.bundle / REFERENCE_FILE)
+    save_reference(
+        ref,
+        ds.y_test,
+        {
+            "dataset": ds.name,
+            "test_images": len(ds.x_test),
+            "command": command_line(),
+            "extractors": [n for n in FEATURE_EXTRACTORS if bundle.has(n)],
+        },
+        args.bundle / REFERENCE_FILE,
+    )
     print(f"wrote {args.bundle / REFERENCE_FILE}: features of {len(ds.x_test)} test images")
 
 
@@ -97,19 +172,40 @@ def cmd_sweep(args):
     pipe = Pipeline(bundle)
     alpha = pipe.resolve(Settings(mode="none")).alpha
     t0 = time.perf_counter()
-    sweep = nfe_sweep(pipe, scorer_for(bundle, args.data_dir), n=args.n, seed=args.seed, alpha=alpha,
-                      progress=None if args.quiet else lambda f, text: print(f"{f:4.0%} {text}", flush=True))
-    out = {"command": command_line(), "date": time.strftime("%Y-%m-%d"), "n": args.n, "seed": args.seed,
-           "alpha": alpha, "wall_s": round(time.perf_counter() - t0, 1),
-           "sweep": sweep}
+    sweep = nfe_sweep(
+        pipe,
+        scorer_for(bundle, args.data_dir),
+        n=args.n,
+        seed=args.seed,
+        alpha=alpha,
+        progress=None if args.quiet else lambda f, text: print(f"{f:4.0%} {text}", flush=True),
+    )
+    out = {
+        "command": command_line(),
+        "date": time.strftime("%Y-%m-%d"),
+        "n": args.n,
+        "seed": args.seed,
+        "alpha": alpha,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "sweep": sweep,
+    }
     (args.bundle / SWEEP_FILE).write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.bundle / SWEEP_FILE} in {out['wall_s']} s")
 
 
 def settings_from(args) -> Settings:
-    return Settings(mode=args.mode, base_solver=args.base_solver, base_nfe=args.base_nfe, alpha=args.alpha,
-                    lfr_variant=args.lfr_variant, lfr_solver=args.lfr_solver, lfr_nfe=args.lfr_nfe,
-                    dfr_variant=args.dfr_variant, dfr_solver=args.dfr_solver, dfr_nfe=args.dfr_nfe)
+    return Settings(
+        mode=args.mode,
+        base_solver=args.base_solver,
+        base_nfe=args.base_nfe,
+        alpha=args.alpha,
+        lfr_variant=args.lfr_variant,
+        lfr_solver=args.lfr_solver,
+        lfr_nfe=args.lfr_nfe,
+        dfr_variant=args.dfr_variant,
+        dfr_solver=args.dfr_solver,
+        dfr_nfe=args.dfr_nfe,
+    )
 
 
 def cmd_sample(args):
@@ -139,12 +235,19 @@ def cmd_evaluate(args):
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)  # accepted before or after the command
-    common.add_argument("--data-dir", default=argparse.SUPPRESS,
-                        help="directory with MNIST/Fashion-MNIST IDX files (or set BFR_DATA_DIR)")
+    common.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="directory with MNIST/Fashion-MNIST IDX files (or set BFR_DATA_DIR)",
+    )
     common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
-    ap = argparse.ArgumentParser(prog="python -m bfr_core", parents=[common],
-                                 description="BFR Explorer: bias-correcting flow refiners.")
-    # No ap.set_defaults(quiet=...): parents share action objects, so it would reset the subcommands' SUPPRESS.
+    ap = argparse.ArgumentParser(
+        prog="python -m bfr_core",
+        parents=[common],
+        description="BFR Explorer: bias-correcting flow refiners.",
+    )
+    # No ap.set_defaults(quiet=...): parents share action objects, so it would reset the
+    # subcommands' SUPPRESS.
     sub = ap.add_subparsers(dest="command", required=True)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -155,8 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="bundle directory")
     p.add_argument("--unconditional", action="store_true", help="ignore labels")
     p.add_argument("--sigma", type=float, default=0.0, help="path noise σ")
-    p.add_argument("--leak", type=leak_fraction, default=0.0,
-                   help="train from sources √(1-l²)·ε + l·x but sample from pure N(0, I): a signal-leak bias")
+    p.add_argument(
+        "--leak",
+        type=leak_fraction,
+        default=0.0,
+        help="train from sources √(1-l²)·ε + l·x but sample from pure N(0, I): a signal-leak bias",
+    )
     add_snapshot_arg(p, "OUT/snapshots/base_stepSTEP/base.safetensors")
     add_training_args(p, 256)
     add_sampling_args(p, "rk4", 20)
@@ -164,12 +271,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train-classifier", "train a metric feature extractor (classifier) for the bundle's dataset")
     p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--name", choices=FEATURE_EXTRACTORS, default="classifier",
-                   help="classifier: the bundle's metric; classifier2: an independent second metric "
-                        "(train it with another --arch, --seed and augmentation)")
-    p.add_argument("--arch", choices=["cnn", "cnn-wide", "mlp"], default=None,
-                   help="network family (default: cnn for 28x28 images, mlp for small ones; cnn-wide: 48 channels, "
-                        "64 features)")
+    p.add_argument(
+        "--name",
+        choices=FEATURE_EXTRACTORS,
+        default="classifier",
+        help="classifier: the bundle's metric; classifier2: an independent second metric "
+        "(train it with another --arch, --seed and augmentation)",
+    )
+    p.add_argument(
+        "--arch",
+        choices=["cnn", "cnn-wide", "mlp"],
+        default=None,
+        help="network family (default: cnn for 28x28 images, mlp for small ones; cnn-wide: 48 channels, "
+        "64 features)",
+    )
     p.add_argument("--noise", type=float, default=0.3, help="std of training-time input noise")
     p.add_argument("--max-shift", type=int, default=1, help="random shift in pixels at training time")
     add_training_args(p, 256, velocity_net=False)
@@ -188,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, required=True)
     p.set_defaults(func=cmd_reference)
 
-    p = command("sweep", "measure quality against refiner NFE and store it in the bundle (Over-refinement view)")
+    p = command(
+        "sweep", "measure quality against refiner NFE and store it in the bundle (Over-refinement view)"
+    )
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--n", type=positive_int, default=2000)
     p.add_argument("--seed", type=int, default=0)
@@ -206,8 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     for stage in ("base", "lfr", "dfr"):
         p.add_argument(f"--{stage}-solver", choices=FIXED_SOLVERS, default=None)
         p.add_argument(f"--{stage}-nfe", type=positive_int, default=None)
-    p.add_argument("--out", type=Path, required=True,
-                   help="a .png grid, or .npy for the raw float32 samples (N×C×H×W in [-1, 1], not clipped)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="a .png grid, or .npy for the raw float32 samples (N×C×H×W in [-1, 1], not clipped)",
+    )
     p.set_defaults(func=cmd_sample)
 
     p = command("evaluate", "metrics of base / LFR / DFR against the held-out test split")
@@ -224,10 +345,20 @@ def main(argv=None) -> int:
     args.quiet, args.data_dir = getattr(args, "quiet", False), getattr(args, "data_dir", None)
     try:
         args.func(args)
-    except (DataError, CheckpointError, ValueError, DivergenceError, FloatingPointError, FileNotFoundError) as e:
+    except (
+        DataError,
+        CheckpointError,
+        ValueError,
+        DivergenceError,
+        FloatingPointError,
+        FileNotFoundError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted; the last checkpoint is kept: rerun the same command with --resume", file=sys.stderr)
+        print(
+            "\ninterrupted; the last checkpoint is kept: rerun the same command with --resume",
+            file=sys.stderr,
+        )
         return 130
     return 0

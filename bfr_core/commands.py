@@ -3,6 +3,7 @@ them, resume-state paths, snapshots, and saving a model with its provenance (com
 wall time, final loss). The commands themselves live in cli.py and, for refiners, in their own
 files under refiners/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,14 @@ def command_line() -> str:
 
 
 def train_cfg(args, desc: str, dataset: str) -> TrainConfig:
-    return TrainConfig(steps=args.steps or STEPS[family(dataset)], lr=args.lr, seed=args.seed,
-                       save_every=args.save_every, progress=not args.quiet, desc=desc)
+    return TrainConfig(
+        steps=args.steps or STEPS[family(dataset)],
+        lr=args.lr,
+        seed=args.seed,
+        save_every=args.save_every,
+        progress=not args.quiet,
+        desc=desc,
+    )
 
 
 def seeded(args) -> torch.Generator:
@@ -44,11 +51,19 @@ def state_path(bundle: Path, name: str) -> Path:
 
 def finish(bundle: Path, name: str, result, net_config: dict, meta: dict) -> None:
     """Save the trained model with its provenance, then drop the resume state."""
-    meta = {**meta, "steps": result.steps, "final_loss": result.final_loss,
-            "wall_s": round(result.wall_s, 2), "command": command_line()}
+    meta = {
+        **meta,
+        "steps": result.steps,
+        "final_loss": result.final_loss,
+        "wall_s": round(result.wall_s, 2),
+        "command": command_line(),
+    }
     save_model(result.model, net_config, meta, bundle / f"{name}.safetensors")
     state_path(bundle, name).unlink(missing_ok=True)
-    print(f"saved {bundle / name}.safetensors ({result.steps} steps, {result.wall_s:.1f} s, loss {result.final_loss:.4f})")
+    print(
+        f"saved {bundle / name}.safetensors ({result.steps} steps, {result.wall_s:.1f} s, "
+        f"loss {result.final_loss:.4f})"
+    )
 
 
 def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_for) -> TrainConfig:
@@ -57,8 +72,12 @@ def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_f
     cfg.snapshots = tuple(steps)
 
     def snapshot(step: int, model) -> None:
-        save_model(model, net_config, {**meta, "steps": step, "snapshot_of_steps": cfg.steps,
-                                       "command": command_line()}, path_for(step))
+        save_model(
+            model,
+            net_config,
+            {**meta, "steps": step, "snapshot_of_steps": cfg.steps, "command": command_line()},
+            path_for(step),
+        )
 
     cfg.on_snapshot = snapshot
     return cfg
@@ -66,7 +85,10 @@ def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_f
 
 def load_latents(bundle):
     if bundle.latents is None:
-        raise CheckpointError(f"{bundle.path}: no latents.safetensors; run `python -m bfr_core invert --bundle {bundle.path}` first")
+        raise CheckpointError(
+            f"{bundle.path}: no latents.safetensors; "
+            f"run `python -m bfr_core invert --bundle {bundle.path}` first"
+        )
     return bundle.latents["z"], bundle.latents["y"]
 
 
@@ -79,26 +101,42 @@ def positive_int(s: str) -> int:
 
 def model_name(s: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", s):
-        raise argparse.ArgumentTypeError(f"a model name is letters, digits, '_', '-' and '/' separators, got {s!r}")
+        raise argparse.ArgumentTypeError(
+            f"a model name is letters, digits, '_', '-' and '/' separators, got {s!r}"
+        )
     return s
 
 
 def add_coupling_args(p, default_name: str) -> None:
     """--ot-batch and --name, shared by the two refiners' training commands."""
-    p.add_argument("--ot-batch", type=positive_int, default=None,
-                   help="pairs coupled by minibatch OT per step, of which --batch-size are trained on "
-                        "(default: the batch size; larger gives closer pairs)")
+    p.add_argument(
+        "--ot-batch",
+        type=positive_int,
+        default=None,
+        help="pairs coupled by minibatch OT per step, of which --batch-size are trained on "
+        "(default: the batch size; larger gives closer pairs)",
+    )
     add_name_arg(p, default_name)
 
 
 def add_snapshot_arg(p, where: str) -> None:
-    p.add_argument("--snapshot-at", type=positive_int, nargs="*", default=[], metavar="STEP",
-                   help=f"also save the model after these steps, as {where}")
+    p.add_argument(
+        "--snapshot-at",
+        type=positive_int,
+        nargs="*",
+        default=[],
+        metavar="STEP",
+        help=f"also save the model after these steps, as {where}",
+    )
 
 
 def add_name_arg(p, default_name: str) -> None:
-    p.add_argument("--name", type=model_name, default=default_name,
-                   help=f"write BUNDLE/NAME.safetensors (e.g. ablation/{default_name}_variant, which the app ignores)")
+    p.add_argument(
+        "--name",
+        type=model_name,
+        default=default_name,
+        help=f"write BUNDLE/NAME.safetensors (e.g. ablation/{default_name}_variant, which the app ignores)",
+    )
 
 
 def probability(s: str) -> float:
@@ -127,6 +165,7 @@ def add_training_args(p, batch_size: int, lr: float = 1e-3, velocity_net: bool =
 
 
 def add_sampling_args(p, solver: str, nfe: int):
-    p.add_argument("--solver", choices=FIXED_SOLVERS, default=solver,
-                   help="default solver recorded in the bundle")
+    p.add_argument(
+        "--solver", choices=FIXED_SOLVERS, default=solver, help="default solver recorded in the bundle"
+    )
     p.add_argument("--nfe", type=positive_int, default=nfe, help="default network evaluations")

@@ -3,6 +3,7 @@
 Every loader returns a :class:`Dataset` with a fixed train / held-out test split. Images
 live in [-1, 1] with shape (C, H, W); toy points have shape (2,). Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -5,6 +5,7 @@ Each row maps to metrics (``fid``, ``kid``, ``precision``, ``recall``, ``density
 toy 2-D) plus ``nfe`` (network evaluations per sample, base included), ``extra_nfe``
 (refiners only), ``solver`` (what ran, e.g. ``base rk4x20 + lfr rk4x4``) and ``wall_s``.
 """
+
 from __future__ import annotations
 
 import time
@@ -76,8 +77,15 @@ def scorer_for(bundle: Bundle, data_dir=None) -> Scorer:
     return Scorer(reference_from_data(bundle, ds), ds)
 
 
-def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict | None = None,
-                    progress: bool = True, samples: dict | None = None) -> dict:
+def evaluate_bundle(
+    bundle: Bundle,
+    n: int,
+    seed: int,
+    data_dir=None,
+    rows: dict | None = None,
+    progress: bool = True,
+    samples: dict | None = None,
+) -> dict:
     """Run each method on ``n`` samples of prior seed ``seed`` and measure it against test.
 
     ``samples``, when given, receives each row's samples and labels (to rescore them later)."""
@@ -96,12 +104,22 @@ def evaluate_bundle(bundle: Bundle, n: int, seed: int, data_dir=None, rows: dict
         extra = sum(v for k, v in st.nfe.items() if k != "base")
         if samples is not None:
             samples[name] = (st.final, st.labels)
-        results[name] = {**score(st.final, st.labels), "nfe": st.nfe["base"] + extra, "extra_nfe": extra,
-                         "solver": describe(st.settings, st.nfe), "wall_s": round(wall, 3)}
+        results[name] = {
+            **score(st.final, st.labels),
+            "nfe": st.nfe["base"] + extra,
+            "extra_nfe": extra,
+            "solver": describe(st.settings, st.nfe),
+            "wall_s": round(wall, 3),
+        }
     if score.ds is not None:  # the floor: real training images, scored like samples
         floor = score(score.ds.x_train[:n], score.ds.y_train[:n])
         if samples is not None:
             samples["reference-train"] = (score.ds.x_train[:n], score.ds.y_train[:n])
-        results["reference-train"] = {**floor, "nfe": 0, "extra_nfe": 0, "solver": "real training images",
-                                      "wall_s": 0.0}
+        results["reference-train"] = {
+            **floor,
+            "nfe": 0,
+            "extra_nfe": 0,
+            "solver": "real training images",
+            "wall_s": 0.0,
+        }
     return results

@@ -13,6 +13,7 @@ class so that labelled pairs stay same-class (DFR); ``paired`` keeps fixed pairs
 the marginals stay exact and the pairs come closer to the full OT plan.
 ``train_flow`` is the training loop for any such flow; ``base_batches`` draws the base model's pairs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -82,11 +83,17 @@ def couple(batch: FlowBatch, coupling: str) -> FlowBatch:
 
 def take(batch: FlowBatch, idx: torch.Tensor) -> FlowBatch:
     """The rows ``idx`` of every field of ``batch``."""
-    return FlowBatch(batch.x0[idx], batch.x1[idx], None if batch.y is None else batch.y[idx],
-                     None if batch.cond is None else batch.cond[idx])
+    return FlowBatch(
+        batch.x0[idx],
+        batch.x1[idx],
+        None if batch.y is None else batch.y[idx],
+        None if batch.cond is None else batch.cond[idx],
+    )
 
 
-def coupled_batch(draw, coupling: str, batch_size: int, ot_batch: int | None, generator: torch.Generator) -> FlowBatch:
+def coupled_batch(
+    draw, coupling: str, batch_size: int, ot_batch: int | None, generator: torch.Generator
+) -> FlowBatch:
     """Draw ``max(ot_batch, batch_size)`` pairs, couple them, and keep ``batch_size`` of them at
     random. With ``ot_batch`` ≤ ``batch_size`` (or None) this is ``couple(draw(g, batch_size))``."""
     n = max(ot_batch or 0, batch_size)
@@ -105,13 +112,25 @@ def flow_loss(net, batch: FlowBatch, sigma: float, generator: torch.Generator) -
 
 
 # ----------------------------------------------------------------------------- training
-def train_flow(net, draw, coupling: str, sigma: float, batch_size: int, cfg: TrainConfig,
-               state_path=None, resume=False, on_step=None, ot_batch: int | None = None) -> TrainResult:
+def train_flow(
+    net,
+    draw,
+    coupling: str,
+    sigma: float,
+    batch_size: int,
+    cfg: TrainConfig,
+    state_path=None,
+    resume=False,
+    on_step=None,
+    ot_batch: int | None = None,
+) -> TrainResult:
     """Flow matching with batches from ``draw(generator, n) -> FlowBatch``; ``ot_batch`` > batch_size
     couples that many pairs per step and trains on ``batch_size`` of them (``coupled_batch``)."""
 
     def loss_fn(model, generator, step):
-        return flow_loss(model, coupled_batch(draw, coupling, batch_size, ot_batch, generator), sigma, generator)
+        return flow_loss(
+            model, coupled_batch(draw, coupling, batch_size, ot_batch, generator), sigma, generator
+        )
 
     return fit(net, loss_fn, cfg, state_path, resume, on_step)
 
@@ -135,7 +154,7 @@ def base_batches(x_train, y_train, conditional: bool, leak: float = 0.0):
         x1 = x_train[idx]
         x0 = torch.randn(x1.shape, generator=g)
         if leak > 0:
-            x0 = (1 - leak ** 2) ** 0.5 * x0 + leak * x1
+            x0 = (1 - leak**2) ** 0.5 * x0 + leak * x1
         return FlowBatch(x0, x1, labels_or_none(y_train[idx], conditional))
 
     return draw

@@ -1,4 +1,5 @@
 """Turning samples into pictures: image grids and 2-D scatter plots as PIL images / PNG."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
-def image_grid(x: torch.Tensor, ncol: int | None = None, scale: int | None = None, pad: int = 1) -> Image.Image:
+def image_grid(
+    x: torch.Tensor, ncol: int | None = None, scale: int | None = None, pad: int = 1
+) -> Image.Image:
     """Tile (N, 1, H, W) images in [-1, 1] into one grayscale picture, upscaled ``scale``×
     (default: whatever makes the grid about 300 px wide, at least 2×)."""
     n, _, h, w = x.shape
@@ -24,7 +27,9 @@ def image_grid(x: torch.Tensor, ncol: int | None = None, scale: int | None = Non
     pix = to_uint8(x[:, 0])
     for i in range(n):
         r, c = divmod(i, ncol)
-        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = pix[i]
+        canvas[
+            pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w
+        ] = pix[i]
     return Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
 
 

@@ -4,6 +4,7 @@ Everything is small enough to train live on a CPU in seconds: a base flow N(0, I
 its inverted latents z_b = G⁻¹(x) (visibly not N(0, I)), an LFR (N(0, I) → z_b, OT coupling)
 and a DFR (G(z) → data, OT coupling), with trajectories for plotting.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,15 @@ class LabResult:
     energy: dict
 
 
-def run_bias_lab(name: str = "moons", base_steps: int = 60, refine_steps: int = 250, n: int = 1000,
-                 seed: int = 0, alpha: float = 0.1, progress=None) -> LabResult:
+def run_bias_lab(
+    name: str = "moons",
+    base_steps: int = 60,
+    refine_steps: int = 250,
+    n: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.1,
+    progress=None,
+) -> LabResult:
     """Train base → invert → LFR → DFR on toy set ``name``; ``progress(fraction, text)`` reports."""
     if not (isinstance(base_steps, int) and 10 <= base_steps <= MAX_LAB_STEPS):
         raise ValueError(f"base steps must be an integer in 10..{MAX_LAB_STEPS}, got {base_steps!r}")
@@ -49,8 +57,11 @@ def run_bias_lab(name: str = "moons", base_steps: int = 60, refine_steps: int = 
     total = base_steps + 2 * refine_steps
 
     def reporter(offset, label):
-        return (lambda step, loss: progress((offset + step) / total, f"{label}: step {step}, loss {loss:.3f}")
-                if progress and step % 25 == 0 else None)
+        return lambda step, loss: (
+            progress((offset + step) / total, f"{label}: step {step}, loss {loss:.3f}")
+            if progress and step % 25 == 0
+            else None
+        )
 
     def net():  # every network starts from the same seeded weights, drawn from its own generator
         return init_weights(MLPVelocity((2,), hidden=64, depth=2), torch.Generator().manual_seed(seed))
@@ -58,23 +69,47 @@ def run_bias_lab(name: str = "moons", base_steps: int = 60, refine_steps: int = 
     def cfg(steps):
         return TrainConfig(steps=steps, lr=2e-3, ema_decay=0.99, seed=seed, progress=False)
 
-    base = train_flow(net(), base_batches(ds.x_train, ds.y_train, False), "independent", 0.0, 128, cfg(base_steps),
-                      on_step=reporter(0, "base")).model
+    base = train_flow(
+        net(),
+        base_batches(ds.x_train, ds.y_train, False),
+        "independent",
+        0.0,
+        128,
+        cfg(base_steps),
+        on_step=reporter(0, "base"),
+    ).model
     g = torch.Generator().manual_seed(seed)
     prior = torch.randn(n, 2, generator=g)
     generated = flow_map(base, prior, solver="rk4", nfe=8).x
     z_b = invert(base, ds.x_train[:n], solver="rk4", nfe=8, desc=None)
-    lfr = train_flow(net(), lfr_batches(z_b, torch.zeros(n, dtype=torch.long), False, alpha=alpha), "ot", 0.0, 128,
-                     cfg(refine_steps), on_step=reporter(base_steps, "LFR")).model
+    lfr = train_flow(
+        net(),
+        lfr_batches(z_b, torch.zeros(n, dtype=torch.long), False, alpha=alpha),
+        "ot",
+        0.0,
+        128,
+        cfg(refine_steps),
+        on_step=reporter(base_steps, "LFR"),
+    ).model
     z_ref = flow_map(lfr, prior, solver="rk4", nfe=4).x
     lfr_points = flow_map(base, z_ref, solver="rk4", nfe=8).x
-    dfr = train_flow(net(), dfr_batches(generated, torch.zeros(n, dtype=torch.long), ds.x_train, ds.y_train, False,
-                                        Augment(blur_p=0.0)), "ot", 0.0, 128, cfg(refine_steps),
-                     on_step=reporter(base_steps + refine_steps, "DFR")).model
+    dfr = train_flow(
+        net(),
+        dfr_batches(
+            generated, torch.zeros(n, dtype=torch.long), ds.x_train, ds.y_train, False, Augment(blur_p=0.0)
+        ),
+        "ot",
+        0.0,
+        128,
+        cfg(refine_steps),
+        on_step=reporter(base_steps + refine_steps, "DFR"),
+    ).model
     mapped = flow_map(dfr, generated, solver="euler", nfe=10, return_trajectory=True)
     dfr_points, traj = mapped.x, mapped.trajectory
     test = ds.x_test[:n]
-    energy = {k: energy_distance(v, test) for k, v in
-              (("base", generated), ("lfr", lfr_points), ("dfr", dfr_points), ("train", ds.x_train[:n]))}
+    energy = {
+        k: energy_distance(v, test)
+        for k, v in (("base", generated), ("lfr", lfr_points), ("dfr", dfr_points), ("train", ds.x_train[:n]))
+    }
     energy["latents_vs_prior"] = energy_distance(z_b, prior)
     return LabResult(ds.x_train[:n], generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy)

@@ -8,6 +8,7 @@ All functions take feature matrices (N, D) as torch tensors unless stated otherw
 - energy distance = 2E‖X − Y‖ − E‖X − X'‖ − E‖Y − Y'‖ (V-statistic)
 - sliced Wasserstein-2 over random unit directions
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     return float(((mu_r - mu_f) ** 2).sum() + np.trace(cov_r) + np.trace(cov_f) - 2 * np.trace(covmean))
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 20, subset_size: int = 300, seed: int = 0) -> float:
+def kid(
+    real: torch.Tensor, fake: torch.Tensor, subsets: int = 20, subset_size: int = 300, seed: int = 0
+) -> float:
     g = torch.Generator().manual_seed(seed)
     m = min(subset_size, len(real), len(fake))
     d = real.shape[1]
@@ -122,7 +125,9 @@ def latent_bias(z: torch.Tensor, seed: int = 0, max_points: int = 2000) -> dict:
         "var_mean": float(z.var(0).mean()),  # per-dimension variance, averaged; 1 for N(0,I)
         "norm2_per_dim": float((z**2).sum(1).mean() / z.shape[1]),  # 1 for N(0,I)
         "energy_to_prior": energy_distance(zs, prior[: len(zs)]),
-        "energy_prior_to_prior": energy_distance(prior[: len(zs)], torch.randn(zs.shape, generator=g, dtype=torch.float64)),
+        "energy_prior_to_prior": energy_distance(
+            prior[: len(zs)], torch.randn(zs.shape, generator=g, dtype=torch.float64)
+        ),
     }
 
 
@@ -160,9 +165,15 @@ def image_reference(classifier, test_x, train_x, second=None, train_reference: i
     the last that many training images (for ``fid_train``)."""
     features = features_and_probs(classifier, test_x)[0]
     return ImageReference(
-        classifier, train_x, features, float(nearest_distance(test_x, train_x).median()), knn_radii(features.float()),
-        second, None if second is None else features_and_probs(second, test_x)[0],
-        features_and_probs(classifier, train_x[-train_reference:])[0] if train_reference else None)
+        classifier,
+        train_x,
+        features,
+        float(nearest_distance(test_x, train_x).median()),
+        knn_radii(features.float()),
+        second,
+        None if second is None else features_and_probs(second, test_x)[0],
+        features_and_probs(classifier, train_x[-train_reference:])[0] if train_reference else None,
+    )
 
 
 @torch.no_grad()
@@ -181,7 +192,9 @@ def image_metrics(ref: ImageReference, samples, labels) -> dict:
     if labels is not None:
         out["accuracy"] = float((pred == labels).float().mean())
     if ref.train_x is not None:  # absent when scoring from a shipped reference (no training images)
-        out["memorisation_ratio"] = float(nearest_distance(samples, ref.train_x).median()) / ref.test_to_train_median
+        out["memorisation_ratio"] = (
+            float(nearest_distance(samples, ref.train_x).median()) / ref.test_to_train_median
+        )
     if ref.second is not None:
         f2 = features_and_probs(ref.second, samples)[0]
         out["fid2"], out["kid2"] = fid(ref.second_test_features, f2), kid(ref.second_test_features, f2)

@@ -6,6 +6,7 @@ and ``cond`` an extra (B, cond_dim) input such as the LFR mixing coefficient α.
 Networks are built from a JSON-able config by :func:`build_net`, so a checkpoint can be
 rebuilt without executing code.
 """
+
 from __future__ import annotations
 
 import math
@@ -123,8 +124,11 @@ class MLPClassifier(nn.Module):
         super().__init__()
         self.shape = tuple(shape)
         self.body = nn.Sequential(
-            nn.Flatten(), nn.Linear(math.prod(self.shape), hidden), nn.SiLU(),
-            nn.Linear(hidden, feature_dim), nn.SiLU(),
+            nn.Flatten(),
+            nn.Linear(math.prod(self.shape), hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, feature_dim),
+            nn.SiLU(),
         )
         self.head = nn.Linear(feature_dim, num_classes)
 
@@ -143,10 +147,18 @@ class CNNClassifier(nn.Module):
         self.shape = tuple(shape)
         c = channels
         self.body = nn.Sequential(
-            nn.Conv2d(self.shape[0], c, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c, 2 * c, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.SiLU(), nn.AdaptiveAvgPool2d(2),
-            nn.Flatten(), nn.Linear(8 * c, feature_dim), nn.SiLU(),
+            nn.Conv2d(self.shape[0], c, 3, padding=1),
+            nn.SiLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c, 2 * c, 3, padding=1),
+            nn.SiLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(8 * c, feature_dim),
+            nn.SiLU(),
         )
         self.head = nn.Linear(feature_dim, num_classes)
 
@@ -206,11 +218,22 @@ def build_net(config: dict, generator: torch.Generator | None = None) -> nn.Modu
 def default_velocity_config(shape, num_classes=0, cond_dim=0, channels: int = 32) -> dict:
     """A sensible CPU-sized velocity net for the data shape (``channels``: UNet width, images only)."""
     if len(shape) == 3 and shape[-1] >= 16:
-        return {"kind": "unet_velocity", "shape": list(shape), "channels": channels,
-                "num_classes": num_classes, "cond_dim": cond_dim}
+        return {
+            "kind": "unet_velocity",
+            "shape": list(shape),
+            "channels": channels,
+            "num_classes": num_classes,
+            "cond_dim": cond_dim,
+        }
     hidden = 128 if math.prod(shape) <= 2 else 256
-    return {"kind": "mlp_velocity", "shape": list(shape), "hidden": hidden, "depth": 3,
-            "num_classes": num_classes, "cond_dim": cond_dim}
+    return {
+        "kind": "mlp_velocity",
+        "shape": list(shape),
+        "hidden": hidden,
+        "depth": 3,
+        "num_classes": num_classes,
+        "cond_dim": cond_dim,
+    }
 
 
 def default_classifier_config(shape, num_classes=10, arch: str | None = None) -> dict:
@@ -223,10 +246,19 @@ def default_classifier_config(shape, num_classes=10, arch: str | None = None) ->
     if arch == "cnn":
         return {"kind": "cnn_classifier", "shape": list(shape), "num_classes": num_classes}
     if arch == "cnn-wide":  # 1.5× the channels, half the feature width
-        return {"kind": "cnn_classifier", "shape": list(shape), "num_classes": num_classes, "channels": 48,
-                "feature_dim": 64}
+        return {
+            "kind": "cnn_classifier",
+            "shape": list(shape),
+            "num_classes": num_classes,
+            "channels": 48,
+            "feature_dim": 64,
+        }
     if arch != "mlp":
         raise ValueError(f"classifier arch must be 'cnn', 'cnn-wide' or 'mlp', got {arch!r}")
     wide = math.prod(shape) >= 256
-    return {"kind": "mlp_classifier", "shape": list(shape), "num_classes": num_classes,
-            **({"hidden": 512, "feature_dim": 128} if wide else {})}
+    return {
+        "kind": "mlp_classifier",
+        "shape": list(shape),
+        "num_classes": num_classes,
+        **({"hidden": 512, "feature_dim": 128} if wide else {}),
+    }

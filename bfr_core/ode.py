@@ -7,6 +7,7 @@ used. Integrating from t0 = 1 to t1 = 0 is inversion. Every result carries its s
 the NFE that were actually counted. ``flow_map`` runs a velocity network's ODE over a large
 batch in chunks, and ``invert`` is the same map from t = 1 back to t = 0.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -98,11 +99,10 @@ def integrate(
             raise RuntimeError(f"{solver}: expected {nfe} evaluations, counted {counted.calls}")
     out = traj[-1]
     if not torch.isfinite(out).all():
-        raise DivergenceError(
-            f"ODE diverged ({solver}, {counted.calls} NFE): the result contains NaN or inf"
-        )
-    return ODEResult(out, counted.calls, solver, traj if return_trajectory else None,
-                     times if return_trajectory else None)
+        raise DivergenceError(f"ODE diverged ({solver}, {counted.calls} NFE): the result contains NaN or inf")
+    return ODEResult(
+        out, counted.calls, solver, traj if return_trajectory else None, times if return_trajectory else None
+    )
 
 
 def velocity_field(net: torch.nn.Module, y: torch.Tensor | None = None, cond: torch.Tensor | None = None):
@@ -115,8 +115,19 @@ def velocity_field(net: torch.nn.Module, y: torch.Tensor | None = None, cond: to
 
 
 @torch.no_grad()
-def flow_map(net, x, y=None, cond=None, t0=0.0, t1=1.0, solver="rk4", nfe=4,
-             batch_size=1000, desc=None, return_trajectory=False) -> ODEResult:
+def flow_map(
+    net,
+    x,
+    y=None,
+    cond=None,
+    t0=0.0,
+    t1=1.0,
+    solver="rk4",
+    nfe=4,
+    batch_size=1000,
+    desc=None,
+    return_trajectory=False,
+) -> ODEResult:
     """Integrate ``net``'s field over [t0, t1] for every row of ``x``, ``batch_size`` rows at a time.
 
     Args:
@@ -131,8 +142,15 @@ def flow_map(net, x, y=None, cond=None, t0=0.0, t1=1.0, solver="rk4", nfe=4,
     starts = range(0, len(x), batch_size)
     for s in tqdm(starts, desc=desc, disable=desc is None or len(starts) < 2):
         sl = slice(s, s + batch_size)
-        res = integrate(velocity_field(net, None if y is None else y[sl], None if cond is None else cond[sl]),
-                        x[sl], t0, t1, solver, nfe, return_trajectory=return_trajectory)
+        res = integrate(
+            velocity_field(net, None if y is None else y[sl], None if cond is None else cond[sl]),
+            x[sl],
+            t0,
+            t1,
+            solver,
+            nfe,
+            return_trajectory=return_trajectory,
+        )
         outs.append(res.x)
         trajs.append(res.trajectory)
         nfe_used = max(nfe_used, res.nfe)

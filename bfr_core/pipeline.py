@@ -9,6 +9,7 @@ directory ``../mnist``. The pipeline draws z ~ N(0, I) for a seed and returns ev
 stage: prior latent z, LFR latent z' = F_LFR(z), base image G(z), LFR image G(z'), and the
 final image after the optional DFR step x ↦ F_DFR(x).
 """
+
 from __future__ import annotations
 
 import copy
@@ -72,8 +73,11 @@ class Settings:
 
 def refiner_settings(r: Refiner, solver: str | None = None, nfe: int | None = None, **more) -> Settings:
     """Settings that run refiner ``r`` alone at ``solver`` and ``nfe`` (None: its recorded default)."""
-    return Settings(mode=r.stage, **{f"{r.stage}_variant": r.variant, f"{r.stage}_solver": solver,
-                                     f"{r.stage}_nfe": nfe}, **more)
+    return Settings(
+        mode=r.stage,
+        **{f"{r.stage}_variant": r.variant, f"{r.stage}_solver": solver, f"{r.stage}_nfe": nfe},
+        **more,
+    )
 
 
 @dataclass
@@ -109,7 +113,9 @@ class Bundle:
         if (self.path / "latents.safetensors").is_file():
             tensors, meta = load_tensors(self.path / "latents.safetensors")
             if "z" not in tensors or tensors["z"].shape[1:] != self.shape:
-                raise CheckpointError(f"{self.path / 'latents.safetensors'}: needs a tensor 'z' of shape (N, *{self.shape})")
+                raise CheckpointError(
+                    f"{self.path / 'latents.safetensors'}: needs a tensor 'z' of shape (N, *{self.shape})"
+                )
             self.latents = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
             self.meta["latents"] = meta
         self.check_consistency()
@@ -135,7 +141,9 @@ class Bundle:
                 raise CheckpointError(f"{f}: {name} is both shared and present in the bundle")
             out[name] = self.path.parent / sibling / f"{name}.safetensors"
             if not out[name].is_file():
-                raise CheckpointError(f"{f}: the shared file {name}.safetensors is missing from bundle {sibling!r}")
+                raise CheckpointError(
+                    f"{f}: the shared file {name}.safetensors is missing from bundle {sibling!r}"
+                )
         return out
 
     def file(self, name: str) -> Path | None:
@@ -186,9 +194,15 @@ class Bundle:
                 continue
             net = meta["net"]
             if tuple(net["shape"]) != self.shape:
-                raise CheckpointError(f"{self.path / name}.safetensors: data shape {net['shape']} differs from the base's {list(self.shape)}")
+                raise CheckpointError(
+                    f"{self.path / name}.safetensors: data shape {net['shape']} "
+                    f"differs from the base's {list(self.shape)}"
+                )
             if int(net.get("num_classes", 0)) not in (0, self.num_classes):
-                raise CheckpointError(f"{self.path / name}.safetensors: {net['num_classes']} classes, base has {self.num_classes}")
+                raise CheckpointError(
+                    f"{self.path / name}.safetensors: {net['num_classes']} classes, "
+                    f"base has {self.num_classes}"
+                )
         for name in FEATURE_EXTRACTORS:
             if name in self.meta and tuple(self.meta[name]["net"]["shape"]) != self.shape:
                 raise CheckpointError(f"{self.path / name}.safetensors: image shape differs from the base's")
@@ -210,10 +224,15 @@ class Pipeline:
         b = self.bundle
         for r in s.refiners():  # raises a ValueError naming a bad mode or variant
             if not b.has(r.name):
-                raise ValueError(f"mode {s.mode!r} needs {r.name}.safetensors, which bundle {b.path} does not have")
+                raise ValueError(
+                    f"mode {s.mode!r} needs {r.name}.safetensors, which bundle {b.path} does not have"
+                )
         out = replace(s)
-        for stage, model in (("base", "base"), ("lfr", refiner_for("latent", s.lfr_variant).name),
-                             ("dfr", refiner_for("data", s.dfr_variant).name)):
+        for stage, model in (
+            ("base", "base"),
+            ("lfr", refiner_for("latent", s.lfr_variant).name),
+            ("dfr", refiner_for("data", s.dfr_variant).name),
+        ):
             default = b.sampling_default(model) if b.has(model) else {"solver": "rk4", "nfe": 4}
             solver, nfe = s.solver(stage)
             solver = default["solver"] if solver is None else solver
@@ -226,7 +245,9 @@ class Pipeline:
         if b.has("lfr"):
             rng = b.alpha_range()
             trained = b.meta["lfr"].get("alpha")
-            out.alpha = s.alpha if s.alpha is not None else float(b.meta["lfr"].get("alpha_default", trained or 0.0))
+            out.alpha = (
+                s.alpha if s.alpha is not None else float(b.meta["lfr"].get("alpha_default", trained or 0.0))
+            )
             if not isinstance(out.alpha, (int, float)) or out.alpha != out.alpha:
                 raise ValueError(f"alpha must be a number, got {s.alpha!r}")
             if rng is not None and not rng[0] <= out.alpha <= rng[1]:
@@ -249,22 +270,44 @@ class Pipeline:
     def prior(self, n: int, seed: int) -> torch.Tensor:
         return torch.randn((n, *self.bundle.shape), generator=torch.Generator().manual_seed(seed))
 
-    def refine(self, space: str, x, labels, s: Settings, generator: torch.Generator | None = None,
-               return_trajectory: bool = False) -> ODEResult:
+    def refine(
+        self,
+        space: str,
+        x,
+        labels,
+        s: Settings,
+        generator: torch.Generator | None = None,
+        return_trajectory: bool = False,
+    ) -> ODEResult:
         """F(x) by the refiner ``s`` names for ``space`` ("latent": x is z; "data": x is G(z)), at that
         stage's solver and NFE. ``s`` must be resolved (``resolve``)."""
         r = refiner_for(space, s.variant(space))
         solver, nfe = s.solver(r.stage)
-        return r.apply(self.bundle, x, labels, s.alpha, solver, nfe, generator or torch.Generator().manual_seed(0),
-                       return_trajectory)
+        return r.apply(
+            self.bundle,
+            x,
+            labels,
+            s.alpha,
+            solver,
+            nfe,
+            generator or torch.Generator().manual_seed(0),
+            return_trajectory,
+        )
 
     def generate(self, z, labels, s: Settings) -> ODEResult:
         """G(z) at the settings' base solver and NFE."""
         return flow_map(self.bundle.models["base"], z, labels, None, 0.0, 1.0, s.base_solver, s.base_nfe)
 
     @torch.no_grad()
-    def run(self, n: int, seed: int, settings: Settings | None = None, label: int | None = None,
-            z: torch.Tensor | None = None, base: torch.Tensor | None = None) -> Stages:
+    def run(
+        self,
+        n: int,
+        seed: int,
+        settings: Settings | None = None,
+        label: int | None = None,
+        z: torch.Tensor | None = None,
+        base: torch.Tensor | None = None,
+    ) -> Stages:
         """Run base + refiners for ``n`` samples of prior seed ``seed`` (or the given ``z``).
 
         ``base`` may pass G(z) already computed for this ``z`` at the same base settings, so

@@ -10,6 +10,7 @@ to its nearest training image (the memorisation ratio's denominator). Features a
 With the dataset on disk the metrics are the same, plus the memorisation ratio, which needs the
 training images themselves.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +29,13 @@ def train_reference_size(n_train: int) -> int:
 
 def reference_from_data(bundle, ds) -> ImageReference:
     """The test-split reference computed from the dataset (also the memorisation ratio's training images)."""
-    return image_reference(bundle.models["classifier"], ds.x_test, ds.x_train, bundle.models.get("classifier2"),
-                           train_reference_size(len(ds.x_train)))
+    return image_reference(
+        bundle.models["classifier"],
+        ds.x_test,
+        ds.x_train,
+        bundle.models.get("classifier2"),
+        train_reference_size(len(ds.x_train)),
+    )
 
 
 def save_reference(ref: ImageReference, labels: torch.Tensor, meta: dict, path) -> None:
@@ -38,7 +44,9 @@ def save_reference(ref: ImageReference, labels: torch.Tensor, meta: dict, path) 
         tensors["features2"] = ref.second_test_features.half()
     if ref.train_features is not None:
         tensors["train_features"] = ref.train_features.half()
-    save_tensors(tensors, {**meta, "role": "reference", "test_to_train_median": ref.test_to_train_median}, path)
+    save_tensors(
+        tensors, {**meta, "role": "reference", "test_to_train_median": ref.test_to_train_median}, path
+    )
 
 
 def load_reference(bundle, path) -> ImageReference:
@@ -55,11 +63,18 @@ def load_reference(bundle, path) -> ImageReference:
         if key in tensors:
             width = bundle.models[name].head.in_features
             if tensors[key].dim() != 2 or tensors[key].shape[1] != width:
-                raise CheckpointError(f"{path}: {key} has shape {tuple(tensors[key].shape)}, "
-                                      f"{name} gives {width} features")
+                raise CheckpointError(
+                    f"{path}: {key} has shape {tuple(tensors[key].shape)}, {name} gives {width} features"
+                )
     second = bundle.models.get("classifier2") if "features2" in tensors else None
     f = feats.double()
-    return ImageReference(bundle.models["classifier"], None, f, float(meta["test_to_train_median"]),
-                          knn_radii(f.float()), second,
-                          tensors["features2"].double() if second is not None else None,
-                          tensors["train_features"].double() if "train_features" in tensors else None)
+    return ImageReference(
+        bundle.models["classifier"],
+        None,
+        f,
+        float(meta["test_to_train_median"]),
+        knn_radii(f.float()),
+        second,
+        tensors["features2"].double() if second is not None else None,
+        tensors["train_features"].double() if "train_features" in tensors else None,
+    )

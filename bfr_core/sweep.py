@@ -3,6 +3,7 @@
 The paper reports that LFR gets worse with more steps (over-refinement) while DFR improves;
 these helpers measure both on one batch so the claim can be checked rather than assumed.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,8 @@ def load_sweep(bundle) -> dict | None:
         stored = json.loads(path.read_text(encoding="utf-8"))
         sweep = stored["sweep"]
         ok = isinstance(sweep["base"], (int, float)) and all(
-            all(isinstance(p, list) and len(p) == 2 for p in sweep[m]) for m in ("lfr", "dfr") if m in sweep)
+            all(isinstance(p, list) and len(p) == 2 for p in sweep[m]) for m in ("lfr", "dfr") if m in sweep
+        )
         ok = ok and (stored["alpha"] is None or isinstance(stored["alpha"], (int, float)))
         int(stored["n"]), str(stored["command"])
     except (ValueError, KeyError, TypeError):
@@ -38,10 +40,18 @@ def load_sweep(bundle) -> dict | None:
 
 
 @torch.no_grad()
-def nfe_sweep(pipe: Pipeline, score: Scorer, n: int = 500, seed: int = 0, nfes=SWEEP_NFES,
-              alpha: float | None = None, progress=None) -> dict:
+def nfe_sweep(
+    pipe: Pipeline,
+    score: Scorer,
+    n: int = 500,
+    seed: int = 0,
+    nfes=SWEEP_NFES,
+    alpha: float | None = None,
+    progress=None,
+) -> dict:
     """{"metric": name, "base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...]} with Euler steps (NFE = steps);
     q is ``score``'s primary metric (FID for images, energy distance for points)."""
+
     def quality(x, labels) -> float:
         return score(x, labels)[score.primary]
 

@@ -4,6 +4,7 @@ Seeded through a single ``torch.Generator`` whose state is checkpointed with the
 optimizer and EMA, so ``resume=True`` continues a killed run exactly where its last
 checkpoint left it (at most ``save_every`` steps are lost). Progress is shown with tqdm.
 """
+
 from __future__ import annotations
 
 import copy
@@ -69,15 +70,27 @@ def fit(
     def save(step: int, wall: float) -> None:
         if state_path is not None:
             atomic_torch_save(
-                {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                 "generator": generator.get_state(), "step": step, "wall_s": wall},
+                {
+                    "model": model.state_dict(),
+                    "ema": ema.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": generator.get_state(),
+                    "step": step,
+                    "wall_s": wall,
+                },
                 state_path,
             )
 
     t0 = time.perf_counter()
     model.train()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.desc,
-               disable=not cfg.progress, mininterval=1.0)
+    bar = tqdm(
+        range(start, cfg.steps),
+        initial=start,
+        total=cfg.steps,
+        desc=cfg.desc,
+        disable=not cfg.progress,
+        mininterval=1.0,
+    )
     for step in bar:
         loss = loss_fn(model, generator, step)
         if not torch.isfinite(loss):

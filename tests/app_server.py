@@ -1,4 +1,5 @@
 """Launch the app in-process on a free port for tests (shared by the client and browser tests)."""
+
 from __future__ import annotations
 
 import socket
@@ -17,5 +18,7 @@ def launch():
     """Returns (demo, url); the caller closes it with ``demo.close()``."""
     demo = build_demo()
     port = free_port()
-    service.launch(demo, "127.0.0.1", port, block=False)  # the same queue, limits and guard as `python app.py`
+    service.launch(
+        demo, "127.0.0.1", port, block=False
+    )  # the same queue, limits and guard as `python app.py`
     return demo, f"http://127.0.0.1:{port}/"

@@ -1,4 +1,5 @@
 """The app: callbacks called directly, then the launched app driven over HTTP by gradio_client."""
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -8,8 +9,19 @@ from app import callbacks, registry
 from app.figures import grid
 from bfr_core.pipeline import Settings
 
-DEFAULTS = dict(bundle="digits", seed=3, n=16, label="any", base_solver="rk4", base_nfe=20, mode="lfr+dfr",
-                lfr_variant="ode", lfr_nfe=4, alpha=0.2, dfr_nfe=4)
+DEFAULTS = dict(
+    bundle="digits",
+    seed=3,
+    n=16,
+    label="any",
+    base_solver="rk4",
+    base_nfe=20,
+    mode="lfr+dfr",
+    lfr_variant="ode",
+    lfr_nfe=4,
+    alpha=0.2,
+    dfr_nfe=4,
+)
 
 
 def call(**overrides):
@@ -26,8 +38,20 @@ def test_bundles_are_shipped():
 
 def test_refine_matches_the_library_bit_for_bit():
     base, refined, diff, summary, hist = call()
-    st = registry.pipeline("digits").run(16, 3, Settings(mode="lfr+dfr", lfr_solver="rk4", lfr_nfe=4, alpha=0.2,
-                                                         dfr_solver="rk4", dfr_nfe=4, base_solver="rk4", base_nfe=20))
+    st = registry.pipeline("digits").run(
+        16,
+        3,
+        Settings(
+            mode="lfr+dfr",
+            lfr_solver="rk4",
+            lfr_nfe=4,
+            alpha=0.2,
+            dfr_solver="rk4",
+            dfr_nfe=4,
+            base_solver="rk4",
+            base_nfe=20,
+        ),
+    )
     assert np.array_equal(pixels(refined), np.asarray(grid(st.final)))
     assert np.array_equal(pixels(base), np.asarray(grid(st.base)))
     assert "total 28" in summary and "classifier confidence" in summary
@@ -45,19 +69,22 @@ def test_odd_lfr_nfe_uses_euler_and_reflow_is_one_step():
     assert "lfr 1" in call(mode="lfr", lfr_variant="reflow", lfr_nfe=1)[3]
 
 
-@pytest.mark.parametrize("overrides,msg", [
-    (dict(lfr_nfe=0), "LFR NFE must be an integer in 1..100"),
-    (dict(dfr_nfe=10**6), "DFR NFE must be an integer"),
-    (dict(alpha=-0.1), r"alpha must be a number in \[0, 1\]"),
-    (dict(alpha=1.5), r"alpha must be a number in \[0, 1\]"),
-    (dict(alpha=0.9), r"alpha must lie in \[0.0, 0.5\]"),
-    (dict(n=10**5), "number of samples must be an integer in 1..256"),
-    (dict(seed=float("nan")), "seed must be an integer"),
-    (dict(seed="abc"), "seed must be an integer"),
-    (dict(bundle="cifar"), "unknown bundle 'cifar'"),
-    (dict(mode="sdedit"), "unknown mode 'sdedit'"),
-    (dict(label="12"), "class must be an integer in 0..9"),
-])
+@pytest.mark.parametrize(
+    "overrides,msg",
+    [
+        (dict(lfr_nfe=0), "LFR NFE must be an integer in 1..100"),
+        (dict(dfr_nfe=10**6), "DFR NFE must be an integer"),
+        (dict(alpha=-0.1), r"alpha must be a number in \[0, 1\]"),
+        (dict(alpha=1.5), r"alpha must be a number in \[0, 1\]"),
+        (dict(alpha=0.9), r"alpha must lie in \[0.0, 0.5\]"),
+        (dict(n=10**5), "number of samples must be an integer in 1..256"),
+        (dict(seed=float("nan")), "seed must be an integer"),
+        (dict(seed="abc"), "seed must be an integer"),
+        (dict(bundle="cifar"), "unknown bundle 'cifar'"),
+        (dict(mode="sdedit"), "unknown mode 'sdedit'"),
+        (dict(label="12"), "class must be an integer in 0..9"),
+    ],
+)
 def test_bad_input_is_refused_with_a_message(overrides, msg):
     with pytest.raises(gr.Error, match=msg):
         call(**overrides)
@@ -95,8 +122,6 @@ def test_bias_lab_runs_and_validates():
         callbacks.bias_lab("moons", 10**6, 50)
 
 
-
-
 def test_http_api_refine_and_generate(server):
     from gradio_client import Client
 
@@ -108,11 +133,20 @@ def test_http_api_refine_and_generate(server):
     assert np.array_equal(pixels(gen), pixels(base_path))
 
 
-@pytest.mark.parametrize("overrides,msg", [
-    (dict(lfr_nfe=0), r"data item 8 \(LFR NFE\) must be a number in 1..10, got 0"),  # the guard, before Gradio
-    (dict(mode="sdedit"), r"data item 6 \(refinement\) must be one of dfr, lfr, lfr\+dfr, none, got \"sdedit\""),
-    (dict(n=10**5), r"data item 2 \(samples\) must be a number in 1..64, got 100000"),
-])
+@pytest.mark.parametrize(
+    "overrides,msg",
+    [
+        (
+            dict(lfr_nfe=0),
+            r"data item 8 \(LFR NFE\) must be a number in 1..10, got 0",
+        ),  # the guard, before Gradio
+        (
+            dict(mode="sdedit"),
+            r"data item 6 \(refinement\) must be one of dfr, lfr, lfr\+dfr, none, got \"sdedit\"",
+        ),
+        (dict(n=10**5), r"data item 2 \(samples\) must be a number in 1..64, got 100000"),
+    ],
+)
 def test_http_api_reports_bad_input(server, overrides, msg):
     from gradio_client import Client
 
@@ -125,9 +159,35 @@ def test_cli_and_app_give_identical_pixels(tmp_path):
     from bfr_core.cli import main
 
     png = tmp_path / "cli.png"
-    assert main(["--quiet", "sample", "--bundle", "checkpoints/digits", "--n", "16", "--seed", "3", "--mode", "lfr+dfr",
-                 "--alpha", "0.2", "--lfr-solver", "rk4", "--lfr-nfe", "4", "--dfr-solver", "rk4", "--dfr-nfe", "4",
-                 "--out", str(png)]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "sample",
+                "--bundle",
+                "checkpoints/digits",
+                "--n",
+                "16",
+                "--seed",
+                "3",
+                "--mode",
+                "lfr+dfr",
+                "--alpha",
+                "0.2",
+                "--lfr-solver",
+                "rk4",
+                "--lfr-nfe",
+                "4",
+                "--dfr-solver",
+                "rk4",
+                "--dfr-nfe",
+                "4",
+                "--out",
+                str(png),
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(pixels(png), pixels(call()[1]))
 
 
@@ -167,5 +227,7 @@ def test_a_shared_link_restores_the_controls():
     updates = callbacks.settings_from_url(SimpleNamespace(query_params=query))
     values = [u.get("value") for u in updates]
     assert values[0] == "digits" and values[1] == 5 and values[6] == "dfr" and values[9] == 0.2
-    bad = callbacks.settings_from_url(SimpleNamespace(query_params={"seed": "0.6", "mode": "sdedit", "n": "999"}))
+    bad = callbacks.settings_from_url(
+        SimpleNamespace(query_params={"seed": "0.6", "mode": "sdedit", "n": "999"})
+    )
     assert all("value" not in u for u in bad)  # refused values leave the controls as they are

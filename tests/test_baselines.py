@@ -24,6 +24,7 @@ def test_sdedit_validates_noise_level():
 
 def test_prior_scale_is_the_rms_of_the_latents():
     from bfr_core.baselines import prior_scale
+
     z_b = torch.tensor([[3.0, -4.0], [0.0, 0.0]])  # squares 9, 16, 0, 0: mean 6.25, root 2.5
     assert prior_scale(z_b) == 2.5
     assert abs(prior_scale(torch.randn(4000, 784, generator=torch.Generator().manual_seed(0))) - 1) < 1e-3

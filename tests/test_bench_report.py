@@ -1,4 +1,5 @@
 """bench/report.py end to end on the tiny digits bundle: every group, exact NFE, resume."""
+
 import importlib.util
 import json
 import shutil
@@ -15,33 +16,99 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
     bundle = tmp_path / "digits"  # a copy: this test retrains its DFR
     shutil.copytree(tiny_bundle, bundle)
     tiny_bundle, tmp_path = bundle, tmp_path / "results"
-    for name, flags in (("dfr_none", ["--blur-p", "0"]), ("dfr_noise", ["--blur-p", "0", "--noise-p", "0.3"]),
-                        ("dfr_blur-paper", []), ("dfr_blur-strong", ["--blur-sigma-min", "0.5", "--blur-sigma-max", "1"]),
-                        ("dfr_paper-recipe", [])):
-        assert cli_main(["--quiet", "train-dfr", "--bundle", str(tiny_bundle), "--pool", "64", "--steps", "3",
-                         "--name", f"ablation/{name}", *flags]) == 0
-    assert cli_main(["--quiet", "train-lfr", "--bundle", str(tiny_bundle), "--alpha-max", "0.5", "--steps", "3",
-                     "--ot-batch", "512", "--name", "ablation/lfr_ot1024"]) == 0
-    assert cli_main(["--quiet", "reflow-lfr", "--bundle", str(tiny_bundle), "--pairs", "64", "--steps", "3",
-                     "--init", "scratch", "--name", "ablation/lfr_reflow_scratch"]) == 0
+    for name, flags in (
+        ("dfr_none", ["--blur-p", "0"]),
+        ("dfr_noise", ["--blur-p", "0", "--noise-p", "0.3"]),
+        ("dfr_blur-paper", []),
+        ("dfr_blur-strong", ["--blur-sigma-min", "0.5", "--blur-sigma-max", "1"]),
+        ("dfr_paper-recipe", []),
+    ):
+        assert (
+            cli_main(
+                [
+                    "--quiet",
+                    "train-dfr",
+                    "--bundle",
+                    str(tiny_bundle),
+                    "--pool",
+                    "64",
+                    "--steps",
+                    "3",
+                    "--name",
+                    f"ablation/{name}",
+                    *flags,
+                ]
+            )
+            == 0
+        )
+    assert (
+        cli_main(
+            [
+                "--quiet",
+                "train-lfr",
+                "--bundle",
+                str(tiny_bundle),
+                "--alpha-max",
+                "0.5",
+                "--steps",
+                "3",
+                "--ot-batch",
+                "512",
+                "--name",
+                "ablation/lfr_ot1024",
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli_main(
+            [
+                "--quiet",
+                "reflow-lfr",
+                "--bundle",
+                str(tiny_bundle),
+                "--pairs",
+                "64",
+                "--steps",
+                "3",
+                "--init",
+                "scratch",
+                "--name",
+                "ablation/lfr_reflow_scratch",
+            ]
+        )
+        == 0
+    )
     argv = ["--bundle", str(tiny_bundle), "--n", "60", "--out-dir", str(tmp_path)]
     report.main([*argv, "--workers", "2"])  # two processes, each a share of the groups, then merged
     result = json.loads((tmp_path / "digits.json").read_text())
     rows = result["rows"]
     assert {r["group"] for r in rows.values()} == {"methods", "alpha", "ablation", "transfer", "reference"}
     assert len(rows) == len(report.rows()) + 1
-    expected_extra = {"base": 0, "LFR euler x1": 1, "LFR rk4 x1 (paper)": 4, "LFR reflow euler x1 (ours)": 1,
-                      "DFR euler x10": 10, "LFR rk4 x1 -> DFR rk4 x1": 8, "SDEdit t*=0.5 euler x10": 10,
-                      "early base + LFR -> DFR": 8, "LFR rk4 x1, OT over 1,024 pairs": 4,
-                      "rescaled prior -> DFR rk4 x1": 4, "LFR reflow euler x1, fresh init": 1}
+    expected_extra = {
+        "base": 0,
+        "LFR euler x1": 1,
+        "LFR rk4 x1 (paper)": 4,
+        "LFR reflow euler x1 (ours)": 1,
+        "DFR euler x10": 10,
+        "LFR rk4 x1 -> DFR rk4 x1": 8,
+        "SDEdit t*=0.5 euler x10": 10,
+        "early base + LFR -> DFR": 8,
+        "LFR rk4 x1, OT over 1,024 pairs": 4,
+        "rescaled prior -> DFR rk4 x1": 4,
+        "LFR reflow euler x1, fresh init": 1,
+    }
     for name, extra in expected_extra.items():
         assert (rows[name]["extra_nfe"], rows[name]["nfe"]) == (extra, 20 + extra), name
     for row in rows.values():
-        assert {"fid", "kid", "precision", "recall", "density", "coverage", "nfe", "solver", "wall_s"} <= set(row)
+        assert {"fid", "kid", "precision", "recall", "density", "coverage", "nfe", "solver", "wall_s"} <= set(
+            row
+        )
     assert [rows[f"LFR rk4 x1, alpha={a}"]["alpha"] for a in report.ALPHAS] == list(report.ALPHAS)
     # the training-free rescaled prior: G(s·z) with s from the bundle's cached latents, no extra NFE
     from bfr_core.baselines import prior_scale
     from bfr_core.pipeline import Bundle
+
     rescaled = rows["prior rescaled to the latents' RMS (training-free)"]
     assert rescaled["prior_scale"] == round(prior_scale(Bundle(tiny_bundle).latents["z"]), 4) < 1
     assert (rescaled["extra_nfe"], rescaled["fid"] != rows["base"]["fid"]) == (0, True)
@@ -50,11 +117,16 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
     assert rows["LFR reflow euler x1, fresh init"]["fid"] != rows["LFR reflow euler x1 (ours)"]["fid"]
     # the default α (0.2) is the same computation as the α = 0.2 row of the sweep
     assert rows["LFR rk4 x1, alpha=0.2"]["fid"] == rows["LFR rk4 x1 (paper)"]["fid"]
-    assert result["targets"]["lfr_rk4x1_fid_cut"] == 1 - rows["LFR rk4 x1 (paper)"]["fid"] / rows["base"]["fid"]
+    assert (
+        result["targets"]["lfr_rk4x1_fid_cut"] == 1 - rows["LFR rk4 x1 (paper)"]["fid"] / rows["base"]["fid"]
+    )
     for suffix in ("md", "_nfe.png", "_alpha.png", "_samples.png"):
         assert (tmp_path / f"digits{'.' if suffix == 'md' else ''}{suffix}").stat().st_size > 1000
     # an interrupted run keeps its finished rows: a second run reuses them instead of recomputing
-    assert sorted(p.name for p in tmp_path.glob(".digits_rows*")) == [".digits_rows.0.json", ".digits_rows.1.json"]
+    assert sorted(p.name for p in tmp_path.glob(".digits_rows*")) == [
+        ".digits_rows.0.json",
+        ".digits_rows.1.json",
+    ]
     partial = tmp_path / ".digits_rows.0.json"
     kept = json.loads(partial.read_text())
     kept["rows"]["DFR euler x1"]["fid"] = -1.0
@@ -64,7 +136,23 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
     rows = json.loads((tmp_path / "digits.json").read_text())["rows"]
     assert (rows["DFR euler x1"]["fid"], rows["LFR euler x1"]["fid"]) == (-1.0, -2.0)
     # retraining the DFR recomputes the rows that use it, and only those
-    assert cli_main(["--quiet", "train-dfr", "--bundle", str(tiny_bundle), "--pool", "64", "--steps", "3", "--seed", "1"]) == 0
+    assert (
+        cli_main(
+            [
+                "--quiet",
+                "train-dfr",
+                "--bundle",
+                str(tiny_bundle),
+                "--pool",
+                "64",
+                "--steps",
+                "3",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     report.main(argv)
     rows = json.loads((tmp_path / "digits.json").read_text())["rows"]
     assert rows["LFR euler x1"]["fid"] == -2.0
@@ -74,5 +162,7 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
     report.main(argv)
     result = json.loads((tmp_path / "digits.json").read_text())
     assert "DFR rk4 x1, aug: none" not in result["rows"] and len(result["rows"]) == len(report.rows())
-    assert result["missing_rows"] == {"DFR rk4 x1, aug: none": [str(tiny_bundle / "ablation" / "dfr_none.safetensors")]}
+    assert result["missing_rows"] == {
+        "DFR rk4 x1, aug: none": [str(tiny_bundle / "ablation" / "dfr_none.safetensors")]
+    }
     assert "DFR rk4 x1, aug: none (" in (tmp_path / "digits.md").read_text()

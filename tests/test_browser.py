@@ -1,4 +1,5 @@
 """A real browser (Debian's chromium, driven by Playwright) loads the app, clicks, and screenshots it."""
+
 import shutil
 from pathlib import Path
 
@@ -6,15 +7,23 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_page_renders_images_and_plot(server):
     if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: .ci/run installs Debian's chromium (apt-get install chromium)")
+        pytest.fail(
+            "chromium is not installed: .ci/run installs Debian's chromium (apt-get install chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -24,25 +33,38 @@ def test_page_renders_images_and_plot(server):
         page.goto(server, wait_until="networkidle")
         page.get_by_role("button", name="Refine").wait_for(timeout=30_000)
         # the load event fills the three image panels; wait until all three <img> have pixels
-        page.wait_for_function("document.querySelectorAll('img[src*=\"file=\"], img[src*=\"/file\"], img[src^=\"data:\"]').length >= 3 && "
-                               "[...document.querySelectorAll('img')].filter(i => i.naturalWidth > 50).length >= 3",
-                               timeout=60_000)
+        page.wait_for_function(
+            'document.querySelectorAll(\'img[src*="file="], img[src*="/file"], '
+            'img[src^="data:"]\').length >= 3 && '
+            "[...document.querySelectorAll('img')].filter(i => i.naturalWidth > 50).length >= 3",
+            timeout=60_000,
+        )
         first = page.locator("img").first.get_attribute("src")
         page.get_by_test_id("DFR-radio-label").click()
-        page.wait_for_function("(src) => [...document.querySelectorAll('img')].some(i => i.src !== src && i.naturalWidth > 50)",
-                               arg=first, timeout=30_000)
+        page.wait_for_function(
+            "(src) => [...document.querySelectorAll('img')].some(i => i.src !== src && i.naturalWidth > 50)",
+            arg=first,
+            timeout=30_000,
+        )
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         assert page.locator(".js-plotly-plot").count() >= 1
         assert "Error" not in page.locator("body").inner_text()[:2000]
         page.screenshot(path=str(ARTIFACTS / "app_refine.png"), full_page=True)
         page.get_by_role("tab", name="Latents").click()
         page.get_by_role("button", name="Show latents").click()
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer, .js-plotly-plot canvas').length > 0 && "
-                               "document.body.innerText.includes('LFR-refined latents')", timeout=180_000)
+        page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot .scatterlayer, .js-plotly-plot canvas')"
+            ".length > 0 && "
+            "document.body.innerText.includes('LFR-refined latents')",
+            timeout=180_000,
+        )
         page.screenshot(path=str(ARTIFACTS / "app_latents.png"), full_page=True)
         page.goto(server + "?bundle=digits&seed=7&mode=dfr&n=4", wait_until="networkidle")  # a shared link
-        page.wait_for_function("document.body.innerText.includes('link to these settings') && "
-                               "document.body.innerText.includes('**dfr**'.replaceAll('*', ''))", timeout=60_000)
+        page.wait_for_function(
+            "document.body.innerText.includes('link to these settings') && "
+            "document.body.innerText.includes('**dfr**'.replaceAll('*', ''))",
+            timeout=60_000,
+        )
         assert page.get_by_test_id("DFR-radio-label").locator("input").is_checked()
         page.screenshot(path=str(ARTIFACTS / "app_shared_link.png"), full_page=True)
         browser.close()

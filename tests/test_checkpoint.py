@@ -25,7 +25,9 @@ class Payload:
 def saved(tmp_path):
     net = build_net(CONFIG)
     path = tmp_path / "base.safetensors"
-    save_model(net, CONFIG, {"role": "base", "dataset": "moons", "sampling": {"solver": "rk4", "nfe": 8}}, path)
+    save_model(
+        net, CONFIG, {"role": "base", "dataset": "moons", "sampling": {"solver": "rk4", "nfe": 8}}, path
+    )
     return net, path
 
 
@@ -92,6 +94,8 @@ def test_empty_and_missing_bundle_dirs(tmp_path):
 def test_bundle_with_mismatched_refiner(tiny_bundle, tmp_path):
     b = tmp_path / "b"
     shutil.copytree(tiny_bundle, b)
-    save_model(build_net(CONFIG), CONFIG, {"role": "dfr"}, b / "dfr.safetensors")  # a 2-D net in a digits bundle
+    save_model(
+        build_net(CONFIG), CONFIG, {"role": "dfr"}, b / "dfr.safetensors"
+    )  # a 2-D net in a digits bundle
     with pytest.raises(CheckpointError, match=r"dfr.safetensors: data shape \[2\] differs"):
         Bundle(b)

@@ -15,13 +15,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "bfr_core", "--quiet", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bfr_core", "--quiet", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_help_lists_every_stage():
     out = cli("--help").stdout
-    for cmd in ("train-base", "train-classifier", "invert", "train-lfr", "reflow-lfr", "train-dfr", "sample", "evaluate"):
+    for cmd in (
+        "train-base",
+        "train-classifier",
+        "invert",
+        "train-lfr",
+        "reflow-lfr",
+        "train-dfr",
+        "sample",
+        "evaluate",
+    ):
         assert cmd in out
 
 
@@ -36,17 +50,29 @@ def test_sample_and_evaluate(tiny_bundle, tmp_path):
     assert rows["lfr"]["solver"] == "base rk4x20 + lfr rk4x4" and "fid" in rows["lfr+dfr"]
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["evaluate", "--bundle", "/nonexistent", "--out", "x.json"], "bundle directory not found"),
-    (["train-base", "--dataset", "mnist", "--out", "/tmp/x", "--data-dir", "CORRUPT"], "cannot read"),
-    (["sample", "--bundle", "checkpoints/digits", "--mode", "lfr", "--out", "x.png", "--lfr-nfe", "6"], "not a multiple of 4"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["evaluate", "--bundle", "/nonexistent", "--out", "x.json"], "bundle directory not found"),
+        (["train-base", "--dataset", "mnist", "--out", "/tmp/x", "--data-dir", "CORRUPT"], "cannot read"),
+        (
+            ["sample", "--bundle", "checkpoints/digits", "--mode", "lfr", "--out", "x.png", "--lfr-nfe", "6"],
+            "not a multiple of 4",
+        ),
+    ],
+)
 def test_errors_are_one_line_without_traceback(args, msg, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "BFR_DATA_DIR"}
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
     args = [str(tmp_path) if a == "CORRUPT" else a for a in args]
-    r = subprocess.run([sys.executable, "-m", "bfr_core", "--quiet", *args], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "bfr_core", "--quiet", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and msg in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
@@ -64,8 +90,21 @@ def test_corrupt_checkpoint_in_cli(tiny_bundle, tmp_path):
 
 def test_kill_minus_9_then_resume(tmp_path):
     out = tmp_path / "moons"
-    args = [sys.executable, "-m", "bfr_core", "--quiet", "train-base", "--dataset", "moons", "--out", str(out),
-            "--steps", "1500", "--save-every", "100"]
+    args = [
+        sys.executable,
+        "-m",
+        "bfr_core",
+        "--quiet",
+        "train-base",
+        "--dataset",
+        "moons",
+        "--out",
+        str(out),
+        "--steps",
+        "1500",
+        "--save-every",
+        "100",
+    ]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / ".state" / "base.pt"
     deadline = time.time() + 120
@@ -77,29 +116,61 @@ def test_kill_minus_9_then_resume(tmp_path):
     assert not (out / "base.safetensors").exists()
     r = subprocess.run(args + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    meta = json.loads(__import__("safetensors").safe_open(str(out / "base.safetensors"), "pt").metadata()["bfr"])
+    meta = json.loads(
+        __import__("safetensors").safe_open(str(out / "base.safetensors"), "pt").metadata()["bfr"]
+    )
     assert meta["steps"] == 1500 and "--resume" in meta["command"]
     assert not state.exists()
 
 
 def test_train_dfr_variant_name(tiny_bundle):
     """--name writes a variant beside the bundle's models; the bundle itself ignores it."""
-    r = cli("train-dfr", "--bundle", str(tiny_bundle), "--pool", "64", "--steps", "3", "--name", "ablation/dfr_none",
-            "--blur-p", "0")
+    r = cli(
+        "train-dfr",
+        "--bundle",
+        str(tiny_bundle),
+        "--pool",
+        "64",
+        "--steps",
+        "3",
+        "--name",
+        "ablation/dfr_none",
+        "--blur-p",
+        "0",
+    )
     assert r.returncode == 0, r.stderr
     from bfr_core.checkpoint import load_model
+
     _, meta = load_model(tiny_bundle / "ablation" / "dfr_none.safetensors")
-    assert meta["augment"]["blur_p"] == 0 and meta["steps"] == 3 and "--name ablation/dfr_none" in meta["command"]
+    assert (
+        meta["augment"]["blur_p"] == 0
+        and meta["steps"] == 3
+        and "--name ablation/dfr_none" in meta["command"]
+    )
     bad = cli("train-dfr", "--bundle", str(tiny_bundle), "--name", "../escape")
     assert bad.returncode == 2 and "a model name is letters" in bad.stderr
 
 
 def test_train_lfr_variant_with_a_larger_ot_batch(tiny_bundle):
     """train-lfr takes the same --ot-batch and --name as train-dfr and records them."""
-    r = cli("train-lfr", "--bundle", str(tiny_bundle), "--alpha-max", "0.5", "--steps", "3", "--batch-size", "16",
-            "--ot-batch", "64", "--name", "ablation/lfr_ot64")
+    r = cli(
+        "train-lfr",
+        "--bundle",
+        str(tiny_bundle),
+        "--alpha-max",
+        "0.5",
+        "--steps",
+        "3",
+        "--batch-size",
+        "16",
+        "--ot-batch",
+        "64",
+        "--name",
+        "ablation/lfr_ot64",
+    )
     assert r.returncode == 0, r.stderr
     from bfr_core.checkpoint import load_model
+
     _, meta = load_model(tiny_bundle / "ablation" / "lfr_ot64.safetensors")
     assert (meta["role"], meta["ot_batch"], meta["batch_size"], meta["steps"]) == ("lfr", 64, 16, 3)
     assert "--ot-batch 64" in meta["command"]
@@ -110,20 +181,41 @@ def test_train_lfr_variant_with_a_larger_ot_batch(tiny_bundle):
 def test_reflow_starts_from_the_teachers_weights_unless_told(tiny_bundle):
     """--init teacher copies the LFR's weights (one step at lr 1e-12 leaves them); scratch does not."""
     from bfr_core.checkpoint import load_model
+
     teacher, _ = load_model(tiny_bundle / "lfr.safetensors")
     for init in ("teacher", "scratch"):
-        r = cli("reflow-lfr", "--bundle", str(tiny_bundle), "--pairs", "32", "--steps", "1", "--lr", "1e-12",
-                "--init", init, "--name", f"ablation/reflow_{init}")
+        r = cli(
+            "reflow-lfr",
+            "--bundle",
+            str(tiny_bundle),
+            "--pairs",
+            "32",
+            "--steps",
+            "1",
+            "--lr",
+            "1e-12",
+            "--init",
+            init,
+            "--name",
+            f"ablation/reflow_{init}",
+        )
         assert r.returncode == 0, r.stderr
         student, meta = load_model(tiny_bundle / "ablation" / f"reflow_{init}.safetensors")
-        gap = max(float((a - b).abs().max()) for a, b in zip(student.state_dict().values(), teacher.state_dict().values()))
+        gap = max(
+            float((a - b).abs().max())
+            for a, b in zip(student.state_dict().values(), teacher.state_dict().values())
+        )
         assert meta["init"] == init and meta["role"] == "lfr_reflow"
         assert (gap < 1e-6) == (init == "teacher"), (init, gap)
 
 
 def test_quiet_and_data_dir_work_before_the_command():
     from bfr_core.cli import build_parser
-    for argv in (["--quiet", "--data-dir", "d", "invert", "--bundle", "b"], ["invert", "--quiet", "--data-dir", "d", "--bundle", "b"]):
+
+    for argv in (
+        ["--quiet", "--data-dir", "d", "invert", "--bundle", "b"],
+        ["invert", "--quiet", "--data-dir", "d", "--bundle", "b"],
+    ):
         args = build_parser().parse_args(argv)
         assert args.quiet is True and args.data_dir == "d"
 
@@ -134,13 +226,51 @@ def test_sample_writes_raw_npy_and_classifier2_trains(tiny_bundle, tmp_path):
     from bfr_core.pipeline import Pipeline, Settings
 
     out = tmp_path / "x.npy"
-    assert main(["--quiet", "sample", "--bundle", str(tiny_bundle), "--n", "6", "--seed", "2", "--mode", "dfr",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "sample",
+                "--bundle",
+                str(tiny_bundle),
+                "--n",
+                "6",
+                "--seed",
+                "2",
+                "--mode",
+                "dfr",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     raw = np.load(out)
     st = Pipeline(tiny_bundle).run(6, 2, Settings(mode="dfr"))
     assert raw.dtype == np.float32 and raw.shape == (6, 1, 8, 8) and np.array_equal(raw, st.final.numpy())
-    assert main(["--quiet", "train-classifier", "--bundle", str(tiny_bundle), "--name", "classifier2", "--arch", "mlp",
-                 "--noise", "0", "--max-shift", "0", "--seed", "777", "--steps", "20"]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "train-classifier",
+                "--bundle",
+                str(tiny_bundle),
+                "--name",
+                "classifier2",
+                "--arch",
+                "mlp",
+                "--noise",
+                "0",
+                "--max-shift",
+                "0",
+                "--seed",
+                "777",
+                "--steps",
+                "20",
+            ]
+        )
+        == 0
+    )
     from bfr_core.checkpoint import load_model
 
     model, meta = load_model(tiny_bundle / "classifier2.safetensors")

@@ -68,11 +68,14 @@ def test_missing_file_message_says_what_and_where(tmp_path, monkeypatch):
     assert "train-images-idx3-ubyte" in msg and "--data-dir" in msg and "BFR_DATA_DIR" in msg
 
 
-@pytest.mark.parametrize("damage,msg", [
-    (lambda b: b[:2], "too short"),
-    (lambda b: b"\x00\x00\x0d\x03" + b[4:], "not a uint8 IDX"),
-    (lambda b: b[:-10], "header promises"),
-])
+@pytest.mark.parametrize(
+    "damage,msg",
+    [
+        (lambda b: b[:2], "too short"),
+        (lambda b: b"\x00\x00\x0d\x03" + b[4:], "not a uint8 IDX"),
+        (lambda b: b[:-10], "header promises"),
+    ],
+)
 def test_malformed_idx(tmp_path, damage, msg):
     p = tmp_path / "x-idx3-ubyte"
     write_idx(p, np.zeros((2, 28, 28)), gz=False)

@@ -53,7 +53,9 @@ def test_ot_per_class_keeps_classes_and_is_optimal_within_each():
 
 def line_draw(g, n):
     """1-D sources and targets: on a line the OT plan is the monotone (sorted) matching."""
-    return FlowBatch(torch.randn(n, 1, generator=g), 3 + torch.randn(n, 1, generator=g), cond=torch.arange(n)[:, None])
+    return FlowBatch(
+        torch.randn(n, 1, generator=g), 3 + torch.randn(n, 1, generator=g), cond=torch.arange(n)[:, None]
+    )
 
 
 def test_coupled_batch_keeps_a_subset_of_the_larger_ot_plan():
@@ -76,6 +78,7 @@ def test_coupled_batch_without_a_larger_ot_batch_is_plain_coupling():
 
 def test_larger_ot_batch_gives_closer_pairs():
     """Same distribution on both sides: the OT cost of n samples shrinks towards 0 as n grows."""
+
     def draw(g, n):
         return FlowBatch(torch.randn(n, 1, generator=g), torch.randn(n, 1, generator=g))
 

@@ -2,8 +2,18 @@ import numpy as np
 import pytest
 import torch
 
-from bfr_core.metrics import (density_coverage, energy_distance, fid, kid, knn_radii, latent_bias, manifold_metrics,
-                              memorisation_ratio, precision_recall, sliced_wasserstein)
+from bfr_core.metrics import (
+    density_coverage,
+    energy_distance,
+    fid,
+    kid,
+    knn_radii,
+    latent_bias,
+    manifold_metrics,
+    memorisation_ratio,
+    precision_recall,
+    sliced_wasserstein,
+)
 
 
 def test_fid_one_dimensional_closed_form():
@@ -63,12 +73,14 @@ def test_latent_bias_of_prior_and_shrunk_latents():
     prior = latent_bias(torch.randn(4000, 16))
     assert prior["var_mean"] == pytest.approx(1, abs=0.05) and prior["mean_abs"] < 0.05
     shrunk = latent_bias(0.5 * torch.randn(4000, 16) + 0.3)
-    assert shrunk["var_mean"] == pytest.approx(0.25, abs=0.02) and shrunk["mean_abs"] == pytest.approx(0.3, abs=0.02)
+    assert shrunk["var_mean"] == pytest.approx(0.25, abs=0.02) and shrunk["mean_abs"] == pytest.approx(
+        0.3, abs=0.02
+    )
     assert shrunk["energy_to_prior"] > 10 * prior["energy_to_prior"]
 
 
 def test_manifold_metrics_match_their_definitions():
-    """Brute force, straight from Kynkäänniemi et al. (precision/recall) and Naeem et al. (density/coverage)."""
+    """Brute force, from Kynkäänniemi et al. (precision/recall) and Naeem et al. (density/coverage)."""
     g = torch.Generator().manual_seed(3)
     real, fake, k = torch.randn(40, 3, generator=g), torch.randn(30, 3, generator=g) + 0.5, 3
 
@@ -80,9 +92,11 @@ def test_manifold_metrics_match_their_definitions():
     inside = [[float((f - r).norm()) <= rr for r, rr in zip(real, r_real)] for f in fake]
     expected = {
         "precision": sum(any(row) for row in inside) / len(fake),
-        "recall": sum(any(float((r - f).norm()) <= rf for f, rf in zip(fake, r_fake)) for r in real) / len(real),
+        "recall": sum(any(float((r - f).norm()) <= rf for f, rf in zip(fake, r_fake)) for r in real)
+        / len(real),
         "density": sum(map(sum, inside)) / (k * len(fake)),
-        "coverage": sum(min(float((f - r).norm()) for f in fake) <= rr for r, rr in zip(real, r_real)) / len(real),
+        "coverage": sum(min(float((f - r).norm()) for f in fake) <= rr for r, rr in zip(real, r_real))
+        / len(real),
     }
     got = manifold_metrics(real, fake, k)
     assert got == pytest.approx(expected, abs=1e-6)
@@ -94,13 +108,17 @@ def test_second_extractor_and_train_reference_are_scored_with_the_same_formulas(
     from bfr_core.nets import build_net, default_classifier_config
 
     g = torch.Generator().manual_seed(0)
-    nets = [build_net(default_classifier_config((1, 8, 8), 10, arch), torch.Generator().manual_seed(i))
-            for i, arch in enumerate(("cnn", "mlp"))]
+    nets = [
+        build_net(default_classifier_config((1, 8, 8), 10, arch), torch.Generator().manual_seed(i))
+        for i, arch in enumerate(("cnn", "mlp"))
+    ]
     test, train, fake = (torch.rand(n, 1, 8, 8, generator=g) * 2 - 1 for n in (120, 300, 100))
     ref = image_reference(nets[0], test, train, second=nets[1], train_reference=150)
     m = image_metrics(ref, fake, None)
     f2_test, f2_fake = features_and_probs(nets[1], test)[0], features_and_probs(nets[1], fake)[0]
-    assert m["fid2"] == pytest.approx(fid(f2_test, f2_fake)) and m["kid2"] == pytest.approx(kid(f2_test, f2_fake))
+    assert m["fid2"] == pytest.approx(fid(f2_test, f2_fake)) and m["kid2"] == pytest.approx(
+        kid(f2_test, f2_fake)
+    )
     f_train, f_fake = features_and_probs(nets[0], train[-150:])[0], features_and_probs(nets[0], fake)[0]
     assert m["fid_train"] == pytest.approx(fid(f_train, f_fake))
     assert "fid2" not in image_metrics(image_reference(nets[0], test, train), fake, None)

@@ -17,7 +17,9 @@ def test_one_euler_step_is_x_plus_v0():
     assert res.nfe == 1 and res.solver == "euler"
 
 
-@pytest.mark.parametrize("solver,nfe,steps", [("euler", 7, 7), ("midpoint", 6, 3), ("rk4", 4, 1), ("rk4", 20, 5)])
+@pytest.mark.parametrize(
+    "solver,nfe,steps", [("euler", 7, 7), ("midpoint", 6, 3), ("rk4", 4, 1), ("rk4", 20, 5)]
+)
 def test_fixed_grid_spends_exactly_nfe(solver, nfe, steps):
     res = integrate(lambda t, x: -x, torch.ones(2), 0.0, 1.0, solver, nfe, return_trajectory=True)
     assert res.nfe == nfe
@@ -53,10 +55,16 @@ def test_linear_field_matches_exponential():
     assert back.nfe > 0
 
 
-@pytest.mark.parametrize("solver,nfe,msg", [
-    ("rk4", 6, "not a multiple of 4"), ("euler", 0, "1..1000"), ("euler", 10**6, "1..1000"),
-    ("heun", 2, "unknown fixed-grid solver"), ("midpoint", 3, "not a multiple of 2"),
-])
+@pytest.mark.parametrize(
+    "solver,nfe,msg",
+    [
+        ("rk4", 6, "not a multiple of 4"),
+        ("euler", 0, "1..1000"),
+        ("euler", 10**6, "1..1000"),
+        ("heun", 2, "unknown fixed-grid solver"),
+        ("midpoint", 3, "not a multiple of 2"),
+    ],
+)
 def test_bad_solver_or_nfe_is_refused(solver, nfe, msg):
     with pytest.raises(ValueError, match=msg):
         integrate(lambda t, x: x, torch.ones(1), solver=solver, nfe=nfe)

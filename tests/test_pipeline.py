@@ -43,13 +43,16 @@ def test_reflow_variant_defaults_to_one_euler_step(pipe):
     assert st.nfe["lfr"] == 1 and st.settings.lfr_solver == "euler"
 
 
-@pytest.mark.parametrize("settings,msg", [
-    (Settings(mode="magic"), "unknown mode 'magic'"),
-    (Settings(lfr_nfe=0), "lfr_nfe|nfe must be"),
-    (Settings(dfr_solver="rk4", dfr_nfe=6), "not a multiple of 4"),
-    (Settings(alpha=0.9), r"alpha must lie in \[0.0, 0.5\]"),
-    (Settings(base_solver="dopri5"), "base_solver must be one of"),
-])
+@pytest.mark.parametrize(
+    "settings,msg",
+    [
+        (Settings(mode="magic"), "unknown mode 'magic'"),
+        (Settings(lfr_nfe=0), "lfr_nfe|nfe must be"),
+        (Settings(dfr_solver="rk4", dfr_nfe=6), "not a multiple of 4"),
+        (Settings(alpha=0.9), r"alpha must lie in \[0.0, 0.5\]"),
+        (Settings(base_solver="dopri5"), "base_solver must be one of"),
+    ],
+)
 def test_bad_settings_are_refused_before_work(pipe, settings, msg):
     with pytest.raises(ValueError, match=msg):
         pipe.run(4, 0, settings)
@@ -69,10 +72,23 @@ def test_class_label(pipe):
 
 def test_evaluate_rows(tiny_bundle):
     rows = evaluate_bundle(Bundle(tiny_bundle), 200, 0, progress=False)
-    assert {"base", "lfr", "lfr-euler1", "lfr-reflow-euler1", "dfr", "lfr+dfr", "reference-train"} <= set(rows)
+    assert {"base", "lfr", "lfr-euler1", "lfr-reflow-euler1", "dfr", "lfr+dfr", "reference-train"} <= set(
+        rows
+    )
     for name, r in rows.items():
-        assert {"fid", "precision", "recall", "density", "coverage", "nfe", "solver", "memorisation_ratio"} <= set(r)
-    assert rows["lfr"]["extra_nfe"] == 4 and rows["lfr-euler1"]["extra_nfe"] == 1 and rows["base"]["nfe"] == 20
+        assert {
+            "fid",
+            "precision",
+            "recall",
+            "density",
+            "coverage",
+            "nfe",
+            "solver",
+            "memorisation_ratio",
+        } <= set(r)
+    assert (
+        rows["lfr"]["extra_nfe"] == 4 and rows["lfr-euler1"]["extra_nfe"] == 1 and rows["base"]["nfe"] == 20
+    )
 
 
 def test_shipped_digits_bundle_draws_the_requested_digits():
@@ -94,7 +110,9 @@ def test_snapshot_is_the_earlier_checkpoint_of_the_same_run(tiny_bundle, tmp_pat
     from bfr_core.checkpoint import load_tensors
     from bfr_core.cli import main
 
-    assert main(["--quiet", "train-base", "--dataset", "digits", "--out", str(tmp_path), "--steps", "30"]) == 0
+    assert (
+        main(["--quiet", "train-base", "--dataset", "digits", "--out", str(tmp_path), "--steps", "30"]) == 0
+    )
     snap, meta = load_tensors(tiny_bundle / "snapshots" / "base_step30" / "base.safetensors")
     short, _ = load_tensors(tmp_path / "base.safetensors")
     assert meta["steps"] == 30 and meta["role"] == "base"
@@ -102,7 +120,9 @@ def test_snapshot_is_the_earlier_checkpoint_of_the_same_run(tiny_bundle, tmp_pat
 
 
 def test_with_model_swaps_one_model_and_checks_it(tiny_bundle, pipe):
-    early = Pipeline(pipe.bundle.with_model("base", tiny_bundle / "snapshots" / "base_step30" / "base.safetensors"))
+    early = Pipeline(
+        pipe.bundle.with_model("base", tiny_bundle / "snapshots" / "base_step30" / "base.safetensors")
+    )
     assert early.bundle.models["dfr"] is pipe.bundle.models["dfr"]  # refiners reused, not retrained
     assert pipe.bundle.meta["base"]["steps"] == 60 and early.bundle.meta["base"]["steps"] == 30
     a, b = pipe.run(8, 0, Settings(mode="lfr+dfr")), early.run(8, 0, Settings(mode="lfr+dfr"))
@@ -143,9 +163,11 @@ def test_bundles_share_feature_extractors_through_shared_json(tiny_bundle, tmp_p
     b = Bundle(sibling)
     own = Bundle(tiny_bundle).models["classifier"].state_dict()
     assert all(torch.equal(v, b.models["classifier"].state_dict()[k]) for k, v in own.items())
-    for spec, msg in (({"classifier": "../digits"}, "must name a sibling bundle directory"),
-                      ({"base": "digits"}, "only classifier, classifier2, reference can be shared"),
-                      ({"classifier2": "digits"}, "classifier2.safetensors is missing from bundle 'digits'")):
+    for spec, msg in (
+        ({"classifier": "../digits"}, "must name a sibling bundle directory"),
+        ({"base": "digits"}, "only classifier, classifier2, reference can be shared"),
+        ({"classifier2": "digits"}, "classifier2.safetensors is missing from bundle 'digits'"),
+    ):
         (sibling / "shared.json").write_text(json.dumps(spec))
         with pytest.raises(CheckpointError, match=msg):
             Bundle(sibling)

@@ -1,4 +1,5 @@
 """Property tests (hypothesis) on the core's shapes, NFE accounting, α range and input validation."""
+
 import math
 
 import pytest
@@ -15,8 +16,13 @@ FAST = settings(max_examples=40, deadline=None)
 
 
 @FAST
-@given(solver=st.sampled_from(sorted(EVALS_PER_STEP)), steps=st.integers(1, 12), batch=st.integers(1, 5),
-       dim=st.integers(1, 4), backwards=st.booleans())
+@given(
+    solver=st.sampled_from(sorted(EVALS_PER_STEP)),
+    steps=st.integers(1, 12),
+    batch=st.integers(1, 5),
+    dim=st.integers(1, 4),
+    backwards=st.booleans(),
+)
 def test_fixed_grid_nfe_and_shapes(solver, steps, batch, dim, backwards):
     nfe = steps * EVALS_PER_STEP[solver]
     x = torch.randn(batch, dim, dtype=torch.float64)
@@ -57,15 +63,26 @@ def test_alpha_outside_unit_interval_is_refused(alpha):
 
 
 @FAST
-@given(value=st.one_of(st.integers(-10**9, 10**9), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
-                       st.none(), st.booleans()))
-def test_integer_fields_accept_only_whole_numbers_in_range(value, ):
+@given(
+    value=st.one_of(
+        st.integers(-(10**9), 10**9),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=5),
+        st.none(),
+        st.booleans(),
+    )
+)
+def test_integer_fields_accept_only_whole_numbers_in_range(
+    value,
+):
     try:
         out = as_int(value, "seed", 0, 1000)
     except ValueError as e:
         assert "seed must be an integer in 0..1000" in str(e)
     else:
-        assert isinstance(out, int) and 0 <= out <= 1000 and float(value) == out and not isinstance(value, bool)
+        assert (
+            isinstance(out, int) and 0 <= out <= 1000 and float(value) == out and not isinstance(value, bool)
+        )
 
 
 @FAST

@@ -1,4 +1,5 @@
 """A bundle's shipped reference scores samples like the dataset does, so no dataset is needed."""
+
 import pytest
 import torch
 
@@ -52,7 +53,10 @@ def test_without_dataset_or_reference_the_data_error_stands(tiny_bundle, tmp_pat
 
 def test_a_reference_that_does_not_fit_the_extractor_is_refused(with_reference, tmp_path):
     bad = tmp_path / "reference.safetensors"
-    save_tensors({"features": torch.zeros(10, 3), "labels": torch.zeros(10, dtype=torch.long)},
-                 {"test_to_train_median": 1.0}, bad)
+    save_tensors(
+        {"features": torch.zeros(10, 3), "labels": torch.zeros(10, dtype=torch.long)},
+        {"test_to_train_median": 1.0},
+        bad,
+    )
     with pytest.raises(CheckpointError, match="features has shape"):
         load_reference(with_reference, bad)

@@ -41,7 +41,7 @@ def test_blur_tiny_sigma_is_identity_and_constants_are_kept():
 def test_blur_matches_separable_kernel_in_the_interior():
     x = torch.zeros(1, 1, 9, 9)
     x[0, 0, 4, 4] = 1.0
-    k = torch.exp(-torch.arange(-2, 3.0) ** 2 / 2)
+    k = torch.exp(-(torch.arange(-2, 3.0) ** 2) / 2)
     k = k / k.sum()
     out = gaussian_blur(x, torch.tensor([1.0]), 5)
     assert torch.allclose(out[0, 0, 2:7, 2:7], k[:, None] * k[None, :], atol=1e-6)

@@ -1,4 +1,5 @@
 """The refiner registry: one entry drives the pipeline, the CLI and evaluate."""
+
 import pytest
 import torch
 
@@ -35,8 +36,10 @@ def test_settings_name_their_refiners_in_order():
 def test_evaluate_rows_come_from_the_registry(tiny_bundle):
     pipe = Pipeline(tiny_bundle)
     rows = method_rows(pipe.bundle)
-    expected = ["base"] + [name for r in REFINERS.values() if pipe.bundle.has(r.name) for name, _, _ in r.rows]
-    assert list(rows)[:len(expected)] == expected
+    expected = ["base"] + [
+        name for r in REFINERS.values() if pipe.bundle.has(r.name) for name, _, _ in r.rows
+    ]
+    assert list(rows)[: len(expected)] == expected
     assert rows["lfr-euler1"] == refiner_settings(REFINERS["lfr"], "euler", 1)
 
 
@@ -71,8 +74,21 @@ def test_noise_refiner_is_a_flow_from_the_noised_sample_and_one_file_in_the_regi
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
-    assert main(["--quiet", "train-noise-refiner", "--bundle", str(bundle), "--noise-level", "0.2",
-                 "--steps", "5"]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "train-noise-refiner",
+                "--bundle",
+                str(bundle),
+                "--noise-level",
+                "0.2",
+                "--steps",
+                "5",
+            ]
+        )
+        == 0
+    )
     pipe = Pipeline(bundle)
     refiner = REFINERS["noise_refiner"]
     x = torch.randn(6, 1, 8, 8)

@@ -1,4 +1,5 @@
 """bench/select_refiner.py scores candidates against training images, consistently with the pipeline."""
+
 import importlib.util
 import json
 
@@ -15,14 +16,19 @@ spec.loader.exec_module(select_refiner)
 def test_candidate_fid_is_the_pipelines_dfr_scored_on_training_images(tiny_bundle, tmp_path):
     out = tmp_path / "sel.json"
     dfr = tiny_bundle / "dfr.safetensors"
-    select_refiner.main(["--bundle", str(tiny_bundle), "--candidate", str(dfr), "--n", "40", "--out", str(out)])
+    select_refiner.main(
+        ["--bundle", str(tiny_bundle), "--candidate", str(dfr), "--n", "40", "--out", str(out)]
+    )
     result = json.loads(out.read_text())
     pipe = Pipeline(tiny_bundle)
     st = pipe.run(40, 7, Settings(mode="dfr"), z=pipe.prior(40, 7))
     classifier = pipe.bundle.models["classifier"]
-    ref = features_and_probs(classifier, load_dataset("digits").x_train[-select_refiner.VALIDATION:])[0]
+    ref = features_and_probs(classifier, load_dataset("digits").x_train[-select_refiner.VALIDATION :])[0]
     assert result["base_fid"] == fid(ref, features_and_probs(classifier, st.base)[0])
-    assert abs(result["candidates"][str(dfr)]["fid"] - fid(ref, features_and_probs(classifier, st.final)[0])) < 1e-6
+    assert (
+        abs(result["candidates"][str(dfr)]["fid"] - fid(ref, features_and_probs(classifier, st.final)[0]))
+        < 1e-6
+    )
     assert result["reference"] == "last 10000 training images"
 
 
@@ -30,13 +36,25 @@ def test_lfr_candidate_fid_is_the_pipelines_lfr_images(tiny_bundle, tmp_path):
     """An LFR candidate refines the prior draws and the base regenerates from them."""
     out = tmp_path / "sel_lfr.json"
     lfr = tiny_bundle / "lfr.safetensors"
-    select_refiner.main(["--bundle", str(tiny_bundle), "--role", "lfr", "--candidate", str(lfr), "--n", "40",
-                         "--out", str(out)])
+    select_refiner.main(
+        [
+            "--bundle",
+            str(tiny_bundle),
+            "--role",
+            "lfr",
+            "--candidate",
+            str(lfr),
+            "--n",
+            "40",
+            "--out",
+            str(out),
+        ]
+    )
     result = json.loads(out.read_text())
     pipe = Pipeline(tiny_bundle)
     st = pipe.run(40, 7, Settings(mode="lfr"), z=pipe.prior(40, 7))
     classifier = pipe.bundle.models["classifier"]
-    ref = features_and_probs(classifier, load_dataset("digits").x_train[-select_refiner.VALIDATION:])[0]
+    ref = features_and_probs(classifier, load_dataset("digits").x_train[-select_refiner.VALIDATION :])[0]
     row = result["candidates"][str(lfr)]
     assert abs(row["fid"] - fid(ref, features_and_probs(classifier, st.final)[0])) < 1e-6
     assert (result["role"], row["alpha"], row["solver"]) == ("lfr", st.settings.alpha, "rk4 NFE 4")

@@ -1,4 +1,5 @@
 """The app as a network service: one queue, the request guard, errors without internals, reproducibility."""
+
 import json
 import os
 import stat
@@ -20,8 +21,9 @@ REFINE = ["digits", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
 def post(url, body, headers=None):
     """(status, parsed JSON body) of a POST; never raises on an HTTP error status."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST",
-                                 headers={"content-type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, method="POST", headers={"content-type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())
@@ -30,7 +32,9 @@ def post(url, body, headers=None):
 
 
 def join(server, data, fn_index=0, headers=None):
-    return post(server + "gradio_api/queue/join", {"data": data, "fn_index": fn_index, "session_hash": "t"}, headers)
+    return post(
+        server + "gradio_api/queue/join", {"data": data, "fn_index": fn_index, "session_hash": "t"}, headers
+    )
 
 
 def test_direct_rest_route_is_closed(server):
@@ -43,14 +47,17 @@ def test_queue_join_accepts_a_well_formed_same_origin_request(server):
     assert status == 200 and "event_id" in body
 
 
-@pytest.mark.parametrize("data,message", [
-    (REFINE[:3], "exactly 11 data items"),
-    (REFINE + [1], "exactly 11 data items"),
-    ([None] + REFINE[1:], "data item 0 (bundle) must be a number or a string, got null"),
-    (REFINE[:1] + [True] + REFINE[2:], "data item 1 (seed) must be a number or a string, got true"),
-    (["/etc/passwd"] + REFINE[1:], "data item 0 (bundle) must be one of digits, mnist"),
-    (REFINE[:5] + [10**6] + REFINE[6:], "data item 5 (base NFE) must be a number in 4..40, got 1000000"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (REFINE[:3], "exactly 11 data items"),
+        (REFINE + [1], "exactly 11 data items"),
+        ([None] + REFINE[1:], "data item 0 (bundle) must be a number or a string, got null"),
+        (REFINE[:1] + [True] + REFINE[2:], "data item 1 (seed) must be a number or a string, got true"),
+        (["/etc/passwd"] + REFINE[1:], "data item 0 (bundle) must be one of digits, mnist"),
+        (REFINE[:5] + [10**6] + REFINE[6:], "data item 5 (base NFE) must be a number in 4..40, got 1000000"),
+    ],
+)
 def test_queue_join_refuses_wrong_arity_and_null_or_boolean_values(server, data, message):
     status, body = join(server, data)
     assert status == 422 and message in body["error"]
@@ -62,7 +69,10 @@ def test_upload_monitoring_cross_origin_and_big_bodies_are_refused(server):
     with pytest.raises(HTTPError) as e:
         urllib.request.urlopen(server + "gradio_api/monitoring")
     assert e.value.code == 403
-    assert join(server, REFINE, headers={"origin": "http://evil.example"}) == (403, {"error": "cross-origin request refused"})
+    assert join(server, REFINE, headers={"origin": "http://evil.example"}) == (
+        403,
+        {"error": "cross-origin request refused"},
+    )
     assert join(server, REFINE, headers={"origin": "null"})[0] == 403
     status, body = post(server + "gradio_api/queue/join", b"[" * (service.MAX_BODY_BYTES + 1))
     assert status == 413 and "over" in body["error"]
@@ -73,7 +83,9 @@ def test_every_event_shares_one_compute_limit():
 
     fns = list(build_demo().fns.values())
     assert len(fns) >= 7  # the visible routes and the hidden slider / load events
-    assert {(f.concurrency_id, f.concurrency_limit) for f in fns} == {(service.COMPUTE_ID, service.CONCURRENCY)}
+    assert {(f.concurrency_id, f.concurrency_limit) for f in fns} == {
+        (service.COMPUTE_ID, service.CONCURRENCY)
+    }
 
 
 def test_fractional_seed_is_refused_through_the_api(server):
@@ -84,7 +96,9 @@ def test_fractional_seed_is_refused_through_the_api(server):
 
 
 def test_public_messages_hold_no_paths_and_are_bounded():
-    msg = callbacks.public_message(ValueError("bundle /home/alice/secret/checkpoints/x.safetensors: bad shape"))
+    msg = callbacks.public_message(
+        ValueError("bundle /home/alice/secret/checkpoints/x.safetensors: bad shape")
+    )
     assert msg == "bundle x.safetensors: bad shape"
     assert "/" not in callbacks.public_message(DataError("mnist: not found in /srv/data; set BFR_DATA_DIR"))
     assert len(callbacks.public_message(ValueError("x" * 10**6))) == callbacks.MAX_MESSAGE
@@ -123,9 +137,18 @@ def test_exposure_needs_auth_and_limits_hosts():
     with pytest.raises(ValueError, match="needs --auth"):
         service.launch(None, "127.0.0.1", 7860, share=True)
     assert service.allowed_hosts_for("127.0.0.1", None) is None
-    assert set(service.allowed_hosts_for("0.0.0.0", ["demo.lan"])) == {"demo.lan", "127.0.0.1", "localhost", "::1"}
-    assert [service.host_of(h) for h in ("localhost:7860", "http://a.b:1/x", "[::1]:7860", "evil")] == \
-        ["localhost", "a.b", "::1", "evil"]
+    assert set(service.allowed_hosts_for("0.0.0.0", ["demo.lan"])) == {
+        "demo.lan",
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    }
+    assert [service.host_of(h) for h in ("localhost:7860", "http://a.b:1/x", "[::1]:7860", "evil")] == [
+        "localhost",
+        "a.b",
+        "::1",
+        "evil",
+    ]
 
 
 def test_network_initialisation_reads_no_global_state():

@@ -39,6 +39,7 @@ def test_training_learns_the_target():
     net = MLPVelocity((2,), hidden=64, depth=2)
     res = train_flow(net, draw, "ot", 0.0, 128, TrainConfig(steps=300, progress=False), None)
     from bfr_core.ode import flow_map
+
     x = flow_map(res.model, torch.randn(2000, 2), solver="rk4", nfe=8).x
     assert (x.mean(0) - 2.0).abs().max() < 0.1
     assert x.std(0).max() < 0.45
@@ -47,4 +48,8 @@ def test_training_learns_the_target():
 def test_nan_loss_stops_with_a_message():
     net = MLPVelocity((2,), hidden=8, depth=1)
     with pytest.raises(FloatingPointError, match="loss became nan at step 0"):
-        fit(net, lambda m, g, s: torch.tensor(float("nan"), requires_grad=True), TrainConfig(steps=3, progress=False))
+        fit(
+            net,
+            lambda m, g, s: torch.tensor(float("nan"), requires_grad=True),
+            TrainConfig(steps=3, progress=False),
+        )

@@ -1,4 +1,5 @@
 """bench/zoo.py: rows under both metrics, paired relative changes, the 'helps' rule, kept results."""
+
 import importlib.util
 import json
 
@@ -14,8 +15,10 @@ spec.loader.exec_module(zoo)
 
 
 def test_relative_changes_and_the_helps_rule():
-    per_seed = {"0": {"base": {"fid": 10, "fid2": 20}, "lfr": {"fid": 5, "fid2": 15}},
-                "1": {"base": {"fid": 8, "fid2": 16}, "lfr": {"fid": 6, "fid2": 12}}}
+    per_seed = {
+        "0": {"base": {"fid": 10, "fid2": 20}, "lfr": {"fid": 5, "fid2": 15}},
+        "1": {"base": {"fid": 8, "fid2": 16}, "lfr": {"fid": 6, "fid2": 12}},
+    }
     assert zoo.relative_changes(per_seed, "lfr", "fid") == [-0.5, -0.25]
     assert zoo.helps(per_seed, "lfr") == "yes"  # mean −37.5% > 2 × std 17.7%; FID2 −25% ± 0
     per_seed["1"]["lfr"]["fid2"] = 17  # one seed gets worse under the second metric
@@ -23,8 +26,19 @@ def test_relative_changes_and_the_helps_rule():
 
 
 def test_zoo_rows_match_evaluate_and_are_kept(tiny_bundle, tmp_path):
-    argv = ["--bundle", str(tiny_bundle), "--n", "60", "--seeds", "1", "--rows", "dfr", "lfr@base-euler8",
-            "--out-dir", str(tmp_path)]
+    argv = [
+        "--bundle",
+        str(tiny_bundle),
+        "--n",
+        "60",
+        "--seeds",
+        "1",
+        "--rows",
+        "dfr",
+        "lfr@base-euler8",
+        "--out-dir",
+        str(tmp_path),
+    ]
     zoo.main(argv)
     kept = json.loads((tmp_path / "zoo.json").read_text())
     run = kept["runs"][f"{tiny_bundle.name}/n60/seed1"]
@@ -40,8 +54,10 @@ def test_zoo_rows_match_evaluate_and_are_kept(tiny_bundle, tmp_path):
 
 
 def test_verdicts_need_both_metrics_on_every_seed():
-    rows = {"0": {"dfr-euler10": {"fid": 1, "fid2": 2}, "dfr-euler1": {"fid": 2, "fid2": 3}},
-            "1": {"dfr-euler10": {"fid": 1, "fid2": 4}, "dfr-euler1": {"fid": 2, "fid2": 3}}}
+    rows = {
+        "0": {"dfr-euler10": {"fid": 1, "fid2": 2}, "dfr-euler1": {"fid": 2, "fid2": 3}},
+        "1": {"dfr-euler10": {"fid": 1, "fid2": 4}, "dfr-euler1": {"fid": 2, "fid2": 3}},
+    }
     assert zoo.verdict(rows, "dfr-euler10", "dfr-euler1") == "mixed"
     rows["1"]["dfr-euler10"]["fid2"] = 2
     assert zoo.verdict(rows, "dfr-euler10", "dfr-euler1") == "reproduced"
@@ -54,8 +70,9 @@ def test_variant_verdicts_compare_two_runs_and_transfer_gains():
     by_bundle = {
         "m[dfr=ablation/dfr_blur-strong], n = 10": {"0": {"dfr": row(5, 6)}},
         "m[dfr=ablation/dfr_none], n = 10": {"0": {"dfr": row(9, 7)}},
-        "m[base=snapshots/base_step1000/base], n = 10": {"0": {"base": row(10, 10), "lfr": row(5, 9),
-                                                               "dfr": row(7, 8)}},
+        "m[base=snapshots/base_step1000/base], n = 10": {
+            "0": {"base": row(10, 10), "lfr": row(5, 9), "dfr": row(7, 8)}
+        },
     }
     text = "\n".join(zoo.variant_lines(by_bundle))
     assert "a real blur (σ 0.5–1 px) beats no augmentation | reproduced" in text

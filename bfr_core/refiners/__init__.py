@@ -3,6 +3,7 @@
 Order matters: it is the order of the CLI's commands, of ``evaluate``'s rows and of the app's
 choices. Latent refiners run before the base generator, data refiners after it.
 """
+
 from __future__ import annotations
 
 from .base import SPACES, Refiner
@@ -15,14 +16,14 @@ REFINERS: dict[str, Refiner] = {r.name: r for r in (LFR, LFR_REFLOW, DFR, NOISE_
 
 
 def variants(space: str) -> dict[str, Refiner]:
-    """The refiners of one space by their variant name, e.g. variants("latent") = {"ode": LFR, "reflow": …}."""
+    """The refiners of one space by variant name: variants("latent") = {"ode": LFR, "reflow": …}."""
     if space not in SPACES:
         raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
     return {r.variant: r for r in REFINERS.values() if r.space == space}
 
 
 def refiner_for(space: str, variant: str) -> Refiner:
-    """The refiner a setting names, e.g. ("latent", "reflow") → the reflow LFR; a ValueError names a bad one."""
+    """The refiner a setting names: ("latent", "reflow") → the reflow LFR; a ValueError names a bad one."""
     options = variants(space)
     if variant not in options:
         field = "lfr_variant" if space == "latent" else "dfr_variant"

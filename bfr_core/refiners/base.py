@@ -6,6 +6,7 @@ refiner maps the base's sample x ↦ F(x). Each one lives in its own file under 
 which says how its training pairs are built and defines its training command; ``refiners/__init__.py``
 registers it. The pipeline, the CLI, ``evaluate`` and the app are derived from that registry.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,17 @@ class Refiner:
     def stage(self) -> str:
         return STAGE_OF_SPACE[self.space]
 
-    def apply(self, bundle, x: torch.Tensor, labels, alpha: float | None, solver: str, nfe: int,
-              generator: torch.Generator, return_trajectory: bool = False) -> ODEResult:
+    def apply(
+        self,
+        bundle,
+        x: torch.Tensor,
+        labels,
+        alpha: float | None,
+        solver: str,
+        nfe: int,
+        generator: torch.Generator,
+        return_trajectory: bool = False,
+    ) -> ODEResult:
         """F(x): the refiner's flow integrated from t = 0 to t = 1 with ``nfe`` evaluations.
 
         Args:

@@ -4,6 +4,7 @@ Train a flow from generated samples x_g = G(z) (augmented during training only: 
 blur) to real samples, pairing each real sample with a generated one of the same class, then OT
 within each class. Refine x_g ↦ F(x_g).
 """
+
 from __future__ import annotations
 
 import time
@@ -50,7 +51,9 @@ class Augment:
         x = x + noisy * self.noise_std * torch.randn(x.shape, generator=generator)
         if x.dim() == 4 and self.blur_p > 0:
             blur = (torch.rand(n, generator=generator) < self.blur_p).view(shape)
-            sig = self.blur_sigma_min + (self.blur_sigma_max - self.blur_sigma_min) * torch.rand(n, generator=generator)
+            sig = self.blur_sigma_min + (self.blur_sigma_max - self.blur_sigma_min) * torch.rand(
+                n, generator=generator
+            )
             x = torch.where(blur, gaussian_blur(x, sig, self.blur_kernel), x)
         return x
 
@@ -112,21 +115,46 @@ def train(args) -> None:
     draw = dfr_batches(pool.base, pool_y, ds.x_train, ds.y_train, conditional, augment)
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
     coupling = "ot-per-class" if conditional else "ot"
-    result = train_flow(build_net(config, cmds.seeded(args)), draw, coupling, args.sigma, args.batch_size,
-                        cmds.train_cfg(args, args.name, bundle.dataset), cmds.state_path(args.bundle, args.name),
-                        args.resume, ot_batch=args.ot_batch)
-    cmds.finish(args.bundle, args.name, result, config, {
-        "role": "dfr", "dataset": bundle.dataset, "pool": args.pool, "pool_wall_s": round(pool_s, 2),
-        "augment": augment.to_dict(), "sigma": args.sigma, "batch_size": args.batch_size,
-        "ot_batch": max(args.ot_batch or 0, args.batch_size), "coupling": coupling,
-        "sampling": {"solver": args.solver, "nfe": args.nfe}})
+    result = train_flow(
+        build_net(config, cmds.seeded(args)),
+        draw,
+        coupling,
+        args.sigma,
+        args.batch_size,
+        cmds.train_cfg(args, args.name, bundle.dataset),
+        cmds.state_path(args.bundle, args.name),
+        args.resume,
+        ot_batch=args.ot_batch,
+    )
+    cmds.finish(
+        args.bundle,
+        args.name,
+        result,
+        config,
+        {
+            "role": "dfr",
+            "dataset": bundle.dataset,
+            "pool": args.pool,
+            "pool_wall_s": round(pool_s, 2),
+            "augment": augment.to_dict(),
+            "sigma": args.sigma,
+            "batch_size": args.batch_size,
+            "ot_batch": max(args.ot_batch or 0, args.batch_size),
+            "coupling": coupling,
+            "sampling": {"solver": args.solver, "nfe": args.nfe},
+        },
+    )
 
 
 class DataFlowRefiner(Refiner):
     def add_command(self, sub, parents):
-        p = sub.add_parser(self.command, parents=parents, help="train the data-space refiner generated → real")
+        p = sub.add_parser(
+            self.command, parents=parents, help="train the data-space refiner generated → real"
+        )
         p.add_argument("--bundle", type=Path, required=True)
-        p.add_argument("--pool", type=cmds.positive_int, default=4096, help="generated samples to refine from")
+        p.add_argument(
+            "--pool", type=cmds.positive_int, default=4096, help="generated samples to refine from"
+        )
         p.add_argument("--noise-p", type=cmds.probability, default=0.0)
         p.add_argument("--noise-std", type=float, default=0.01)
         p.add_argument("--blur-p", type=cmds.probability, default=0.3)
@@ -139,5 +167,11 @@ class DataFlowRefiner(Refiner):
         p.set_defaults(func=train)
 
 
-DFR = DataFlowRefiner("dfr", "data", "dfr", "DFR", "train-dfr",
-                      rows=(("dfr", None, None), ("dfr-euler1", "euler", 1), ("dfr-euler10", "euler", 10)))
+DFR = DataFlowRefiner(
+    "dfr",
+    "data",
+    "dfr",
+    "DFR",
+    "train-dfr",
+    rows=(("dfr", None, None), ("dfr-euler1", "euler", 1), ("dfr-euler10", "euler", 10)),
+)

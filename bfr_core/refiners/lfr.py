@@ -6,6 +6,7 @@ and train a flow N(0, I) → z1 with minibatch OT coupling. Sample z ~ N(0, I) �
 With ``--alpha-max`` each pair draws its own α ~ U(0, α_max) and the network receives α as an
 input, so one refiner serves every α in [0, α_max].
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,32 +57,76 @@ def train(args) -> None:
 
     bundle = Bundle(args.bundle)
     z_b, y = cmds.load_latents(bundle)
-    z_b, y = z_b[:args.latents_n], y[:args.latents_n]  # the data axis of the capacity study
+    z_b, y = z_b[: args.latents_n], y[: args.latents_n]  # the data axis of the capacity study
     conditional = bundle.num_classes > 0
-    config = default_velocity_config(bundle.shape, bundle.num_classes, cond_dim=1 if args.alpha_max is not None else 0,
-                                     channels=args.channels)
-    draw = lfr_batches(z_b, y, conditional, None if args.alpha_max is not None else args.alpha, args.alpha_max)
-    meta = {"role": "lfr", "dataset": bundle.dataset, "alpha": None if args.alpha_max is not None else args.alpha,
-            "alpha_max": args.alpha_max, "alpha_default": args.alpha, "sigma": args.sigma, "coupling": "ot",
-            "batch_size": args.batch_size, "ot_batch": max(args.ot_batch or 0, args.batch_size),
-            "latents": len(z_b), "sampling": {"solver": args.solver, "nfe": args.nfe}}
-    cfg = cmds.with_snapshots(cmds.train_cfg(args, args.name, bundle.dataset), args.snapshot_at, config, meta,
-                           lambda step: args.bundle / f"{args.name}_step{step}.safetensors")
-    result = train_flow(build_net(config, cmds.seeded(args)), draw, "ot", args.sigma, args.batch_size, cfg,
-                        cmds.state_path(args.bundle, args.name), args.resume, ot_batch=args.ot_batch)
+    config = default_velocity_config(
+        bundle.shape,
+        bundle.num_classes,
+        cond_dim=1 if args.alpha_max is not None else 0,
+        channels=args.channels,
+    )
+    draw = lfr_batches(
+        z_b, y, conditional, None if args.alpha_max is not None else args.alpha, args.alpha_max
+    )
+    meta = {
+        "role": "lfr",
+        "dataset": bundle.dataset,
+        "alpha": None if args.alpha_max is not None else args.alpha,
+        "alpha_max": args.alpha_max,
+        "alpha_default": args.alpha,
+        "sigma": args.sigma,
+        "coupling": "ot",
+        "batch_size": args.batch_size,
+        "ot_batch": max(args.ot_batch or 0, args.batch_size),
+        "latents": len(z_b),
+        "sampling": {"solver": args.solver, "nfe": args.nfe},
+    }
+    cfg = cmds.with_snapshots(
+        cmds.train_cfg(args, args.name, bundle.dataset),
+        args.snapshot_at,
+        config,
+        meta,
+        lambda step: args.bundle / f"{args.name}_step{step}.safetensors",
+    )
+    result = train_flow(
+        build_net(config, cmds.seeded(args)),
+        draw,
+        "ot",
+        args.sigma,
+        args.batch_size,
+        cfg,
+        cmds.state_path(args.bundle, args.name),
+        args.resume,
+        ot_batch=args.ot_batch,
+    )
     cmds.finish(args.bundle, args.name, result, config, meta)
 
 
 class LatentFlowRefiner(Refiner):
     def add_command(self, sub, parents):
-        p = sub.add_parser(self.command, parents=parents, help="train the latent-space refiner N(0,I) → mixed biased latents")
+        p = sub.add_parser(
+            self.command, parents=parents, help="train the latent-space refiner N(0,I) → mixed biased latents"
+        )
         p.add_argument("--bundle", type=Path, required=True)
-        p.add_argument("--alpha", type=cmds.probability, default=0.2, help="mixing coefficient α (default when --alpha-max)")
-        p.add_argument("--alpha-max", type=cmds.probability, default=None,
-                       help="train one α-conditioned net for α in [0, max]")
+        p.add_argument(
+            "--alpha",
+            type=cmds.probability,
+            default=0.2,
+            help="mixing coefficient α (default when --alpha-max)",
+        )
+        p.add_argument(
+            "--alpha-max",
+            type=cmds.probability,
+            default=None,
+            help="train one α-conditioned net for α in [0, max]",
+        )
         p.add_argument("--sigma", type=float, default=0.1, help="path noise σ")
-        p.add_argument("--latents-n", type=cmds.positive_int, default=None,
-                       help="train on the first N inverted latents only (default all)")
+        p.add_argument(
+            "--latents-n",
+            type=cmds.positive_int,
+            default=None,
+            help="train on the first N inverted latents only (default all)",
+        )
         cmds.add_snapshot_arg(p, "BUNDLE/NAME_stepSTEP.safetensors")
         cmds.add_coupling_args(p, self.name)
         cmds.add_training_args(p, 256)
@@ -89,5 +134,11 @@ class LatentFlowRefiner(Refiner):
         p.set_defaults(func=train)
 
 
-LFR = LatentFlowRefiner("lfr", "latent", "ode", "LFR", "train-lfr",
-                        rows=(("lfr", None, None), ("lfr-euler1", "euler", 1), ("lfr-euler10", "euler", 10)))
+LFR = LatentFlowRefiner(
+    "lfr",
+    "latent",
+    "ode",
+    "LFR",
+    "train-lfr",
+    rows=(("lfr", None, None), ("lfr-euler1", "euler", 1), ("lfr-euler10", "euler", 10)),
+)

@@ -4,6 +4,7 @@ Re-pair prior samples with where the multi-step LFR ODE takes them, z0 ~ N(0, I)
 (the teacher's solver, 20 RK4 evaluations by default), and train on those fixed pairs; the
 straighter flow keeps most of the LFR's gain at one network evaluation.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,34 +42,70 @@ def train(args) -> None:
     rng = bundle.alpha_range()
     alpha = torch.rand(n, 1, generator=g) * rng[1] if rng else None
     lfr_meta = bundle.meta["lfr"]
-    z1 = flow_map(bundle.models["lfr"], z0, labels, alpha, 0.0, 1.0, args.teacher_solver, args.teacher_nfe,
-                  desc=None if args.quiet else "reflow pairs").x
+    z1 = flow_map(
+        bundle.models["lfr"],
+        z0,
+        labels,
+        alpha,
+        0.0,
+        1.0,
+        args.teacher_solver,
+        args.teacher_nfe,
+        desc=None if args.quiet else "reflow pairs",
+    ).x
     config = lfr_meta["net"]
     net = build_net(config, cmds.seeded(args))
     if args.init == "teacher":  # as 2-rectified flow starts from the 1-rectified one (Liu et al., 2022)
         net.load_state_dict(bundle.models["lfr"].state_dict())
-    result = train_flow(net, paired_batches(z0, z1, labels, alpha), "paired", 0.0, args.batch_size,
-                        cmds.train_cfg(args, args.name, bundle.dataset), cmds.state_path(args.bundle, args.name), args.resume)
-    cmds.finish(args.bundle, args.name, result, config, {
-        "role": "lfr_reflow", "dataset": bundle.dataset, "alpha": lfr_meta.get("alpha"),
-        "alpha_max": lfr_meta.get("alpha_max"), "alpha_default": lfr_meta.get("alpha_default"),
-        "pairs": n, "init": args.init, "teacher": {"solver": args.teacher_solver, "nfe": args.teacher_nfe},
-        "sampling": {"solver": "euler", "nfe": 1}})
+    result = train_flow(
+        net,
+        paired_batches(z0, z1, labels, alpha),
+        "paired",
+        0.0,
+        args.batch_size,
+        cmds.train_cfg(args, args.name, bundle.dataset),
+        cmds.state_path(args.bundle, args.name),
+        args.resume,
+    )
+    cmds.finish(
+        args.bundle,
+        args.name,
+        result,
+        config,
+        {
+            "role": "lfr_reflow",
+            "dataset": bundle.dataset,
+            "alpha": lfr_meta.get("alpha"),
+            "alpha_max": lfr_meta.get("alpha_max"),
+            "alpha_default": lfr_meta.get("alpha_default"),
+            "pairs": n,
+            "init": args.init,
+            "teacher": {"solver": args.teacher_solver, "nfe": args.teacher_nfe},
+            "sampling": {"solver": "euler", "nfe": 1},
+        },
+    )
 
 
 class ReflowRefiner(Refiner):
     def add_command(self, sub, parents):
-        p = sub.add_parser(self.command, parents=parents, help="distil the LFR ODE into a one-Euler-step refiner")
+        p = sub.add_parser(
+            self.command, parents=parents, help="distil the LFR ODE into a one-Euler-step refiner"
+        )
         p.add_argument("--bundle", type=Path, required=True)
         p.add_argument("--pairs", type=cmds.positive_int, default=20000)
         p.add_argument("--teacher-solver", choices=FIXED_SOLVERS, default="rk4")
         p.add_argument("--teacher-nfe", type=cmds.positive_int, default=20)
-        p.add_argument("--init", choices=["teacher", "scratch"], default="teacher",
-                       help="start from the LFR's weights (default) or from a fresh network")
+        p.add_argument(
+            "--init",
+            choices=["teacher", "scratch"],
+            default="teacher",
+            help="start from the LFR's weights (default) or from a fresh network",
+        )
         cmds.add_name_arg(p, self.name)
         cmds.add_training_args(p, 256)
         p.set_defaults(func=train)
 
 
-LFR_REFLOW = ReflowRefiner("lfr_reflow", "latent", "reflow", "reflow LFR", "reflow-lfr",
-                           rows=(("lfr-reflow-euler1", None, None),))
+LFR_REFLOW = ReflowRefiner(
+    "lfr_reflow", "latent", "reflow", "reflow LFR", "reflow-lfr", rows=(("lfr-reflow-euler1", None, None),)
+)

@@ -6,6 +6,7 @@ same noise is injected into a generated sample first, x_g ↦ F(x_g + τ·ε). I
 samples: whatever it corrects, it corrects because noise hides the base's errors, not because it
 has learned them. It is here to be measured against DFR at the same extra NFE.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,11 @@ def noised_batches(x_train, y_train, conditional: bool, noise_level: float):
     def draw(g, bs):
         idx = torch.randint(0, len(x_train), (bs,), generator=g)
         x1 = x_train[idx]
-        return FlowBatch(x1 + noise_level * torch.randn(x1.shape, generator=g), x1,
-                         labels_or_none(y_train[idx], conditional))
+        return FlowBatch(
+            x1 + noise_level * torch.randn(x1.shape, generator=g),
+            x1,
+            labels_or_none(y_train[idx], conditional),
+        )
 
     return draw
 
@@ -42,12 +46,29 @@ def train(args) -> None:
     conditional = bundle.num_classes > 0
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
     draw = noised_batches(ds.x_train, ds.y_train, conditional, args.noise_level)
-    result = train_flow(build_net(config, cmds.seeded(args)), draw, "independent", 0.0, args.batch_size,
-                        cmds.train_cfg(args, args.name, bundle.dataset), cmds.state_path(args.bundle, args.name),
-                        args.resume)
-    cmds.finish(args.bundle, args.name, result, config, {
-        "role": "noise_refiner", "dataset": bundle.dataset, "noise_level": args.noise_level,
-        "batch_size": args.batch_size, "sampling": {"solver": args.solver, "nfe": args.nfe}})
+    result = train_flow(
+        build_net(config, cmds.seeded(args)),
+        draw,
+        "independent",
+        0.0,
+        args.batch_size,
+        cmds.train_cfg(args, args.name, bundle.dataset),
+        cmds.state_path(args.bundle, args.name),
+        args.resume,
+    )
+    cmds.finish(
+        args.bundle,
+        args.name,
+        result,
+        config,
+        {
+            "role": "noise_refiner",
+            "dataset": bundle.dataset,
+            "noise_level": args.noise_level,
+            "batch_size": args.batch_size,
+            "sampling": {"solver": args.solver, "nfe": args.nfe},
+        },
+    )
 
 
 class NoiseInjectionRefiner(Refiner):
@@ -58,17 +79,29 @@ class NoiseInjectionRefiner(Refiner):
         return super().apply(bundle, noised, labels, alpha, solver, nfe, generator, return_trajectory)
 
     def add_command(self, sub, parents):
-        p = sub.add_parser(self.command, parents=parents,
-                           help="train a noise-injection refiner (real + noise → real), a baseline for DFR")
+        p = sub.add_parser(
+            self.command,
+            parents=parents,
+            help="train a noise-injection refiner (real + noise → real), a baseline for DFR",
+        )
         p.add_argument("--bundle", type=Path, required=True)
-        p.add_argument("--noise-level", type=float, default=0.3,
-                       help="τ, the std of the noise added to an image (data range [-1, 1])")
+        p.add_argument(
+            "--noise-level",
+            type=float,
+            default=0.3,
+            help="τ, the std of the noise added to an image (data range [-1, 1])",
+        )
         cmds.add_name_arg(p, self.name)
         cmds.add_training_args(p, 256)
         cmds.add_sampling_args(p, "rk4", 4)
         p.set_defaults(func=train)
 
 
-NOISE_REFINER = NoiseInjectionRefiner("noise_refiner", "data", "noise", "noise-injection refiner",
-                                      "train-noise-refiner",
-                                      rows=(("noise-refiner", None, None), ("noise-refiner-euler1", "euler", 1)))
+NOISE_REFINER = NoiseInjectionRefiner(
+    "noise_refiner",
+    "data",
+    "noise",
+    "noise-injection refiner",
+    "train-noise-refiner",
+    rows=(("noise-refiner", None, None), ("noise-refiner-euler1", "euler", 1)),
+)
