@@ -1,0 +1,82 @@
+"""The library behind the app's views: latent_view, sweep and the 2-D bias lab."""
+
+import pytest
+import torch
+
+from bfr_core.lab import run_bias_lab
+from bfr_core.latent_view import LatentMap, latent_distances, norm_per_dim
+from bfr_core.metrics import energy_distance
+from bfr_core.pipeline import Pipeline, Settings
+from bfr_core.sweep import lfr_drift, nfe_sweep
+
+
+def test_norm_per_dim_is_the_norm_over_root_d():
+    z = torch.stack([torch.ones(2, 3, 3), 2 * torch.ones(2, 3, 3), torch.zeros(2, 3, 3)])
+    assert norm_per_dim(z).tolist() == [1.0, 2.0, 0.0]
+    v = torch.tensor([[3.0, 4.0, 0.0, 0.0]])
+    assert norm_per_dim(v).item() == pytest.approx(5 / 2)
+
+
+def test_latent_distances_are_energy_distances_of_the_first_points():
+    g = torch.Generator().manual_seed(0)
+    prior, biased = torch.randn(40, 5, generator=g), 0.5 * torch.randn(40, 5, generator=g)
+    d = latent_distances(prior, biased, biased.clone(), max_points=30)
+    assert d["refined_to_biased"] == pytest.approx(0.0, abs=1e-12)
+    assert d["refined_to_prior"] == pytest.approx(energy_distance(biased[:30], prior[:30]))
+    assert d["prior_to_biased"] == d["refined_to_prior"] > 0
+
+
+def test_latent_map_fits_once_and_places_new_points():
+    g = torch.Generator().manual_seed(1)
+    lmap = LatentMap(
+        torch.randn(60, 4, generator=g), 0.3 * torch.randn(60, 4, generator=g), None, n_neighbors=5
+    )
+    reducer = lmap.fit().reducer
+    assert lmap.fit().reducer is reducer  # idempotent
+    assert lmap.prior_xy.shape == (60, 2) and lmap.biased_xy.shape == (60, 2)
+    xy = lmap.transform(torch.randn(7, 4, generator=g))
+    assert xy.shape == (7, 2) and torch.isfinite(torch.as_tensor(xy)).all()
+
+
+class MeanPixel:
+    """A deterministic stand-in metric: the mean pixel value."""
+
+    primary = "fid"
+
+    def __call__(self, x, labels):
+        return {"fid": float(x.mean())}
+
+
+def test_nfe_sweep_scores_each_refiner_at_each_euler_nfe(tiny_bundle):
+    pipe, score, seen = Pipeline(tiny_bundle), MeanPixel(), []
+    sweep = nfe_sweep(pipe, score, n=40, seed=2, nfes=(1, 3), progress=lambda f, t: seen.append(f))
+    base = pipe.run(40, 2, Settings(mode="none"))
+    assert sweep["metric"] == "fid" and sweep["base"] == score(base.base, None)["fid"]
+    s = Settings(mode="dfr", dfr_solver="euler", dfr_nfe=3)
+    assert sweep["dfr"][1] == (3, score(pipe.run(40, 2, s).final, None)["fid"])
+    assert [n for n, _ in sweep["lfr"]] == [1, 3]
+    assert seen == sorted(seen) and seen[-1] == 1.0
+
+
+def test_lfr_drift_stacks_the_base_then_each_nfe(tiny_bundle):
+    pipe = Pipeline(tiny_bundle)
+    rows = lfr_drift(pipe, n=6, seed=1, nfes=(1, 2))
+    assert rows.shape == (3, 6, 1, 8, 8)
+    assert torch.equal(rows[0], pipe.run(6, 1, Settings(mode="none")).base)
+    s = Settings(mode="lfr", lfr_solver="euler", lfr_nfe=2)
+    assert torch.equal(rows[2], pipe.run(6, 1, s).final)
+
+
+def test_bias_lab_exposes_and_reports(tmp_path):
+    fractions = []
+    r = run_bias_lab(
+        "moons", base_steps=25, refine_steps=25, n=200, seed=3, progress=lambda f, text: fractions.append(f)
+    )
+    assert r.generated.shape == r.biased_latents.shape == r.lfr_points.shape == (200, 2)
+    assert r.dfr_trajectory.shape == (11, 200, 2)
+    assert torch.equal(r.dfr_trajectory[-1], r.dfr_points)
+    assert set(r.energy) == {"base", "lfr", "dfr", "train", "latents_vs_prior"}
+    assert r.energy["latents_vs_prior"] == pytest.approx(energy_distance(r.biased_latents, r.prior))
+    assert fractions and all(0 < f <= 1 for f in fractions)
+    with pytest.raises(ValueError, match="base steps must be an integer in 10..3000, got 5"):
+        run_bias_lab("moons", base_steps=5)
