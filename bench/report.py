@@ -316,9 +316,23 @@ def row_key(runner: "Runner", spec: dict, specs_by_name: dict) -> str:
     return h.hexdigest()[:16]
 
 
+class UndefinedRow(Exception):
+    """A target reads a row name that ``rows()`` does not define (a typo or a renamed row)."""
+
+
+class RowValues(dict):
+    """Values by row name: a defined row not computed raises KeyError, an undefined one UndefinedRow."""
+
+    def __missing__(self, name):
+        if name not in {row_name for _, row_name, _ in rows()}:
+            raise UndefinedRow(f"a target reads the row {name!r}, which rows() does not define")
+        raise KeyError(name)
+
+
 def targets(r: dict) -> dict:
-    """The issue's targets from the rows; None where a row is missing (a --report-only run)."""
-    fid = {name: row["fid"] for name, row in r.items()}
+    """The issue's targets from the rows; None where a defined row was not computed in this run (a
+    --report-only run); UndefinedRow where a target names a row that does not exist."""
+    fid = RowValues({name: row["fid"] for name, row in r.items()})
     lfr4, dfr4 = "LFR rk4 x1 (paper)", "DFR rk4 x1 (paper)"
 
     def best_sdedit(k):
@@ -346,7 +360,9 @@ def targets(r: dict) -> dict:
     for key, formula in formulas.items():
         try:
             out[key] = formula()
-        except (KeyError, ValueError):  # a row this target needs was not computed
+        except KeyError:  # a row this target needs was not computed in this run
+            out[key] = None
+        except ValueError:  # no SDEdit row at that extra NFE in this run (min of nothing)
             out[key] = None
     return out
 

@@ -166,3 +166,18 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
         "DFR rk4 x1, aug: none": [str(tiny_bundle / "ablation" / "dfr_none.safetensors")]
     }
     assert "DFR rk4 x1, aug: none (" in (tmp_path / "digits.md").read_text()
+
+
+def test_targets_are_none_for_rows_not_run_and_an_error_for_rows_that_do_not_exist(monkeypatch):
+    import pytest
+
+    only_base = {"base": {"fid": 10.0, "extra_nfe": 0}, "LFR rk4 x1 (paper)": {"fid": 6.0, "extra_nfe": 4}}
+    t = report.targets(only_base)
+    assert t["lfr_rk4x1_fid_cut"] == pytest.approx(0.4)
+    assert t["dfr_rk4x1_fid_cut"] is None and t["best_sdedit_fid_at_extra_nfe"] is None
+    renamed = [r for r in report.rows() if r[1] != "DFR rk4 x1 (paper)"]  # as if the row were renamed
+    monkeypatch.setattr(report, "rows", lambda: renamed)
+    with pytest.raises(
+        report.UndefinedRow, match="'DFR rk4 x1 \\(paper\\)', which rows\\(\\) does not define"
+    ):
+        report.targets(only_base)
