@@ -23,7 +23,7 @@ from bfr_core.latent_view import latent_distances, norm_per_dim
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.refiners import variants
-from bfr_core.sweep import lfr_drift, load_sweep, nfe_sweep
+from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_sweep, nfe_sweep
 
 from . import figures, registry
 
@@ -300,6 +300,36 @@ def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
         rows = lfr_drift(pipe, 8, seed=1, alpha=a)  # (K+1, 8, C, H, W): one row per NFE
         drift = figures.png_file(figures.picture_rows(rows))
     return figures.sweep_curves(sweep), drift
+
+
+OVERSHOOT_SAMPLES = 200  # scored live; shown: the first 16
+MAX_OVERSHOOT_UI = 2.0
+
+
+@user_errors
+def overshoot(bundle, alpha, factor):
+    """Provoke over-refinement: the LFR integrated past its trained end t = 1, beside the trained setting."""
+    pipe = registry.pipeline(bundle)
+    if not pipe.bundle.has("lfr"):
+        raise ValueError(f"bundle {bundle!r} has no LFR to overshoot")
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, (int, float))
+        or not 1 <= factor <= MAX_OVERSHOOT_UI
+    ):
+        raise ValueError(f"overshoot must be a number in 1..{MAX_OVERSHOOT_UI:g}, got {factor!r}")
+    factor = round(float(factor) / OVERSHOOT_STEP) * OVERSHOOT_STEP
+    a = as_alpha(alpha) if pipe.bundle.alpha_range() else None
+    r = lfr_overshoot(pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, seed=1, factor=factor, alpha=a)
+    shown = torch.stack([r["base"][0][:16], r["trained"][0][:16], r["overshoot"][0][:16]])
+    metric = r["metric"].upper()
+    text = (
+        f"{metric} on {OVERSHOOT_SAMPLES} samples (lower is better; few samples: only large gaps mean much): "
+        f"base **{r['base'][1]:.2f}**, LFR to t = 1 as trained ({r['nfe']['trained']} Euler steps) "
+        f"**{r['trained'][1]:.2f}**, LFR to t = {factor:g} (**extrapolated** past the trained range, "
+        f"{r['nfe']['overshoot']} steps) **{r['overshoot'][1]:.2f}**. Rows: base, trained, overshoot."
+    )
+    return figures.png_file(figures.picture_rows(shown)), text
 
 
 @user_errors

@@ -193,6 +193,30 @@ def build_demo() -> gr.Blocks:
                 api_name="overrefine",
                 **COMPUTE,
             )
+            gr.Markdown(
+                "**Provoke it.** Integrate the LFR *past* t = 1, where it was never trained: an overshoot "
+                "factor of 1.5 runs its flow to t = 1.5. This is extrapolation, labelled as such; watch the "
+                "samples drift and the metric move, beside the trained setting on the same noise."
+            )
+            with gr.Row():
+                o_factor = gr.Slider(
+                    1.0,
+                    callbacks.MAX_OVERSHOOT_UI,
+                    value=1.5,
+                    step=0.25,
+                    label="overshoot: integrate LFR to t =",
+                )
+                o_shoot = gr.Button("Overshoot", variant="secondary")
+            with gr.Row():
+                o_shoot_img = gr.Image(label="base / LFR to t = 1 / LFR to t = overshoot", type="filepath")
+                o_shoot_md = gr.Markdown()
+            o_shoot.click(
+                callbacks.overshoot,
+                [o_bundle, o_alpha, o_factor],
+                [o_shoot_img, o_shoot_md],
+                api_name="overshoot",
+                **COMPUTE,
+            )
 
         with gr.Tab("Bias lab (2-D)"):
             gr.Markdown(

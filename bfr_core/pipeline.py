@@ -278,9 +278,10 @@ class Pipeline:
         s: Settings,
         generator: torch.Generator | None = None,
         return_trajectory: bool = False,
+        t1: float = 1.0,
     ) -> ODEResult:
         """F(x) by the refiner ``s`` names for ``space`` ("latent": x is z; "data": x is G(z)), at that
-        stage's solver and NFE. ``s`` must be resolved (``resolve``)."""
+        stage's solver and NFE, integrated to ``t1`` (past 1: extrapolated). ``s`` must be resolved."""
         r = refiner_for(space, s.variant(space))
         solver, nfe = s.solver(r.stage)
         return r.apply(
@@ -292,6 +293,7 @@ class Pipeline:
             nfe,
             generator or torch.Generator().manual_seed(0),
             return_trajectory,
+            t1,
         )
 
     def generate(self, z, labels, s: Settings) -> ODEResult:

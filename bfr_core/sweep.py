@@ -80,3 +80,41 @@ def lfr_drift(pipe: Pipeline, n: int, seed: int, nfes=SWEEP_NFES, alpha: float |
         settings = Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=nfe)
         rows.append(pipe.run(n, seed, settings, z=base.z, base=base.base).final)
     return torch.stack(rows)
+
+
+OVERSHOOT_STEP = 0.25  # Euler step in t: the trained setting t1 = 1 is 4 steps
+MAX_OVERSHOOT = 3.0
+
+
+@torch.no_grad()
+def lfr_overshoot(
+    pipe: Pipeline, score, n: int, seed: int, factor: float, alpha: float | None = None
+) -> dict:
+    """Provoke over-refinement: integrate the LFR from t = 0 to t = ``factor`` > 1 instead of 1.
+
+    The field was trained only for t ≤ 1, so past 1 this extrapolates: z ↦ z + ∫₀^factor v(t, z_t) dt
+    with Euler steps of ``OVERSHOOT_STEP`` (NFE = factor / step). The same prior draws are refined to
+    t = 1 (the trained setting, 4 Euler steps) for comparison.
+
+    Returns:
+        {"trained": (images, quality), "overshoot": (images, quality), "base": (images, quality),
+        "nfe": {"trained": 4, "overshoot": k}, "metric": name} with quality ``score``'s primary metric.
+    """
+    steps = factor / OVERSHOOT_STEP
+    if not 1.0 <= factor <= MAX_OVERSHOOT or abs(steps - round(steps)) > 1e-9:
+        raise ValueError(
+            f"overshoot must be a multiple of {OVERSHOOT_STEP} in 1..{MAX_OVERSHOOT}, got {factor!r}"
+        )
+    base = pipe.run(n, seed, Settings(mode="none"))
+    out = {
+        "metric": score.primary,
+        "base": (base.base, score(base.base, base.labels)[score.primary]),
+        "nfe": {},
+    }
+    for name, t1 in (("trained", 1.0), ("overshoot", factor)):
+        k = round(t1 / OVERSHOOT_STEP)
+        s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=k))
+        z_ref = pipe.refine("latent", base.z, base.labels, s, t1=t1).x
+        x = pipe.generate(z_ref, base.labels, s).x
+        out[name], out["nfe"][name] = (x, score(x, base.labels)[score.primary]), k
+    return out

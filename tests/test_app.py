@@ -212,6 +212,14 @@ def test_overrefinement_curves_and_drift():
     assert pixels(drift).shape[0] == pixels(drift).shape[1]  # 8 rows (base + 7 NFE values) of 8 samples
 
 
+def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
+    png, text = callbacks.overshoot("digits", 0.2, 1.5)
+    assert pixels(png).shape[0] < pixels(png).shape[1]  # three rows of 16 samples
+    assert "LFR to t = 1.5 (**extrapolated**" in text and "6 steps" in text and text.count("**") >= 8
+    with pytest.raises(gr.Error, match="overshoot must be a number in 1..2, got 2.5"):
+        callbacks.overshoot("digits", 0.2, 2.5)
+
+
 def test_toy_bundle_in_the_app():
     base, refined, diff, summary, hist = call(bundle="moons", n=64, alpha=0.1)
     assert "total 28" in summary and hist is None

@@ -80,3 +80,24 @@ def test_bias_lab_exposes_and_reports(tmp_path):
     assert fractions and all(0 < f <= 1 for f in fractions)
     with pytest.raises(ValueError, match="base steps must be an integer in 10..3000, got 5"):
         run_bias_lab("moons", base_steps=5)
+
+
+def test_overshoot_integrates_the_lfr_past_t1_and_equals_the_trained_run_at_1(tiny_bundle):
+    from bfr_core.ode import flow_map
+    from bfr_core.sweep import lfr_overshoot
+
+    pipe, score = Pipeline(tiny_bundle), MeanPixel()
+    same = lfr_overshoot(pipe, score, n=12, seed=5, factor=1.0, alpha=0.2)
+    assert torch.equal(same["trained"][0], same["overshoot"][0]) and same["nfe"] == {
+        "trained": 4,
+        "overshoot": 4,
+    }
+    r = lfr_overshoot(pipe, score, n=12, seed=5, factor=1.5, alpha=0.2)
+    assert r["nfe"]["overshoot"] == 6
+    z, labels = pipe.prior(12, 5), pipe.labels_for(12, None)
+    z_far = flow_map(pipe.bundle.models["lfr"], z, labels, torch.full((12, 1), 0.2), 0.0, 1.5, "euler", 6).x
+    s = pipe.resolve(Settings(mode="none"))
+    assert torch.equal(r["overshoot"][0], pipe.generate(z_far, labels, s).x)
+    assert r["overshoot"][1] == score(r["overshoot"][0], None)["fid"]
+    with pytest.raises(ValueError, match="overshoot must be a multiple of 0.25 in 1..3.0, got 1.1"):
+        lfr_overshoot(pipe, score, n=4, seed=0, factor=1.1)

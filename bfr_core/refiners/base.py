@@ -55,21 +55,24 @@ class Refiner:
         nfe: int,
         generator: torch.Generator,
         return_trajectory: bool = False,
+        t1: float = 1.0,
     ) -> ODEResult:
-        """F(x): the refiner's flow integrated from t = 0 to t = 1 with ``nfe`` evaluations.
+        """F(x): the refiner's flow integrated from t = 0 to ``t1`` (1: as trained) with ``nfe`` evaluations.
 
         Args:
             bundle: the Bundle holding this refiner's model.
             labels: class labels, used when the model is class-conditional.
             alpha: the mixing coefficient, passed as an input to an α-conditioned model.
             generator: the source of any randomness the refiner draws (none for LFR and DFR).
+            t1: where the integration stops; past 1 it extrapolates the field beyond its training
+                range (the Over-refinement view's overshoot).
         Returns:
             ODEResult with the refined rows, the NFE spent and optionally the trajectory.
         """
         net, spec = bundle.models[self.name], bundle.meta[self.name]["net"]
         y = labels if spec.get("num_classes") else None
         cond = torch.full((len(x), 1), float(alpha)) if spec.get("cond_dim") else None
-        return flow_map(net, x, y, cond, 0.0, 1.0, solver, nfe, return_trajectory=return_trajectory)
+        return flow_map(net, x, y, cond, 0.0, t1, solver, nfe, return_trajectory=return_trajectory)
 
     def add_command(self, sub, parents: list) -> None:
         """Add this refiner's training command to the CLI's subparsers."""

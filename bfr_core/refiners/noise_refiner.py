@@ -72,11 +72,13 @@ def train(args) -> None:
 
 
 class NoiseInjectionRefiner(Refiner):
-    def apply(self, bundle, x, labels, alpha, solver, nfe, generator, return_trajectory=False) -> ODEResult:
+    def apply(
+        self, bundle, x, labels, alpha, solver, nfe, generator, return_trajectory=False, t1=1.0
+    ) -> ODEResult:
         """F(x + τ·ε) with ε drawn from ``generator`` and τ the noise level the model was trained at."""
         tau = float(bundle.meta[self.name]["noise_level"])
         noised = x + tau * torch.randn(x.shape, generator=generator)
-        return super().apply(bundle, noised, labels, alpha, solver, nfe, generator, return_trajectory)
+        return super().apply(bundle, noised, labels, alpha, solver, nfe, generator, return_trajectory, t1)
 
     def add_command(self, sub, parents):
         p = sub.add_parser(
