@@ -1,8 +1,13 @@
-"""Launch BFR Explorer: ``python app.py [--host 127.0.0.1] [--port 7860] [--auth USER:PASS] [--share]``."""
+"""Launch BFR Explorer: ``python app.py [--host 127.0.0.1] [--port 7860] [--auth USER:PASS] [--share]``.
+
+On Hugging Face Spaces (the ``SPACE_ID`` environment variable is set) it serves on 0.0.0.0 as a
+public demo: no login, any Host, every other guard on.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from app import service  # sets the no-telemetry environment before gradio is imported
@@ -11,10 +16,20 @@ from app.ui import build_demo
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="BFR Explorer: interactive bias refinement (Gradio UI).")
+    hosted = "SPACE_ID" in os.environ  # Hugging Face Spaces
     ap.add_argument(
-        "--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all: needs --auth)"
+        "--host",
+        default="0.0.0.0" if hosted else "127.0.0.1",
+        help="interface to listen on (0.0.0.0 for all: needs --auth or --public-demo)",
     )
-    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    ap.add_argument(
+        "--public-demo",
+        action="store_true",
+        default=hosted,
+        help="serve without a login and accept any Host, for a public demo behind a hosting proxy "
+        "(the default on Hugging Face Spaces)",
+    )
     ap.add_argument(
         "--auth",
         default=None,
@@ -31,7 +46,15 @@ def main(argv=None) -> int:
     ap.add_argument("--share", action="store_true", help="create a public Gradio share link (needs --auth)")
     args = ap.parse_args(argv)
     try:
-        service.launch(build_demo(), args.host, args.port, args.share, args.auth, args.allowed_host)
+        service.launch(
+            build_demo(),
+            args.host,
+            args.port,
+            args.share,
+            args.auth,
+            args.allowed_host,
+            public_demo=args.public_demo,
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -217,6 +217,15 @@ def allowed_hosts_for(host: str, extra: list[str] | None) -> tuple[str, ...] | N
     return tuple({host, *LOOPBACK, *(extra or [])} - {"0.0.0.0", "::"})
 
 
+def check_exposure(host: str, share: bool, credentials, public_demo: bool) -> None:
+    """A server reachable beyond this machine needs a login, unless it is declared a public demo."""
+    if (share or host not in LOOPBACK) and credentials is None and not public_demo:
+        raise ValueError(
+            "--host other than loopback, or --share, needs --auth USER:PASS (or a password file), "
+            "or --public-demo for a deliberately public demo"
+        )
+
+
 def launch(
     demo,
     host: str,
@@ -225,19 +234,20 @@ def launch(
     auth: str | None = None,
     allowed_hosts: list[str] | None = None,
     block: bool = True,
+    public_demo: bool = False,
 ):
-    """Queue every event through one compute group and serve ``demo`` behind the guard."""
+    """Queue every event through one compute group and serve ``demo`` behind the guard.
+
+    ``public_demo`` serves without a login and accepts any Host: a deliberately public demo behind a
+    hosting proxy (Hugging Face Spaces). Every other guard (queue, sizes, origins, inputs) stays on.
+    """
     from starlette.middleware import Middleware
 
     credentials = parse_auth(auth)
-    if (share or host not in LOOPBACK) and credentials is None:
-        raise ValueError(
-            "--host other than loopback, or --share, needs --auth USER:PASS (or a password file)"
-        )
+    check_exposure(host, share, credentials, public_demo)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)
-    guard = Middleware(
-        RequestGuard, allowed_hosts=allowed_hosts_for(host, allowed_hosts), rules=event_rules(demo)
-    )
+    hosts = None if public_demo else allowed_hosts_for(host, allowed_hosts)
+    guard = Middleware(RequestGuard, allowed_hosts=hosts, rules=event_rules(demo))
     return demo.launch(
         server_name=host,
         server_port=port,

@@ -136,6 +136,27 @@ def test_exposure_needs_auth_and_limits_hosts():
         service.launch(None, "0.0.0.0", 7860)
     with pytest.raises(ValueError, match="needs --auth"):
         service.launch(None, "127.0.0.1", 7860, share=True)
+    service.check_exposure("0.0.0.0", False, None, public_demo=True)  # declared public: no login needed
+    service.check_exposure("0.0.0.0", False, [("a", "b")], public_demo=False)
+
+
+def test_on_hugging_face_spaces_the_app_serves_publicly_on_all_interfaces(monkeypatch):
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("app_main", ROOT / "app.py")
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    seen = {}
+    monkeypatch.setattr(launcher.service, "launch", lambda demo, *a, **k: seen.update(args=a, kwargs=k))
+    monkeypatch.setattr(launcher, "build_demo", lambda: None)
+    monkeypatch.setenv("SPACE_ID", "someone/bfr-explorer")
+    assert launcher.main([]) == 0
+    assert seen["args"][0] == "0.0.0.0" and seen["kwargs"]["public_demo"] is True
+    monkeypatch.delenv("SPACE_ID")
+    assert launcher.main([]) == 0
+    assert seen["args"][0] == "127.0.0.1" and seen["kwargs"]["public_demo"] is False
     assert service.allowed_hosts_for("127.0.0.1", None) is None
     assert set(service.allowed_hosts_for("0.0.0.0", ["demo.lan"])) == {
         "demo.lan",
