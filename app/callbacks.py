@@ -20,9 +20,10 @@ from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import run_bias_lab
 from bfr_core.latent_view import latent_distances, norm_per_dim
-from bfr_core.ode import FIXED_SOLVERS, DivergenceError, solver_for_nfe
+from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.refiners import variants
+from bfr_core.roundtrip import bias_meter, round_trip
 from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_sweep, nfe_sweep
 
 from . import figures, registry
@@ -330,6 +331,61 @@ def overshoot(bundle, alpha, factor):
         f"{r['nfe']['overshoot']} steps) **{r['overshoot'][1]:.2f}**. Rows: base, trained, overshoot."
     )
     return figures.png_file(figures.picture_rows(shown)), text
+
+
+METER_IMAGES = 64  # real images inverted for the bias meter
+NEAREST = 3
+
+
+@functools.lru_cache(maxsize=64)
+def cached_bias_meter(bundle: str, solver: str, nfe: int) -> dict:
+    """The bias meter of a bundle at one inversion setting, computed once (it ignores the image)."""
+    x, y = registry.examples(bundle)
+    return bias_meter(registry.pipeline(bundle), x[:METER_IMAGES], y[:METER_IMAGES], solver, nfe)
+
+
+@user_errors
+def inspect_example(bundle, index, solver, nfe, alpha):
+    """The round-trip inspector for one shipped test image, and the bias meter at the same solver and NFE."""
+    pipe = registry.pipeline(bundle)
+    x, y = registry.examples(bundle)
+    i = as_int(index, "example", 0, len(x) - 1)
+    nfe = as_int(nfe, "inversion NFE", 4, 40)
+    if solver not in FIXED_SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(FIXED_SOLVERS)}, got {solver!r}")
+    grid_steps(solver, nfe)  # a ValueError naming a solver/NFE mismatch
+    a = as_alpha(alpha) if pipe.bundle.alpha_range() else None
+    rt = round_trip(pipe, x[i : i + 1], int(y[i]), solver, nfe, alpha=a)
+    strip = [rt.image, rt.regenerated] + ([rt.lfr_regenerated] if rt.lfr_regenerated is not None else [])
+    captions = "real test image · G(G⁻¹(x)) regenerated" + (
+        " · G(F_LFR(G⁻¹(x))): the LFR moves this latent too" if rt.lfr_regenerated is not None else ""
+    )
+    train = registry.training_images(bundle)
+    if train is not None:
+        dist = torch.cdist(x[i : i + 1].flatten(1), train.flatten(1))[0]
+        strip += [train[j : j + 1] for j in dist.topk(NEAREST, largest=False).indices.tolist()]
+        captions += f" · its {NEAREST} nearest training images"
+    else:
+        captions += " · (nearest training images: the dataset is not on disk)"
+    st = rt.latent_stats
+    meter = cached_bias_meter(bundle, solver, nfe)
+    text = (
+        f"**{captions}**\n\n"
+        f"Inverted latent z_b = G⁻¹(x) ({solver}, {nfe} NFE): mean {st['mean']:+.3f}, std {st['std']:.3f}, "
+        f"‖z‖/√d **{st['norm_per_dim']:.3f}** (N(0, I): 1 ± {meter['shell_width']:.3f}). "
+        f"Reconstruction error |G(z_b) − x| = **{rt.reconstruction_error:.4f}** per pixel.\n\n"
+        f"**Bias meter** ({METER_IMAGES} real images inverted the same way): energy distance to N(0, I) "
+        f"**{meter['energy_to_prior']:.3f}**, RMS of the latents {meter['rms']:.3f} (the prior's is 1)."
+    )
+    hist = figures.norm_histogram(
+        {
+            "N(0, I) draws": meter["prior_norm_per_dim"].numpy(),
+            "real images inverted": meter["norm_per_dim"].numpy(),
+        },
+        meter["shell_width"],
+        title=f"bias meter: ‖z‖/√d of inverted real images ({solver}, {nfe} NFE) vs the prior's shell",
+    )
+    return figures.png_file(figures.picture_rows(torch.cat(strip)[None])), text, hist
 
 
 @user_errors

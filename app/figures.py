@@ -105,8 +105,9 @@ def latent_scatter(prior_xy, biased_xy, biased_labels, refined_xy, refined_label
     return fig
 
 
-def norm_histogram(norms: dict) -> go.Figure:
-    """Overlaid histograms of ‖z‖/√d, one per latent cloud (a view UMAP cannot distort)."""
+def norm_histogram(norms: dict, shell_width: float | None = None, title: str | None = None) -> go.Figure:
+    """Overlaid histograms of ‖z‖/√d, one per latent cloud (a view UMAP cannot distort); with
+    ``shell_width`` the band 1 ± 2·width where N(0, I) draws concentrate is shaded."""
     fig = go.Figure(
         [
             go.Histogram(x=v, name=k, opacity=0.6, nbinsx=40, histnorm="probability density")
@@ -116,11 +117,15 @@ def norm_histogram(norms: dict) -> go.Figure:
     fig.update_layout(
         barmode="overlay",
         height=300,
-        title="‖z‖/√d (1 for the prior in high dimension)",
+        title=title or "‖z‖/√d (1 for the prior in high dimension)",
         xaxis_title="‖z‖/√d",
         margin=dict(l=40, r=10, t=40, b=40),
         legend=dict(orientation="h"),
     )
+    if shell_width is not None:
+        fig.add_vrect(
+            x0=1 - 2 * shell_width, x1=1 + 2 * shell_width, fillcolor="grey", opacity=0.15, line_width=0
+        )
     return fig
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from bfr_core.evaluate import Scorer, scorer_for
 from bfr_core.latent_view import LatentMap
+from bfr_core.data import DataError, load_dataset
 from bfr_core.pipeline import Pipeline
+from bfr_core.roundtrip import load_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = Path(os.environ.get("BFR_CHECKPOINTS", ROOT / "checkpoints"))
@@ -66,3 +68,21 @@ def latent_map(name: str) -> LatentMap:
         raise ValueError(f"bundle {name!r} has no cached latents (latents.safetensors)")
     k = min(LATENT_POINTS, len(lat["z"]))
     return LatentMap(pipe.prior(k, seed=12345), lat["z"][:k], lat["y"][:k])
+
+
+@lru_cache(maxsize=None)
+def examples(name: str):
+    """(images, labels) shipped in bundle ``name`` for the Inspect tab; a ValueError when it has none."""
+    ex = load_examples(pipeline(name).bundle)
+    if ex is None:
+        raise ValueError(f"bundle {name!r} ships no example images (build them with `bfr examples`)")
+    return ex
+
+
+@lru_cache(maxsize=None)
+def training_images(name: str):
+    """The training images of bundle ``name``'s dataset when it is on disk, else None."""
+    try:
+        return load_dataset(pipeline(name).bundle.dataset).x_train
+    except DataError:
+        return None

@@ -41,6 +41,7 @@ from .pipeline import FEATURE_EXTRACTORS, MODES, Bundle, Pipeline, Settings
 from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
 from .refiners import REFINERS, variants
+from .roundtrip import EXAMPLES_FILE, save_examples
 from .sweep import SWEEP_FILE, nfe_sweep
 from .train import fit
 
@@ -165,6 +166,17 @@ def cmd_reference(args):
         args.bundle / REFERENCE_FILE,
     )
     print(f"wrote {args.bundle / REFERENCE_FILE}: features of {len(ds.x_test)} test images")
+
+
+def cmd_examples(args):
+    bundle = Bundle(args.bundle)
+    ds = load_dataset(bundle.dataset, args.data_dir)
+    if not ds.is_image:
+        raise ValueError(f"{bundle.path}: examples are images; {ds.name} is not an image dataset")
+    k = min(args.n, len(ds.x_test))
+    meta = {"dataset": ds.name, "n": k, "source": f"the first {k} test images", "command": command_line()}
+    save_examples(ds.x_test[:k], ds.y_test[:k], meta, args.bundle / EXAMPLES_FILE)
+    print(f"wrote {args.bundle / EXAMPLES_FILE}: {k} test images")
 
 
 def cmd_sweep(args):
@@ -302,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("reference", "store the test split's features in the bundle, so scoring needs no dataset")
     p.add_argument("--bundle", type=Path, required=True)
     p.set_defaults(func=cmd_reference)
+
+    p = command(
+        "examples", "store a few test images in the bundle, for the app's Inspect tab without a dataset"
+    )
+    p.add_argument("--bundle", type=Path, required=True)
+    p.add_argument("--n", type=positive_int, default=256)
+    p.set_defaults(func=cmd_examples)
 
     p = command(
         "sweep", "measure quality against refiner NFE and store it in the bundle (Over-refinement view)"

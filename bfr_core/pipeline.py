@@ -28,7 +28,8 @@ MODE_SPACES = {"none": (), "lfr": ("latent",), "dfr": ("data",), "lfr+dfr": ("la
 MODES = tuple(MODE_SPACES)  # "lfr" refines the latent, "dfr" the data, with the variants the settings name
 FEATURE_EXTRACTORS = ("classifier", "classifier2")  # metric networks; never run by the pipeline
 MODEL_FILES = ("base",) + tuple(REFINERS) + FEATURE_EXTRACTORS
-SHAREABLE = FEATURE_EXTRACTORS + ("reference",)  # reference.safetensors: test features of the extractors
+# reference.safetensors: test features of the extractors; examples.safetensors: a few test images
+SHAREABLE = FEATURE_EXTRACTORS + ("reference", "examples")
 SHARED_FILE = "shared.json"
 MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
 

@@ -93,8 +93,8 @@ total0=$EPOCHREALTIME
 stage train-base $cli train-base --dataset "$dataset" --out "$out" --steps $base_steps $net_args $base_args \
   ${snapshot_at:+--snapshot-at $snapshot_at} $resume
 if [ -n "$shared_from" ]; then
-  printf '{"classifier": "%s", "classifier2": "%s", "reference": "%s"}\n' "$shared_from" "$shared_from" \
-    "$shared_from" > "$out/shared.json"
+  printf '{"classifier": "%s", "classifier2": "%s", "reference": "%s", "examples": "%s"}\n' "$shared_from" \
+    "$shared_from" "$shared_from" "$shared_from" > "$out/shared.json"
 fi
 if [ $has_classifier = 1 ]; then
   stage train-classifier $cli train-classifier --bundle "$out" --steps $classifier_steps $resume
@@ -104,6 +104,7 @@ if [ $has_classifier = 1 ]; then
       --max-shift 0 --seed 777 --steps 1250 $resume
   fi
   stage reference $cli reference --bundle "$out"  # test features of every extractor: scoring needs no dataset
+  stage examples $cli examples --bundle "$out"  # 256 test images for the Inspect tab
 fi
 if [ $parallel = 1 ]; then
   OMP_NUM_THREADS=1 lfr_chain > "$out/.times/lfr_chain.log" 2>&1 &

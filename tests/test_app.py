@@ -220,6 +220,20 @@ def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
         callbacks.overshoot("digits", 0.2, 2.5)
 
 
+def test_inspect_round_trips_a_shipped_test_image_and_meters_the_bias():
+    png, text, hist = callbacks.inspect_example("digits", 3, "rk4", 20, 0.2)
+    strip = pixels(png)
+    assert strip.shape[1] > 4 * strip.shape[0]  # one row: image, regenerated, LFR-moved (+ nearest)
+    assert "Reconstruction error" in text and "energy distance to N(0, I)" in text
+    assert [t.name for t in hist.data] == ["N(0, I) draws", "real images inverted"]
+    with pytest.raises(gr.Error, match="example must be an integer in 0..255, got 300"):
+        callbacks.inspect_example("digits", 300, "rk4", 20, 0.2)
+    with pytest.raises(gr.Error, match="rk4 uses 4 evaluations per step; nfe=6"):
+        callbacks.inspect_example("digits", 3, "rk4", 6, 0.2)
+    with pytest.raises(gr.Error, match="ships no example images"):
+        callbacks.inspect_example("moons", 0, "rk4", 20, 0.2)
+
+
 def test_toy_bundle_in_the_app():
     base, refined, diff, summary, hist = call(bundle="moons", n=64, alpha=0.1)
     assert "total 28" in summary and hist is None

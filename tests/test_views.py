@@ -101,3 +101,47 @@ def test_overshoot_integrates_the_lfr_past_t1_and_equals_the_trained_run_at_1(ti
     assert r["overshoot"][1] == score(r["overshoot"][0], None)["fid"]
     with pytest.raises(ValueError, match="overshoot must be a multiple of 0.25 in 1..3.0, got 1.1"):
         lfr_overshoot(pipe, score, n=4, seed=0, factor=1.1)
+
+
+def test_examples_round_trip_through_the_cli_and_the_round_trip_inspector(tiny_bundle, tmp_path):
+    import shutil
+
+    from bfr_core.cli import main
+    from bfr_core.data import load_dataset
+    from bfr_core.ode import flow_map, invert
+    from bfr_core.roundtrip import bias_meter, load_examples, round_trip
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    assert main(["--quiet", "examples", "--bundle", str(bundle), "--n", "10"]) == 0
+    pipe = Pipeline(bundle)
+    x, y = load_examples(pipe.bundle)
+    ds = load_dataset("digits")
+    assert x.shape == (10, 1, 8, 8) and torch.equal(y, ds.y_test[:10])
+    assert torch.allclose(x, ds.x_test[:10], atol=1e-3)  # stored as float16
+    rt = round_trip(pipe, x[:1], int(y[0]), "rk4", 20, alpha=0.2)
+    base, label = pipe.bundle.models["base"], y[:1]
+    z = invert(base, x[:1], label, "rk4", 20, desc=None)
+    assert torch.equal(rt.latent, z) and rt.latent_stats["norm_per_dim"] == pytest.approx(
+        float(norm_per_dim(z))
+    )
+    back = flow_map(base, z, label, None, 0.0, 1.0, "rk4", 20).x
+    assert rt.reconstruction_error == pytest.approx(float((back - x[:1]).abs().mean()))
+    meter = bias_meter(pipe, x, y, "euler", 8, seed=4)
+    z_all = invert(base, x, y, "euler", 8, desc=None)
+    prior = torch.randn(z_all.shape, generator=torch.Generator().manual_seed(4))
+    assert meter["energy_to_prior"] == pytest.approx(energy_distance(z_all, prior))
+    assert meter["shell_width"] == pytest.approx(1 / 128**0.5)
+
+
+def test_examples_of_the_wrong_shape_are_refused(tiny_bundle, tmp_path):
+    import shutil
+
+    from bfr_core.checkpoint import CheckpointError
+    from bfr_core.roundtrip import EXAMPLES_FILE, load_examples, save_examples
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    save_examples(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), {}, bundle / EXAMPLES_FILE)
+    with pytest.raises(CheckpointError, match="needs 'x' of shape"):
+        load_examples(Pipeline(bundle).bundle)
