@@ -6,7 +6,7 @@
 Every candidate refines the same n prior draws (seed 7, balanced classes; the benchmark uses
 seed 0) with the bundle's default solver and α: a DFR candidate refines the base images
 G(z), an LFR (or reflow) candidate refines z and the base draws G(F(z)). Each is scored by
-classifier-feature FID against the
+FID under the bundle's classifier (and its independent classifier2, as ``fid2``, when it has one) against the
 last 10,000 *training* images. The test split, which bench/report.py reports on, plays no part,
 so a choice made here does not tune the reported numbers. Writes bench/results/select_<role>_<bundle>.json.
 """
@@ -45,8 +45,14 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     bundle = Bundle(args.bundle)
     ds = load_dataset(bundle.dataset)
-    classifier = bundle.models["classifier"]
-    ref = features_and_probs(classifier, ds.x_train[-VALIDATION:])[0]
+    extractors = {
+        m: bundle.models[n] for m, n in (("fid", "classifier"), ("fid2", "classifier2")) if bundle.has(n)
+    }
+    refs = {m: features_and_probs(net, ds.x_train[-VALIDATION:])[0] for m, net in extractors.items()}
+
+    def score(x) -> dict:  # FID under each extractor the bundle has, against the validation images
+        return {m: fid(refs[m], features_and_probs(net, x)[0]) for m, net in extractors.items()}
+
     pipe = Pipeline(bundle)
     z = pipe.prior(args.n, args.seed)
     base = [pipe.run(len(zc), args.seed, Settings(mode="none"), z=zc).base for zc in z.split(CHUNK)]
@@ -56,9 +62,10 @@ def main(argv=None) -> None:
         "seed": args.seed,
         "reference": f"last {VALIDATION} training images",
         "role": args.role,
-        "base_fid": fid(ref, features_and_probs(classifier, torch.cat(base))[0]),
         "candidates": {},
     }
+    base_scores = score(torch.cat(base))
+    out.update({f"base_{m}": v for m, v in base_scores.items()})
     for path in args.candidate:
         cand = Pipeline(bundle.with_model(args.role, path))
         refiner = REFINERS[args.role]
@@ -69,12 +76,13 @@ def main(argv=None) -> None:
             [cand.run(len(zc), args.seed, s, z=zc, base=bc).final for zc, bc in zip(z.split(CHUNK), base)]
         )
         out["candidates"][str(path)] = {
-            "fid": fid(ref, features_and_probs(classifier, x)[0]),
+            **score(x),
             "alpha": s.alpha if refiner.space == "latent" else None,
             "solver": f"{solver} NFE {nfe}",
             "wall_s": round(time.perf_counter() - t0, 1),
         }
-        print(f"{str(path):60s} fid {out['candidates'][str(path)]['fid']:.3f} (base {out['base_fid']:.3f})")
+        got = out["candidates"][str(path)]
+        print(f"{str(path):60s} " + "  ".join(f"{m} {got[m]:.3f} (base {base_scores[m]:.3f})" for m in refs))
     dest = args.out or ROOT / "bench" / "results" / f"select_{args.role}_{args.bundle.name}.json"
     dest.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {dest}")
