@@ -24,6 +24,7 @@ from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.refiners import variants
 from bfr_core.roundtrip import bias_meter, round_trip
+from bfr_core.trajectories import frame_at, pipeline_paths
 from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_sweep, nfe_sweep
 
 from . import figures, registry
@@ -386,6 +387,60 @@ def inspect_example(bundle, index, solver, nfe, alpha):
         title=f"bias meter: ‖z‖/√d of inverted real images ({solver}, {nfe} NFE) vs the prior's shell",
     )
     return figures.png_file(figures.picture_rows(torch.cat(strip)[None])), text, hist
+
+
+TRAJECTORY_SAMPLES = 8
+TIME_STEP = 0.05  # the scrubber's step; frames change at each stage's grid times
+
+
+@functools.lru_cache(maxsize=16)
+def cached_paths(bundle: str, seed: int, base_nfe: int, refiner_nfe: int) -> dict:
+    """Every stage's path for one setting, solved once: scrubbing then only picks frames."""
+    s = Settings(
+        base_solver="rk4",
+        base_nfe=base_nfe,
+        lfr_solver="euler",
+        lfr_nfe=refiner_nfe,
+        dfr_solver="euler",
+        dfr_nfe=refiner_nfe,
+    )
+    return pipeline_paths(registry.pipeline(bundle), TRAJECTORY_SAMPLES, seed, s)
+
+
+@user_errors
+def trajectory(bundle, seed, base_nfe, refiner_nfe, t):
+    """The same 8 samples at time t of the base solve (RK4), the LFR path (decoded) and the DFR path."""
+    pipe = registry.pipeline(bundle)
+    if len(pipe.bundle.shape) != 3:
+        raise ValueError(f"bundle {bundle!r} is not an image bundle; the 2-D lab shows its paths")
+    seed, base_nfe = as_int(seed, "seed", 0, MAX_SEED), as_int(base_nfe, "base NFE", 4, 40)
+    refiner_nfe = as_int(refiner_nfe, "refiner NFE", 1, 10)
+    grid_steps("rk4", base_nfe)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+        raise ValueError(f"t must be a number in 0..1, got {t!r}")
+    paths = cached_paths(bundle, seed, base_nfe, refiner_nfe)
+    rows, notes = [], []
+    for name, path in paths.items():
+        k = int(torch.searchsorted(path.times, torch.tensor(float(t)), right=True)) - 1
+        rows.append(frame_at(path, t))
+        notes.append(f"{name.upper()}: step {k} of {len(path.times) - 1} (t = {path.times[k]:.2f})")
+    text = f"**t = {t:.2f}** · rows: {', '.join(n.upper() for n in paths)} · " + " · ".join(notes)
+    return figures.png_file(figures.picture_rows(torch.stack(rows))), text
+
+
+def step_time(t, direction: int) -> float:
+    """t moved by one scrubber step, wrapping around 0..1 (the play button's next frame)."""
+    t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else 0.0
+    nxt = round(t + direction * TIME_STEP, 4)
+    return 0.0 if nxt > 1 + 1e-9 else 1.0 if nxt < -1e-9 else nxt
+
+
+def step_forward(t) -> float:
+    return step_time(t, 1)
+
+
+def step_back(t) -> float:
+    return step_time(t, -1)
 
 
 @user_errors

@@ -165,6 +165,43 @@ def build_demo() -> gr.Blocks:
                 **COMPUTE,
             )
 
+        with gr.Tab("Trajectories"):
+            gr.Markdown(
+                "**Scrub the solve.** The same 8 samples at time t of three paths: the base ODE from noise "
+                "(t = 0) to its samples (t = 1), the LFR's path in latent space (each latent decoded by the "
+                "base), and the DFR's path from the base's samples to the refined ones. Bias is drift along "
+                "the solve: with few base steps, watch where the images depart. Each path changes only at "
+                "its solver's grid times."
+            )
+            image_only = [c for c in bundles if len(registry.pipeline(c[1]).bundle.shape) == 3]
+            with gr.Row():
+                t_bundle = gr.Dropdown(
+                    image_only, value=image_only[0][1] if image_only else None, label="bundle"
+                )
+                t_seed = gr.Number(value=0, precision=0, minimum=0, maximum=callbacks.MAX_SEED, label="seed")
+                t_base = gr.Slider(4, 40, value=20, step=4, label="base NFE (RK4)")
+                t_nfe = gr.Slider(1, 10, value=4, step=1, label="refiner NFE (Euler)")
+            with gr.Row():
+                t_time = gr.Slider(0, 1, value=1.0, step=callbacks.TIME_STEP, label="t")
+                t_back = gr.Button("◀ step")
+                t_fwd = gr.Button("step ▶")
+                t_go = gr.Button("Solve", variant="primary")
+            t_img = gr.Image(label="base / LFR / DFR at time t", type="filepath", format="png")
+            t_md = gr.Markdown()
+            t_inputs = [t_bundle, t_seed, t_base, t_nfe, t_time]
+            gr.on(
+                [t_go.click, t_time.release, t_base.release, t_nfe.release, t_bundle.change, t_seed.submit],
+                callbacks.trajectory,
+                t_inputs,
+                [t_img, t_md],
+                api_name="trajectory",
+                **COMPUTE,
+            )
+            for button, step in ((t_back, callbacks.step_back), (t_fwd, callbacks.step_forward)):
+                button.click(step, [t_time], [t_time], api_name=False, **COMPUTE).then(
+                    callbacks.trajectory, t_inputs, [t_img, t_md], api_name=False, **COMPUTE
+                )
+
         with gr.Tab("Inspect"):
             gr.Markdown(
                 "**One real image through the whole BFR idea.** A held-out test image is inverted "

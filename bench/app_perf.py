@@ -2,10 +2,12 @@
 
     python bench/app_perf.py [--users 8] [--requests 25]
 
-Measures: start → ready (HTTP 200), a Refine click (16 digits samples, default settings),
-the Latents view after its first fit, and a load test — ``users`` concurrent gradio_client
-users × ``requests`` Refine calls each, every result compared with the single-user result
-for the same seed and settings. Writes bench/results/app_perf.json and .md.
+Measures: start → ready (HTTP 200); every view's first answer on the default MNIST bundle from
+that fresh process, and its next answer (a second setting: what scrubbing a slider costs); a Refine
+click (16 digits samples, default settings), the Latents view after its first fit, and a load
+test — ``users`` concurrent gradio_client users × ``requests`` Refine calls each, every result
+compared with the single-user result for the same seed and settings.
+Writes bench/results/app_perf.json and .md.
 """
 
 from __future__ import annotations
@@ -25,6 +27,30 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = ["digits", 0, 16, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
+VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the default bundle
+    ("Refine (16 samples, LFR → DFR)", "/refine", ["mnist", *DEFAULTS[1:]], ["mnist", 1, *DEFAULTS[2:]]),
+    ("Latents (UMAP + ‖z‖/√d)", "/latents", ["mnist", 0, 0.2, 4], ["mnist", 0, 0.3, 4]),
+    (
+        "Trajectories (solve, then scrub t)",
+        "/trajectory",
+        ["mnist", 0, 20, 4, 1.0],
+        ["mnist", 0, 20, 4, 0.45],
+    ),
+    (
+        "Inspect (round trip + bias meter)",
+        "/inspect",
+        ["mnist", 0, "rk4", 20, 0.2],
+        ["mnist", 5, "rk4", 20, 0.2],
+    ),
+    (
+        "Over-refinement (stored curves)",
+        "/overrefine",
+        ["mnist", 0.2, "precomputed"],
+        ["mnist", 0.2, "precomputed"],
+    ),
+    ("Over-refinement: overshoot to t = 1.5", "/overshoot", ["mnist", 0.2, 1.5], ["mnist", 0.2, 2.0]),
+    ("Bias lab (defaults)", "/bias_lab", ["moons", 60, 250], ["8gaussians", 60, 250]),
+]
 
 
 def pixels(result) -> np.ndarray:
@@ -63,6 +89,15 @@ def main() -> None:
                 time.sleep(0.1)
         start_s = time.perf_counter() - t0
         client = Client(url, verbose=False)
+        views = {}
+        for view, api, first, then in VIEWS:  # in a fresh process: each view's first answer
+            timings = []
+            for inputs in (first, then):
+                t = time.perf_counter()
+                client.predict(*inputs, api_name=api)
+                timings.append(round(time.perf_counter() - t, 2))
+            views[view] = {"first_s": timings[0], "next_s": timings[1]}
+            print(view, timings, flush=True)
 
         def refine(seed):
             t = time.perf_counter()
@@ -110,6 +145,7 @@ def main() -> None:
         "command": "python bench/app_perf.py " + " ".join(sys.argv[1:]),
         "machine": "the project's 2-core CPU machine",
         "start_to_ready_s": round(start_s, 2),
+        "views_mnist": views,
         "refine_16_digits_median_s": round(statistics.median(single), 3),
         "latents_first_fit_s": round(first_latents, 2),
         "latents_update_median_s": round(statistics.median(latents), 3),
@@ -133,7 +169,12 @@ def main() -> None:
     md = (
         f"Command: `{report['command'].strip()}`\n\n| measure | value |\n|---|---|\n"
         f"| app start → ready | {report['start_to_ready_s']} s |\n"
-        "| Refine, 16 digits samples, default settings (median of 10) | "
+        + "".join(
+            f"| {view}, MNIST: first answer after start / next setting | "
+            f"{v['first_s']} s / {v['next_s']} s |\n"
+            for view, v in views.items()
+        )
+        + "| Refine, 16 digits samples, default settings (median of 10) | "
         f"{report['refine_16_digits_median_s']} s |\n"
         f"| Latents view: first UMAP fit | {report['latents_first_fit_s']} s |\n"
         f"| Latents view: update after the fit (median of 5) | {report['latents_update_median_s']} s |\n"

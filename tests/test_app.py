@@ -234,6 +234,18 @@ def test_inspect_round_trips_a_shipped_test_image_and_meters_the_bias():
         callbacks.inspect_example("moons", 0, "rk4", 20, 0.2)
 
 
+def test_trajectory_scrubber_shows_each_stage_at_time_t_and_steps_wrap():
+    png, text = callbacks.trajectory("digits", 0, 20, 4, 0.45)
+    assert pixels(png).shape[0] < pixels(png).shape[1]  # three rows of 8 samples
+    assert "BASE: step 2 of 5 (t = 0.40)" in text and "LFR: step 1 of 4 (t = 0.25)" in text
+    assert callbacks.step_forward(1.0) == 0.0 and callbacks.step_back(0.0) == 1.0
+    assert callbacks.step_forward(0.45) == 0.5
+    with pytest.raises(gr.Error, match="t must be a number in 0..1, got 1.5"):
+        callbacks.trajectory("digits", 0, 20, 4, 1.5)
+    with pytest.raises(gr.Error, match="not an image bundle"):
+        callbacks.trajectory("moons", 0, 20, 4, 0.5)
+
+
 def test_toy_bundle_in_the_app():
     base, refined, diff, summary, hist = call(bundle="moons", n=64, alpha=0.1)
     assert "total 28" in summary and hist is None

@@ -145,3 +145,21 @@ def test_examples_of_the_wrong_shape_are_refused(tiny_bundle, tmp_path):
     save_examples(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), {}, bundle / EXAMPLES_FILE)
     with pytest.raises(CheckpointError, match="needs 'x' of shape"):
         load_examples(Pipeline(bundle).bundle)
+
+
+def test_paths_end_where_the_pipeline_ends_and_frames_hold_between_grid_times(tiny_bundle):
+    from bfr_core.trajectories import frame_at, pipeline_paths
+
+    pipe = Pipeline(tiny_bundle)
+    s = Settings(base_solver="rk4", base_nfe=8, lfr_solver="euler", lfr_nfe=2, dfr_solver="euler", dfr_nfe=4)
+    paths = pipeline_paths(pipe, 5, 3, s)
+    assert paths["base"].times.tolist() == [0.0, 0.5, 1.0] and paths["dfr"].frames.shape == (5, 5, 1, 8, 8)
+    assert torch.equal(paths["base"].frames[0], pipe.prior(5, 3))
+    for mode, name in (("none", "base"), ("lfr", "lfr"), ("dfr", "dfr")):
+        run = pipe.run(5, 3, Settings(**{**s.__dict__, "mode": mode}))
+        assert torch.allclose(paths[name].frames[-1], run.final, atol=1e-6), name
+    base = paths["base"]
+    assert torch.equal(frame_at(base, 0.49), base.frames[0]) and torch.equal(
+        frame_at(base, 0.5), base.frames[1]
+    )
+    assert torch.equal(frame_at(base, 1.0), base.frames[2])
