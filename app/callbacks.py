@@ -477,10 +477,20 @@ def bias_lab(toy, base_steps, refine_steps, progress=gr.Progress()):
     bars = figures.energy_bars(
         {"base": e["base"], "LFR": e["lfr"], "DFR": e["dfr"], "real training points": e["train"]}
     )
+    lfr_field = figures.field_panel(
+        {"prior N(0, I)": r.prior, "biased latents G⁻¹(real)": r.biased_latents},
+        r.lfr_field,
+        "LFR's field in latent space: where it pushes prior draws",
+    )
+    dfr_field = figures.field_panel(
+        {"real": r.real, "base samples": r.generated},
+        r.dfr_field,
+        "DFR's field in data space: where it pushes samples",
+    )
     md = (
         f"Energy distance to held-out points (lower is better): base **{e['base']:.4f}**, "
         f"LFR **{e['lfr']:.4f}**, "
         f"DFR **{e['dfr']:.4f}**; real training points {e['train']:.4f}. "
         f"Biased latents vs prior: {e['latents_vs_prior']:.4f}."
     )
-    return data, lat, fixed, bars, md
+    return data, lat, fixed, bars, md, lfr_field, dfr_field

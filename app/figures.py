@@ -189,6 +189,39 @@ def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None) 
     return fig
 
 
+def field_panel(points: dict, field, title: str) -> go.Figure:
+    """``toy_panel`` with a learned velocity field drawn as arrows from each grid point (x → x + v)."""
+    fig = toy_panel(points, title)
+    grid, v = field
+    scale = 0.5 * float((grid[1] - grid[0]).norm()) / max(float(v.norm(dim=1).median()), 1e-9)
+    xs, ys = [], []
+    for (x, y), (u, w) in zip(grid.tolist(), (v * scale).tolist()):
+        xs += [x, x + u, None]
+        ys += [y, y + w, None]
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            name="learned velocity v(0, ·) (scaled)",
+            line=dict(color="black", width=1),
+            hoverinfo="skip",
+        )
+    )
+    heads = grid + v * scale
+    fig.add_trace(
+        go.Scatter(
+            x=heads[:, 0],
+            y=heads[:, 1],
+            mode="markers",
+            showlegend=False,
+            marker=dict(size=3, color="black"),
+            hoverinfo="skip",
+        )
+    )
+    return fig
+
+
 def energy_bars(values: dict) -> go.Figure:
     """One bar per method: energy distance to held-out points (the last bar is the real-data floor)."""
     colours = ["#d62728", "#ff7f0e", "#1f77b4", "#999999"]

@@ -307,10 +307,12 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 lab_data, lab_lat, lab_fixed = gr.Plot(), gr.Plot(), gr.Plot()
             lab_bars = gr.Plot()
+            with gr.Row():
+                lab_lfr_field, lab_dfr_field = gr.Plot(), gr.Plot()
             lab_btn.click(
                 callbacks.bias_lab,
                 [toy, b_steps, r_steps],
-                [lab_data, lab_lat, lab_fixed, lab_bars, lab_md],
+                [lab_data, lab_lat, lab_fixed, lab_bars, lab_md, lab_lfr_field, lab_dfr_field],
                 api_name="bias_lab",
                 **COMPUTE,
             )

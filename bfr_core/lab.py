@@ -35,6 +35,20 @@ class LabResult:
     dfr_points: torch.Tensor
     dfr_trajectory: torch.Tensor  # (steps + 1, n, 2)
     energy: dict
+    lfr_field: tuple[torch.Tensor, torch.Tensor] | None = None  # (grid points, v(0, z)) in latent space
+    dfr_field: tuple[torch.Tensor, torch.Tensor] | None = None  # (grid points, v(0, x)) in data space
+
+
+@torch.no_grad()
+def velocity_grid(net, points: torch.Tensor, n: int = 15) -> tuple[torch.Tensor, torch.Tensor]:
+    """A refiner's learned velocity v(0, ·) on an n×n grid spanning the 2nd–98th percentiles of ``points``.
+
+    Returns (grid (n², 2), velocity (n², 2)): one Euler step of size 1 moves a grid point by its velocity.
+    """
+    lo, hi = torch.quantile(points, 0.02, dim=0), torch.quantile(points, 0.98, dim=0)
+    axes = [torch.linspace(float(lo[i]), float(hi[i]), n) for i in range(2)]
+    grid = torch.cartesian_prod(*axes)
+    return grid, net(torch.zeros(len(grid)), grid, None, None)
 
 
 def run_bias_lab(
@@ -112,4 +126,10 @@ def run_bias_lab(
         for k, v in (("base", generated), ("lfr", lfr_points), ("dfr", dfr_points), ("train", ds.x_train[:n]))
     }
     energy["latents_vs_prior"] = energy_distance(z_b, prior)
-    return LabResult(ds.x_train[:n], generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy)
+    fields = (
+        velocity_grid(lfr, torch.cat([prior, z_b])),
+        velocity_grid(dfr, torch.cat([generated, ds.x_train[:n]])),
+    )
+    return LabResult(
+        ds.x_train[:n], generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy, *fields
+    )

@@ -115,8 +115,10 @@ def test_latent_companions_match_their_formulas():
 
 
 def test_bias_lab_runs_and_validates():
-    data, lat, fixed, bars, md = callbacks.bias_lab("moons", 50, 50)
+    data, lat, fixed, bars, md, lfr_field, dfr_field = callbacks.bias_lab("moons", 50, 50)
     assert "Energy distance" in md and len(fixed.data) > 3
+    arrows = [t for t in dfr_field.data if t.name and t.name.startswith("learned velocity")]
+    assert len(arrows) == 1 and len(arrows[0].x) == 3 * 15 * 15  # one segment (and a gap) per grid point
     assert list(bars.data[0].x) == ["base", "LFR", "DFR", "real training points"]
     with pytest.raises(gr.Error, match="base steps must be an integer in 10..3000"):
         callbacks.bias_lab("moons", 10**6, 50)

@@ -67,6 +67,19 @@ def test_lfr_drift_stacks_the_base_then_each_nfe(tiny_bundle):
     assert torch.equal(rows[2], pipe.run(6, 1, s).final)
 
 
+def test_velocity_grid_is_the_field_at_t0_on_a_grid_over_the_points():
+    from bfr_core.lab import velocity_grid
+
+    class Shift(torch.nn.Module):  # v(t, x) = (1, 2) − x: points flow towards (1, 2)
+        def forward(self, t, x, y, cond):
+            return torch.tensor([1.0, 2.0]) - x
+
+    pts = torch.stack([torch.linspace(0, 1, 101), torch.linspace(-1, 1, 101)], 1)
+    grid, v = velocity_grid(Shift(), pts, n=3)
+    assert grid.shape == (9, 2) and torch.allclose(v, torch.tensor([1.0, 2.0]) - grid)
+    assert grid[:, 0].min() == pytest.approx(0.02) and grid[:, 1].max() == pytest.approx(0.96)
+
+
 def test_bias_lab_exposes_and_reports(tmp_path):
     fractions = []
     r = run_bias_lab(
@@ -78,6 +91,8 @@ def test_bias_lab_exposes_and_reports(tmp_path):
     assert set(r.energy) == {"base", "lfr", "dfr", "train", "latents_vs_prior"}
     assert r.energy["latents_vs_prior"] == pytest.approx(energy_distance(r.biased_latents, r.prior))
     assert fractions and all(0 < f <= 1 for f in fractions)
+    grid, v = r.dfr_field
+    assert grid.shape == v.shape == (225, 2) and torch.isfinite(v).all()
     with pytest.raises(ValueError, match="base steps must be an integer in 10..3000, got 5"):
         run_bias_lab("moons", base_steps=5)
 
