@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from . import distributed
+
 
 def classifier_loss(x_train, y_train, batch_size: int, noise: float = 0.3, max_shift: int = 1):
     """Return ``loss_fn(model, generator, step)`` for :func:`bfr_core.train.fit`."""
@@ -20,7 +22,8 @@ def classifier_loss(x_train, y_train, batch_size: int, noise: float = 0.3, max_s
             dx, dy = torch.randint(-max_shift, max_shift + 1, (2,), generator=g).tolist()
             x = torch.roll(x, (dx, dy), (2, 3))
         x = x + noise * torch.randn(x.shape, generator=g)
-        return torch.nn.functional.cross_entropy(model(x), y_train[idx])
+        rows = distributed.shard(batch_size)  # this rank's part of the global batch
+        return torch.nn.functional.cross_entropy(model(x[rows]), y_train[idx][rows])
 
     return loss_fn
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import CheckpointError, load_model, save_tensors
+from . import distributed
 from .classifier import accuracy, classifier_loss
 from .commands import (
     add_sampling_args,
@@ -90,7 +91,8 @@ def cmd_train_classifier(args):
         build_net(config, seeded(args)), loss_fn, cfg, state_path(args.bundle, args.name), args.resume
     )
     acc = accuracy(result.model, ds.x_test, ds.y_test)
-    print(f"{args.name} test accuracy: {acc:.4f}")
+    if distributed.is_main():
+        print(f"{args.name} test accuracy: {acc:.4f}")
     finish(
         args.bundle,
         args.name,
@@ -114,8 +116,19 @@ def cmd_invert(args):
     x, y = ds.x_train[:n], ds.y_train[:n]
     labels = y if bundle.num_classes else None
     t0 = time.perf_counter()
-    z = invert(bundle.models["base"], x, labels, args.solver, args.nfe, desc=None if args.quiet else "invert")
+    mine = distributed.rows_of(n)  # under torchrun each rank inverts its share, then all are gathered
+    z = invert(
+        bundle.models["base"],
+        x[mine],
+        None if labels is None else labels[mine],
+        args.solver,
+        args.nfe,
+        desc=None if args.quiet or not distributed.is_main() else "invert",
+    )
+    z = distributed.gather_rows(z, n)
     wall = time.perf_counter() - t0
+    if not distributed.is_main():
+        return
     x_back = flow_map(
         bundle.models["base"],
         z[:500],
@@ -138,6 +151,7 @@ def cmd_invert(args):
         "latent_bias": bias,
         "wall_s": round(wall, 2),
         "command": command_line(),
+        "world_size": distributed.rank_and_world()[1],
     }
     save_tensors({"z": z.half(), "y": y}, meta, args.bundle / "latents.safetensors")
     print(
@@ -359,11 +373,25 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+DISTRIBUTED_COMMANDS = ("train-base", "train-classifier", "invert") + tuple(
+    r.command for r in REFINERS.values()
+)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     args.quiet, args.data_dir = getattr(args, "quiet", False), getattr(args, "data_dir", None)
+    if distributed.launched() and args.command not in DISTRIBUTED_COMMANDS:
+        print(
+            f"error: {args.command} runs as one process; under torchrun only "
+            f"{', '.join(DISTRIBUTED_COMMANDS)} do",
+            file=sys.stderr,
+        )
+        return 2
     try:
+        distributed.init()
         args.func(args)
+        distributed.finish()
     except (
         DataError,
         CheckpointError,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .checkpoint import CheckpointError, save_model
 from .ode import FIXED_SOLVERS
 from .train import TrainConfig
@@ -26,7 +27,11 @@ def family(dataset: str) -> str:
 
 
 def command_line() -> str:
-    return "python -m bfr_core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    """The command as typed (under torchrun, with the number of processes it ran on)."""
+    launcher = "python -m bfr_core"
+    if distributed.launched():
+        launcher = f"torchrun --standalone --nproc_per_node {distributed.rank_and_world()[1]} -m bfr_core"
+    return launcher + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def train_cfg(args, desc: str, dataset: str) -> TrainConfig:
@@ -57,13 +62,16 @@ def finish(bundle: Path, name: str, result, net_config: dict, meta: dict) -> Non
         "final_loss": result.final_loss,
         "wall_s": round(result.wall_s, 2),
         "command": command_line(),
+        "world_size": distributed.rank_and_world()[1],
     }
-    save_model(result.model, net_config, meta, bundle / f"{name}.safetensors")
-    state_path(bundle, name).unlink(missing_ok=True)
-    print(
-        f"saved {bundle / name}.safetensors ({result.steps} steps, {result.wall_s:.1f} s, "
-        f"loss {result.final_loss:.4f})"
-    )
+    if distributed.is_main():  # under torchrun, rank 0 writes for everyone
+        save_model(result.model, net_config, meta, bundle / f"{name}.safetensors")
+        state_path(bundle, name).unlink(missing_ok=True)
+        print(
+            f"saved {bundle / name}.safetensors ({result.steps} steps, {result.wall_s:.1f} s, "
+            f"loss {result.final_loss:.4f})"
+        )
+    distributed.barrier()
 
 
 def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_for) -> TrainConfig:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from . import distributed
 from .train import TrainConfig, TrainResult, fit
 
 COUPLINGS = ("independent", "ot", "ot-per-class", "paired")
@@ -103,10 +104,19 @@ def coupled_batch(
     return take(batch, torch.randperm(n, generator=generator)[:batch_size])
 
 
-def flow_loss(net, batch: FlowBatch, sigma: float, generator: torch.Generator) -> torch.Tensor:
-    """CFM loss of ``net`` on one (already coupled) batch, with t ~ U(0, 1)."""
+def flow_loss(
+    net, batch: FlowBatch, sigma: float, generator: torch.Generator, rows=slice(None)
+) -> torch.Tensor:
+    """CFM loss of ``net`` on one (already coupled) batch, with t ~ U(0, 1).
+
+    t and the path noise are drawn for the whole batch; the loss is taken over ``rows`` only (a
+    distributed rank's shard), so every rank consumes the same random stream as one process would.
+    """
     t = torch.rand(len(batch.x1), generator=generator)
     noise = torch.randn(batch.x0.shape, generator=generator) if sigma > 0 else None
+    if rows != slice(None):
+        batch, t = take(batch, torch.arange(len(batch.x1))[rows]), t[rows]
+        noise = None if noise is None else noise[rows]
     xt, ut = sample_path(batch.x0, batch.x1, t, sigma, noise)
     return cfm_loss(net(t, xt, batch.y, batch.cond), ut)
 
@@ -128,9 +138,8 @@ def train_flow(
     couples that many pairs per step and trains on ``batch_size`` of them (``coupled_batch``)."""
 
     def loss_fn(model, generator, step):
-        return flow_loss(
-            model, coupled_batch(draw, coupling, batch_size, ot_batch, generator), sigma, generator
-        )
+        batch = coupled_batch(draw, coupling, batch_size, ot_batch, generator)  # the global batch
+        return flow_loss(model, batch, sigma, generator, distributed.shard(batch_size))
 
     return fit(net, loss_fn, cfg, state_path, resume, on_step)
 

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import atomic_torch_save, load_train_state
 
 
@@ -51,6 +52,9 @@ def fit(
 ) -> TrainResult:
     """Minimise ``loss_fn(model, generator, step)`` with Adam for ``cfg.steps`` steps.
 
+    Under torchrun (``distributed``) ``loss_fn`` receives the DistributedDataParallel wrapper and
+    takes its loss over this rank's shard of the global batch; only rank 0 writes state.
+
     Returns the EMA copy of the model: after step t, w_ema ← d_t·w_ema + (1 − d_t)·w with
     d_t = min(ema_decay, (1 + t) / (10 + t)), so short runs are not dominated by their start.
     """
@@ -68,7 +72,7 @@ def fit(
         start, wall_before = int(state["step"]), float(state["wall_s"])
 
     def save(step: int, wall: float) -> None:
-        if state_path is not None:
+        if state_path is not None and distributed.is_main():
             atomic_torch_save(
                 {
                     "model": model.state_dict(),
@@ -83,16 +87,17 @@ def fit(
 
     t0 = time.perf_counter()
     model.train()
+    trained = distributed.wrap(model)  # under torchrun, DistributedDataParallel averages gradients over ranks
     bar = tqdm(
         range(start, cfg.steps),
         initial=start,
         total=cfg.steps,
         desc=cfg.desc,
-        disable=not cfg.progress,
+        disable=not cfg.progress or not distributed.is_main(),
         mininterval=1.0,
     )
     for step in bar:
-        loss = loss_fn(model, generator, step)
+        loss = loss_fn(trained, generator, step)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{cfg.desc}: loss became {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
@@ -110,7 +115,7 @@ def fit(
         bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
         if on_step is not None:
             on_step(step + 1, loss_value)
-        if cfg.on_snapshot is not None and step + 1 in cfg.snapshots:
+        if cfg.on_snapshot is not None and step + 1 in cfg.snapshots and distributed.is_main():
             cfg.on_snapshot(step + 1, ema if cfg.ema_decay > 0 else model)
         if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             save(step + 1, wall_before + time.perf_counter() - t0)

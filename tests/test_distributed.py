@@ -1,0 +1,68 @@
+"""Training under torchrun (2 processes, gloo on CPU) follows one process, and resumes after a kill."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from bfr_core.checkpoint import load_model
+
+TOLERANCE = 1e-4  # float sums in another order (two half-batch gradients averaged) drift by ~1e-6 here
+
+
+def train(out, steps: int, processes: int, *extra, wait: bool = True):
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
+    ]
+    cmd = (launcher if processes > 1 else [sys.executable]) + ["-m", "bfr_core", "--quiet", "train-base"]
+    cmd += ["--dataset", "moons", "--steps", str(steps), "--batch-size", "64", "--out", str(out), *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if not wait:
+        return subprocess.Popen(
+            cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return load_model(out / "base.safetensors")
+
+
+def max_difference(a, b) -> float:
+    return max(float((x - y).abs().max()) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_two_processes_follow_one_at_the_same_global_batch_and_seed(tmp_path):
+    one, _ = train(tmp_path / "one", 40, 1)
+    two, meta = train(tmp_path / "two", 40, 2)
+    assert meta["world_size"] == 2 and meta["command"].startswith("torchrun --standalone --nproc_per_node 2")
+    assert max_difference(one, two) < TOLERANCE
+
+
+def test_a_killed_two_process_run_resumes_where_it_stopped(tmp_path):
+    whole, _ = train(tmp_path / "whole", 1500, 2, "--save-every", "100")
+    run = train(tmp_path / "killed", 1500, 2, "--save-every", "100", wait=False)
+    state = tmp_path / "killed" / ".state" / "base.pt"
+    deadline = time.time() + 120
+    while not state.exists() and time.time() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)  # every rank at once, as a crash would
+    run.wait()
+    assert state.exists() and not (tmp_path / "killed" / "base.safetensors").exists()
+    # another --seed: a fresh start would end elsewhere; a resume restores weights and random state
+    resumed, meta = train(tmp_path / "killed", 1500, 2, "--save-every", "100", "--resume", "--seed", "1")
+    assert meta["steps"] == 1500 and max_difference(whole, resumed) < TOLERANCE
+    assert not state.exists()  # the resume state is dropped once the model is saved
+    assert torch.isfinite(next(iter(resumed.state_dict().values()))).all()
+
+
+def test_commands_that_do_not_train_refuse_to_run_under_torchrun(tmp_path, monkeypatch):
+    from bfr_core.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["sample", "--bundle", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
