@@ -267,3 +267,28 @@ def test_a_shared_link_restores_the_controls():
         SimpleNamespace(query_params={"seed": "0.6", "mode": "sdedit", "n": "999"})
     )
     assert all("value" not in u for u in bad)  # refused values leave the controls as they are
+
+
+def test_every_mnist_view_answers_with_no_dataset_on_disk(monkeypatch, tmp_path):
+    """A fresh clone without the MNIST files: the views score from the bundle's shipped reference and
+    show its shipped example images; only the nearest training images are missing, and say so."""
+    import bfr_core.data
+
+    monkeypatch.setattr(bfr_core.data, "candidate_dirs", lambda name, data_dir: [tmp_path])
+    caches = (registry.scorer, registry.training_images, registry.examples, callbacks.cached_paths)
+    for cache in caches:
+        cache.cache_clear()
+    try:
+        with pytest.raises(bfr_core.data.DataError):
+            bfr_core.data.load_dataset("mnist")
+        *_, summary, _ = callbacks.refine("mnist", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4)
+        assert "NFE per sample" in summary
+        fig, drift = callbacks.overrefine("mnist", 0.2, "precomputed")
+        assert "precomputed by `python -m bfr_core" in fig.layout.title.text
+        png, text, hist = callbacks.inspect_example("mnist", 0, "rk4", 20, 0.2)
+        assert "the dataset is not on disk" in text and "Reconstruction error" in text
+        png, text = callbacks.trajectory("mnist", 0, 8, 2, 0.5)
+        assert "BASE: step 1 of 2" in text
+    finally:
+        for cache in caches:
+            cache.cache_clear()
