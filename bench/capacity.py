@@ -6,7 +6,8 @@
 Each candidate (a file of the bundle, e.g. a ``train-lfr --snapshot-at`` snapshot) is scored by
 ``bench/select_refiner.py`` on held-out *training* images (never the test split), at its own default
 solver (one RK4 step) and α. The table adds what each model cost: width, parameters, steps, wall time
-and the number of inverted latents it learned from. Writes bench/results/capacity_<bundle>.{json,md,png}.
+and the number of inverted latents it learned from.
+Writes bench/results/capacity_<bundle>[_<tag>].{json,md,png}.
 """
 
 from __future__ import annotations
@@ -46,8 +47,11 @@ def main(argv=None) -> None:
     ap.add_argument("--bundle", type=Path, required=True)
     ap.add_argument("--candidate", action="append", required=True, help="an LFR file of the bundle (repeat)")
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument(
+        "--tag", default="", help="a suffix for the result files, to keep several runs side by side"
+    )
     args = ap.parse_args(argv)
-    out = ROOT / "bench" / "results" / f"capacity_{args.bundle.name}"
+    out = ROOT / "bench" / "results" / f"capacity_{args.bundle.name}{'_' + args.tag if args.tag else ''}"
     paths = [args.bundle / c for c in args.candidate]
     select_argv = [
         "--bundle",
