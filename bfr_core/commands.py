@@ -74,6 +74,37 @@ def finish(bundle: Path, name: str, result, net_config: dict, meta: dict) -> Non
     distributed.barrier()
 
 
+def train_and_save(
+    args,
+    dataset: str,
+    net,
+    config: dict,
+    draw,
+    coupling: str,
+    sigma: float,
+    meta: dict,
+    cfg: TrainConfig | None = None,
+    ot_batch: int | None = None,
+) -> None:
+    """Train ``net`` as a flow on ``draw``'s pairs with the command's batch size, steps and resume
+    options, then save it as BUNDLE/NAME.safetensors with ``meta`` and its provenance (``finish``)."""
+    from .flow import train_flow
+
+    cfg = cfg or train_cfg(args, args.name, dataset)
+    result = train_flow(
+        net,
+        draw,
+        coupling,
+        sigma,
+        args.batch_size,
+        cfg,
+        state_path(args.bundle, args.name),
+        args.resume,
+        ot_batch=ot_batch,
+    )
+    finish(args.bundle, args.name, result, config, meta)
+
+
 def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_for) -> TrainConfig:
     """Also save the model after each of ``steps`` (an earlier, shorter-trained copy of the same run)
     at ``path_for(step)``, with the same metadata and ``steps`` set to that step."""

@@ -165,7 +165,7 @@ def test_bundles_share_feature_extractors_through_shared_json(tiny_bundle, tmp_p
     assert all(torch.equal(v, b.models["classifier"].state_dict()[k]) for k, v in own.items())
     for spec, msg in (
         ({"classifier": "../digits"}, "must name a sibling bundle directory"),
-        ({"base": "digits"}, "only classifier, classifier2, reference can be shared"),
+        ({"base": "digits"}, "only classifier, classifier2, reference, examples can be shared"),
         ({"classifier2": "digits"}, "classifier2.safetensors is missing from bundle 'digits'"),
     ):
         (sibling / "shared.json").write_text(json.dumps(spec))

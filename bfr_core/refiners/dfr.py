@@ -15,7 +15,7 @@ import torch
 
 from .. import commands as cmds
 from ..data import load_dataset
-from ..flow import FlowBatch, train_flow
+from ..flow import FlowBatch
 from ..nets import build_net, default_velocity_config
 from .base import Refiner
 
@@ -115,34 +115,21 @@ def train(args) -> None:
     draw = dfr_batches(pool.base, pool_y, ds.x_train, ds.y_train, conditional, augment)
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
     coupling = "ot-per-class" if conditional else "ot"
-    result = train_flow(
-        build_net(config, cmds.seeded(args)),
-        draw,
-        coupling,
-        args.sigma,
-        args.batch_size,
-        cmds.train_cfg(args, args.name, bundle.dataset),
-        cmds.state_path(args.bundle, args.name),
-        args.resume,
-        ot_batch=args.ot_batch,
-    )
-    cmds.finish(
-        args.bundle,
-        args.name,
-        result,
-        config,
-        {
-            "role": "dfr",
-            "dataset": bundle.dataset,
-            "pool": args.pool,
-            "pool_wall_s": round(pool_s, 2),
-            "augment": augment.to_dict(),
-            "sigma": args.sigma,
-            "batch_size": args.batch_size,
-            "ot_batch": max(args.ot_batch or 0, args.batch_size),
-            "coupling": coupling,
-            "sampling": {"solver": args.solver, "nfe": args.nfe},
-        },
+    meta = {
+        "role": "dfr",
+        "dataset": bundle.dataset,
+        "pool": args.pool,
+        "pool_wall_s": round(pool_s, 2),
+        "augment": augment.to_dict(),
+        "sigma": args.sigma,
+        "batch_size": args.batch_size,
+        "ot_batch": max(args.ot_batch or 0, args.batch_size),
+        "coupling": coupling,
+        "sampling": {"solver": args.solver, "nfe": args.nfe},
+    }
+    net = build_net(config, cmds.seeded(args))
+    cmds.train_and_save(
+        args, bundle.dataset, net, config, draw, coupling, args.sigma, meta, ot_batch=args.ot_batch
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .. import commands as cmds
-from ..flow import FlowBatch, labels_or_none, train_flow
+from ..flow import FlowBatch, labels_or_none
 from ..nets import build_net, default_velocity_config
 from .base import Refiner
 
@@ -88,18 +88,8 @@ def train(args) -> None:
         meta,
         lambda step: args.bundle / f"{args.name}_step{step}.safetensors",
     )
-    result = train_flow(
-        build_net(config, cmds.seeded(args)),
-        draw,
-        "ot",
-        args.sigma,
-        args.batch_size,
-        cfg,
-        cmds.state_path(args.bundle, args.name),
-        args.resume,
-        ot_batch=args.ot_batch,
-    )
-    cmds.finish(args.bundle, args.name, result, config, meta)
+    net = build_net(config, cmds.seeded(args))
+    cmds.train_and_save(args, bundle.dataset, net, config, draw, "ot", args.sigma, meta, cfg, args.ot_batch)
 
 
 class LatentFlowRefiner(Refiner):

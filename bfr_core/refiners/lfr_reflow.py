@@ -13,7 +13,7 @@ import torch
 
 from .. import commands as cmds
 from ..checkpoint import CheckpointError
-from ..flow import FlowBatch, train_flow
+from ..flow import FlowBatch
 from ..nets import build_net
 from ..ode import FIXED_SOLVERS, flow_map
 from .base import Refiner
@@ -57,32 +57,19 @@ def train(args) -> None:
     net = build_net(config, cmds.seeded(args))
     if args.init == "teacher":  # as 2-rectified flow starts from the 1-rectified one (Liu et al., 2022)
         net.load_state_dict(bundle.models["lfr"].state_dict())
-    result = train_flow(
-        net,
-        paired_batches(z0, z1, labels, alpha),
-        "paired",
-        0.0,
-        args.batch_size,
-        cmds.train_cfg(args, args.name, bundle.dataset),
-        cmds.state_path(args.bundle, args.name),
-        args.resume,
-    )
-    cmds.finish(
-        args.bundle,
-        args.name,
-        result,
-        config,
-        {
-            "role": "lfr_reflow",
-            "dataset": bundle.dataset,
-            "alpha": lfr_meta.get("alpha"),
-            "alpha_max": lfr_meta.get("alpha_max"),
-            "alpha_default": lfr_meta.get("alpha_default"),
-            "pairs": n,
-            "init": args.init,
-            "teacher": {"solver": args.teacher_solver, "nfe": args.teacher_nfe},
-            "sampling": {"solver": "euler", "nfe": 1},
-        },
+    meta = {
+        "role": "lfr_reflow",
+        "dataset": bundle.dataset,
+        "alpha": lfr_meta.get("alpha"),
+        "alpha_max": lfr_meta.get("alpha_max"),
+        "alpha_default": lfr_meta.get("alpha_default"),
+        "pairs": n,
+        "init": args.init,
+        "teacher": {"solver": args.teacher_solver, "nfe": args.teacher_nfe},
+        "sampling": {"solver": "euler", "nfe": 1},
+    }
+    cmds.train_and_save(
+        args, bundle.dataset, net, config, paired_batches(z0, z1, labels, alpha), "paired", 0.0, meta
     )
 
 

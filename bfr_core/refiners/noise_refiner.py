@@ -15,7 +15,7 @@ import torch
 
 from .. import commands as cmds
 from ..data import load_dataset
-from ..flow import FlowBatch, labels_or_none, train_flow
+from ..flow import FlowBatch, labels_or_none
 from ..nets import build_net, default_velocity_config
 from ..ode import ODEResult
 from .base import Refiner
@@ -46,29 +46,15 @@ def train(args) -> None:
     conditional = bundle.num_classes > 0
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
     draw = noised_batches(ds.x_train, ds.y_train, conditional, args.noise_level)
-    result = train_flow(
-        build_net(config, cmds.seeded(args)),
-        draw,
-        "independent",
-        0.0,
-        args.batch_size,
-        cmds.train_cfg(args, args.name, bundle.dataset),
-        cmds.state_path(args.bundle, args.name),
-        args.resume,
-    )
-    cmds.finish(
-        args.bundle,
-        args.name,
-        result,
-        config,
-        {
-            "role": "noise_refiner",
-            "dataset": bundle.dataset,
-            "noise_level": args.noise_level,
-            "batch_size": args.batch_size,
-            "sampling": {"solver": args.solver, "nfe": args.nfe},
-        },
-    )
+    meta = {
+        "role": "noise_refiner",
+        "dataset": bundle.dataset,
+        "noise_level": args.noise_level,
+        "batch_size": args.batch_size,
+        "sampling": {"solver": args.solver, "nfe": args.nfe},
+    }
+    net = build_net(config, cmds.seeded(args))
+    cmds.train_and_save(args, bundle.dataset, net, config, draw, "independent", 0.0, meta)
 
 
 class NoiseInjectionRefiner(Refiner):
