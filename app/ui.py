@@ -50,7 +50,8 @@ def build_demo() -> gr.Blocks:
     if not bundles:
         raise SystemExit("no bundles found under checkpoints/; see README for how to build one")
     first = bundles[0][1]
-    alpha_max = (registry.pipeline(first).bundle.alpha_range() or (0, 1))[1]
+    ranges = [registry.pipeline(b).bundle.alpha_range() for _, b in bundles]
+    alpha_max = max((r[1] for r in ranges if r is not None), default=0.5)  # the widest α-conditioned LFR
 
     with gr.Blocks(title="BFR Explorer", analytics_enabled=False) as demo:
         gr.Markdown(
@@ -92,7 +93,7 @@ def build_demo() -> gr.Blocks:
                         alpha_max,
                         value=0.2,
                         step=0.05,
-                        label=f"α — LFR mixing, a network input trained on [0, {alpha_max:g}]",
+                        label=f"α — LFR mixing (α-conditioned LFRs: [0, {alpha_max:g}]; fixed-α: ignored)",
                     )
                     dfr_nfe = gr.Slider(
                         1, 10, value=4, step=1, label="DFR NFE (multiples of 4 use RK4, else Euler)"
