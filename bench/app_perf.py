@@ -28,8 +28,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = ["digits", 0, 16, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
 VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the default bundle
-    ("Refine (16 samples, LFR → DFR)", "/refine", ["mnist", *DEFAULTS[1:]], ["mnist", 1, *DEFAULTS[2:]]),
-    ("Latents (UMAP + ‖z‖/√d)", "/latents", ["mnist", 0, 0.2, 4], ["mnist", 0, 0.3, 4]),
+    ("Refine, MNIST (16 samples, LFR → DFR)", "/refine", ["mnist", *DEFAULTS[1:]], ["mnist", 1, *DEFAULTS[2:]]),
+    ("Latents, MNIST (UMAP + ‖z‖/√d)", "/latents", ["mnist", 0, 0.2, 4], ["mnist", 0, 0.3, 4]),
     (
         "Trajectories (solve, then scrub t)",
         "/trajectory",
@@ -48,8 +48,8 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
         ["mnist", 0.2, "precomputed"],
         ["mnist", 0.2, "precomputed"],
     ),
-    ("Over-refinement: overshoot to t = 1.5", "/overshoot", ["mnist", 0.2, 1.5], ["mnist", 0.2, 2.0]),
-    ("Bias lab (defaults)", "/bias_lab", ["moons", 60, 250], ["8gaussians", 60, 250]),
+    ("Overshoot to t = 1.5 then 2, MNIST", "/overshoot", ["mnist", 0.2, 1.5], ["mnist", 0.2, 2.0]),
+    ("Bias lab, defaults (moons, then 8gaussians)", "/bias_lab", ["moons", 60, 250], ["8gaussians", 60, 250]),
 ]
 
 
@@ -170,7 +170,7 @@ def main() -> None:
         f"Command: `{report['command'].strip()}`\n\n| measure | value |\n|---|---|\n"
         f"| app start → ready | {report['start_to_ready_s']} s |\n"
         + "".join(
-            f"| {view}, MNIST: first answer after start / next setting | "
+            f"| {view}: first answer after start / next setting | "
             f"{v['first_s']} s / {v['next_s']} s |\n"
             for view, v in views.items()
         )
