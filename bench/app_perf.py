@@ -28,7 +28,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = ["digits", 0, 16, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
 VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the default bundle
-    ("Refine, MNIST (16 samples, LFR → DFR)", "/refine", ["mnist", *DEFAULTS[1:]], ["mnist", 1, *DEFAULTS[2:]]),
+    (
+        "Refine, MNIST (16 samples, LFR → DFR)",
+        "/refine",
+        ["mnist", *DEFAULTS[1:]],
+        ["mnist", 1, *DEFAULTS[2:]],
+    ),
     ("Latents, MNIST (UMAP + ‖z‖/√d)", "/latents", ["mnist", 0, 0.2, 4], ["mnist", 0, 0.3, 4]),
     (
         "Trajectories (solve, then scrub t)",
@@ -170,8 +175,7 @@ def main() -> None:
         f"Command: `{report['command'].strip()}`\n\n| measure | value |\n|---|---|\n"
         f"| app start → ready | {report['start_to_ready_s']} s |\n"
         + "".join(
-            f"| {view}: first answer after start / next setting | "
-            f"{v['first_s']} s / {v['next_s']} s |\n"
+            f"| {view}: first answer after start / next setting | {v['first_s']} s / {v['next_s']} s |\n"
             for view, v in views.items()
         )
         + "| Refine, 16 digits samples, default settings (median of 10) | "
