@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from functools import lru_cache
@@ -10,24 +11,39 @@ from pathlib import Path
 from bfr_core.evaluate import Scorer, scorer_for
 from bfr_core.latent_view import LatentMap
 from bfr_core.data import DataError, load_dataset
-from bfr_core.pipeline import Pipeline
+from bfr_core.pipeline import SHARED_FILE, Pipeline
 from bfr_core.roundtrip import load_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = Path(os.environ.get("BFR_CHECKPOINTS", ROOT / "checkpoints"))
-PREFERRED_ORDER = ("mnist", "mnist-leak", "fashion-mnist", "digits", "moons")
+PREFERRED_ORDER = ("mnist", "mnist-leak", "mnist-euler8", "fashion-mnist", "digits", "moons")
 LATENT_POINTS = 1000
 
 
 def available_bundles(root: Path = CHECKPOINTS) -> list[str]:
-    """Bundle directory names (those holding base.safetensors), preferred ones first."""
-    names = sorted(p.parent.name for p in root.glob("*/base.safetensors"))
+    """Bundle directory names (those holding base.safetensors or sharing one), preferred ones first."""
+    names = sorted({p.parent.name for p in root.glob("*/base.safetensors")} | shared_base_bundles(root))
     return sorted(names, key=lambda n: (PREFERRED_ORDER.index(n) if n in PREFERRED_ORDER else 99, n))
 
 
+def shared_base_bundles(root: Path) -> set[str]:
+    """Directories whose shared.json takes the base from a sibling (a base sampled differently)."""
+    names = set()
+    for f in root.glob(f"*/{SHARED_FILE}"):
+        try:
+            if "base" in json.loads(f.read_text(encoding="utf-8")):
+                names.add(f.parent.name)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            continue  # loading the bundle names the problem
+    return names
+
+
 def bias_description(name: str) -> str:
-    """One line on where the bundle's bias comes from, read from its base model's metadata."""
-    meta = pipeline(name).bundle.meta["base"]
+    """One line on where the bundle's bias comes from: its card's, or read from its base's metadata."""
+    bundle = pipeline(name).bundle
+    if bundle.description:
+        return bundle.description
+    meta = bundle.meta["base"]
     if meta.get("leak"):
         return f"signal leak: trained from √(1−l²)ε + l·x, l = {meta['leak']:g}, sampled from pure N(0, I)"
     return f"short training ({meta.get('steps', '?')} steps): model error"

@@ -19,6 +19,7 @@ from . import distributed
 from .classifier import accuracy, classifier_loss
 from .commands import (
     add_sampling_args,
+    add_name_arg,
     add_snapshot_arg,
     add_training_args,
     command_line,
@@ -153,7 +154,7 @@ def cmd_invert(args):
         "command": command_line(),
         "world_size": distributed.rank_and_world()[1],
     }
-    save_tensors({"z": z.half(), "y": y}, meta, args.bundle / "latents.safetensors")
+    save_tensors({"z": z.half(), "y": y}, meta, args.bundle / f"{args.name}.safetensors")
     print(
         json.dumps(
             {"inverted": n, "round_trip_mae": round_trip, "latent_bias": bias, "wall_s": round(wall, 1)},
@@ -319,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("invert", "invert real training data: z_b = G⁻¹(x), cached in latents.safetensors")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--n", type=positive_int, default=None, help="images to invert (default all)")
+    add_name_arg(p, "latents")
     add_sampling_args(p, "rk4", 20)
     p.set_defaults(func=cmd_invert)
 

@@ -5,7 +5,10 @@ A bundle is a directory of safetensors files (see checkpoint.py):
 (cached inverted latents), ``classifier2`` (an independent second metric). Bundles of one
 dataset share their feature extractors instead of copying them: a ``shared.json`` such as
 ``{"classifier": "mnist", "classifier2": "mnist"}`` loads those files from the sibling bundle
-directory ``../mnist``. The pipeline draws z ~ N(0, I) for a seed and returns every
+directory ``../mnist``; any file may be shared that way, so a bundle can be one base sampled
+differently. An optional ``bundle.json`` card says what the bundle's bias is and may override the
+base's recorded sampling: ``{"description": "…", "base_sampling": {"solver": "euler", "nfe": 8}}``.
+The pipeline draws z ~ N(0, I) for a seed and returns every
 stage: prior latent z, LFR latent z' = F_LFR(z), base image G(z), LFR image G(z'), and the
 final image after the optional DFR step x ↦ F_DFR(x).
 """
@@ -29,8 +32,9 @@ MODES = tuple(MODE_SPACES)  # "lfr" refines the latent, "dfr" the data, with the
 FEATURE_EXTRACTORS = ("classifier", "classifier2")  # metric networks; never run by the pipeline
 MODEL_FILES = ("base",) + tuple(REFINERS) + FEATURE_EXTRACTORS
 # reference.safetensors: test features of the extractors; examples.safetensors: a few test images
-SHAREABLE = FEATURE_EXTRACTORS + ("reference", "examples")
+SHAREABLE = MODEL_FILES + ("latents", "reference", "examples")
 SHARED_FILE = "shared.json"
+CARD_FILE = "bundle.json"
 MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
 
 
@@ -102,27 +106,26 @@ class Bundle:
         self.path = Path(path)
         if not self.path.is_dir():
             raise CheckpointError(f"{self.path}: bundle directory not found")
-        if not (self.path / "base.safetensors").is_file():
+        if self.file("base") is None:
             raise CheckpointError(f"{self.path}: no base.safetensors; not a bundle directory")
+        self.card = load_card(self.path / CARD_FILE)
         self.models, self.meta = {}, {}
-        shared = self.shared_files()
         for name in MODEL_FILES:
-            f = shared.get(name, self.path / f"{name}.safetensors")
-            if f.is_file():
+            f = self.file(name)
+            if f is not None:
                 self.models[name], self.meta[name] = load_model(f)
         self.latents = None
-        if (self.path / "latents.safetensors").is_file():
-            tensors, meta = load_tensors(self.path / "latents.safetensors")
+        latents = self.file("latents")
+        if latents is not None:
+            tensors, meta = load_tensors(latents)
             if "z" not in tensors or tensors["z"].shape[1:] != self.shape:
-                raise CheckpointError(
-                    f"{self.path / 'latents.safetensors'}: needs a tensor 'z' of shape (N, *{self.shape})"
-                )
+                raise CheckpointError(f"{latents}: needs a tensor 'z' of shape (N, *{self.shape})")
             self.latents = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
             self.meta["latents"] = meta
         self.check_consistency()
 
     def shared_files(self) -> dict[str, Path]:
-        """Feature-extractor files taken from a sibling bundle, as ``shared.json`` names them."""
+        """Files taken from a sibling bundle, as ``shared.json`` names them."""
         f = self.path / SHARED_FILE
         if not f.is_file():
             return {}
@@ -187,7 +190,16 @@ class Bundle:
         return name in self.models
 
     def sampling_default(self, name: str) -> dict:
+        """The solver and NFE model ``name`` runs at by default: the card's ``base_sampling`` for the
+        base when it has one, else what was recorded at training time."""
+        if name == "base" and "base_sampling" in self.card:
+            return self.card["base_sampling"]
         return self.meta[name].get("sampling", {"solver": "rk4", "nfe": 4})
+
+    @property
+    def description(self) -> str | None:
+        """The card's one line on where this bundle's bias comes from, if it has one."""
+        return self.card.get("description")
 
     def check_consistency(self) -> None:
         for name, meta in self.meta.items():
@@ -212,6 +224,34 @@ class Bundle:
         """(0, α_max) for an α-conditioned LFR, None for a fixed-α one."""
         meta = self.meta.get("lfr", {})
         return (0.0, float(meta["alpha_max"])) if meta.get("alpha_max") is not None else None
+
+
+def load_card(path: Path) -> dict:
+    """A bundle card (``bundle.json``), validated: only ``description`` (a line of text) and
+    ``base_sampling`` ({"solver", "nfe"}, a fixed-step solver) are allowed; absent → {}."""
+    if not path.is_file():
+        return {}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise CheckpointError(f"{path}: not valid JSON") from None
+    if not isinstance(card, dict) or not set(card) <= {"description", "base_sampling"}:
+        raise CheckpointError(f"{path}: a bundle card holds only 'description' and 'base_sampling'")
+    desc = card.get("description", "")
+    if not isinstance(desc, str) or len(desc) > 200 or "\n" in desc:
+        raise CheckpointError(f"{path}: 'description' must be one line of at most 200 characters")
+    sampling = card.get("base_sampling")
+    if sampling is not None:
+        ok = isinstance(sampling, dict) and set(sampling) == {"solver", "nfe"}
+        try:
+            ok = ok and sampling["solver"] in FIXED_SOLVERS and type(sampling["nfe"]) is int
+            ok = ok and grid_steps(sampling["solver"], sampling["nfe"]) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            want = '{"solver": euler|midpoint|rk4, "nfe": N}'
+            raise CheckpointError(f"{path}: 'base_sampling' must be {want}")
+    return card
 
 
 class Pipeline:

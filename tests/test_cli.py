@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from bfr_core.cli import main
@@ -276,3 +277,26 @@ def test_sample_writes_raw_npy_and_classifier2_trains(tiny_bundle, tmp_path):
     model, meta = load_model(tiny_bundle / "classifier2.safetensors")
     assert meta["role"] == "classifier2" and meta["seed"] == 777 and meta["net"]["kind"] == "mlp_classifier"
     (tiny_bundle / "classifier2.safetensors").unlink()  # the session bundle stays as other tests expect it
+
+
+def test_lfr_trains_on_latents_inverted_with_another_solver(tiny_bundle, tmp_path):
+    """`invert --name` keeps a second set of latents beside the cached ones; `train-lfr --latents`
+    trains on it and records which (the coarse-inversion study)."""
+    import shutil
+
+    from bfr_core.checkpoint import load_model, load_tensors
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    coarse = ["--bundle", str(bundle), "--n", "200", "--solver", "euler", "--nfe", "2"]
+    assert main(["--quiet", "invert", *coarse, "--name", "ablation/latents_euler2"]) == 0
+    z, meta = load_tensors(bundle / "ablation" / "latents_euler2.safetensors")
+    assert (meta["solver"], meta["nfe"], meta["n"]) == ("euler", 2, 200) and z["z"].shape == (200, 1, 8, 8)
+    accurate, _ = load_tensors(bundle / "latents.safetensors")
+    assert not torch.allclose(z["z"].float(), accurate["z"][:200].float(), atol=1e-2)
+    argv = ["train-lfr", "--bundle", str(bundle), "--latents", "ablation/latents_euler2", "--steps", "5"]
+    assert main(["--quiet", *argv, "--name", "ablation/lfr_coarse"]) == 0
+    _, lfr_meta = load_model(bundle / "ablation" / "lfr_coarse.safetensors")
+    assert lfr_meta["latents_file"] == "ablation/latents_euler2" and lfr_meta["latents"] == 200
+    r = cli("train-lfr", "--bundle", str(bundle), "--latents", "ablation/missing", "--steps", "5")
+    assert r.returncode == 2 and "missing.safetensors: file not found" in r.stderr

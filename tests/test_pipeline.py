@@ -165,9 +165,47 @@ def test_bundles_share_feature_extractors_through_shared_json(tiny_bundle, tmp_p
     assert all(torch.equal(v, b.models["classifier"].state_dict()[k]) for k, v in own.items())
     for spec, msg in (
         ({"classifier": "../digits"}, "must name a sibling bundle directory"),
-        ({"base": "digits"}, "only classifier, classifier2, reference, examples can be shared"),
+        ({"notes": "digits"}, "only base, .* reference, examples can be shared, not 'notes'"),
         ({"classifier2": "digits"}, "classifier2.safetensors is missing from bundle 'digits'"),
     ):
         (sibling / "shared.json").write_text(json.dumps(spec))
         with pytest.raises(CheckpointError, match=msg):
             Bundle(sibling)
+
+
+def test_a_bundle_card_samples_a_shared_base_differently(tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    shutil.copytree(tiny_bundle, tmp_path / "digits")
+    coarse = tmp_path / "digits-euler2"
+    coarse.mkdir()
+    (coarse / "shared.json").write_text(json.dumps({"base": "digits", "lfr": "digits", "latents": "digits"}))
+    card = {"description": "discretization: 2 Euler steps", "base_sampling": {"solver": "euler", "nfe": 2}}
+    (coarse / "bundle.json").write_text(json.dumps(card))
+    b = Bundle(coarse)
+    assert b.description == card["description"] and set(b.models) == {"base", "lfr"}
+    assert torch.equal(b.latents["z"], Bundle(tiny_bundle).latents["z"])
+    s = Pipeline(b).resolve(Settings(mode="lfr"))
+    assert (s.base_solver, s.base_nfe) == ("euler", 2)
+    own = Pipeline(tiny_bundle)
+    z = own.prior(8, 0)
+    labels = own.labels_for(8, None)
+    coarse_x = Pipeline(b).run(8, 0, Settings(mode="none")).base
+    assert torch.allclose(coarse_x, own.generate(z, labels, own.resolve(replace_sampling("euler", 2))).x)
+    for bad, msg in (
+        ({"base_sampling": {"solver": "rk4", "nfe": 3}}, "'base_sampling' must be"),
+        ({"base_sampling": {"solver": "dopri5", "nfe": 8}}, "'base_sampling' must be"),
+        ({"description": "two\nlines"}, "one line of at most 200 characters"),
+        ({"weights": "x"}, "holds only 'description' and 'base_sampling'"),
+    ):
+        (coarse / "bundle.json").write_text(json.dumps(bad))
+        with pytest.raises(CheckpointError, match=msg):
+            Bundle(coarse)
+    (coarse / "bundle.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        Bundle(coarse)
+
+
+def replace_sampling(solver: str, nfe: int) -> Settings:
+    return Settings(mode="none", base_solver=solver, base_nfe=nfe)

@@ -127,9 +127,16 @@ def train(args) -> None:
         "coupling": coupling,
         "sampling": {"solver": args.solver, "nfe": args.nfe},
     }
+    cfg = cmds.with_snapshots(
+        cmds.train_cfg(args, args.name, bundle.dataset),
+        args.snapshot_at,
+        config,
+        meta,
+        lambda step: args.bundle / f"{args.name}_step{step}.safetensors",
+    )
     net = build_net(config, cmds.seeded(args))
     cmds.train_and_save(
-        args, bundle.dataset, net, config, draw, coupling, args.sigma, meta, ot_batch=args.ot_batch
+        args, bundle.dataset, net, config, draw, coupling, args.sigma, meta, cfg, args.ot_batch
     )
 
 
@@ -148,6 +155,7 @@ class DataFlowRefiner(Refiner):
         p.add_argument("--blur-sigma-min", type=float, default=0.01)
         p.add_argument("--blur-sigma-max", type=float, default=0.02)
         p.add_argument("--sigma", type=float, default=0.0, help="path noise σ")
+        cmds.add_snapshot_arg(p, "BUNDLE/NAME_stepSTEP.safetensors")
         cmds.add_coupling_args(p, self.name)
         cmds.add_training_args(p, 256)
         cmds.add_sampling_args(p, "rk4", 4)

@@ -56,7 +56,7 @@ def train(args) -> None:
     from ..pipeline import Bundle  # the pipeline imports the registry, so the bundle is imported late
 
     bundle = Bundle(args.bundle)
-    z_b, y = cmds.load_latents(bundle)
+    z_b, y = cmds.load_latents(bundle, args.latents)
     z_b, y = z_b[: args.latents_n], y[: args.latents_n]  # the data axis of the capacity study
     conditional = bundle.num_classes > 0
     config = default_velocity_config(
@@ -79,6 +79,7 @@ def train(args) -> None:
         "batch_size": args.batch_size,
         "ot_batch": max(args.ot_batch or 0, args.batch_size),
         "latents": len(z_b),
+        "latents_file": args.latents,
         "sampling": {"solver": args.solver, "nfe": args.nfe},
     }
     cfg = cmds.with_snapshots(
@@ -116,6 +117,12 @@ class LatentFlowRefiner(Refiner):
             type=cmds.positive_int,
             default=None,
             help="train on the first N inverted latents only (default all)",
+        )
+        p.add_argument(
+            "--latents",
+            type=cmds.model_name,
+            default=None,
+            help="train on BUNDLE/LATENTS.safetensors (from `invert --name`), not the cached latents",
         )
         cmds.add_snapshot_arg(p, "BUNDLE/NAME_stepSTEP.safetensors")
         cmds.add_coupling_args(p, self.name)
