@@ -234,7 +234,7 @@ class Runner:
             s = pipe.resolve(Settings(mode="dfr"))
 
             def refine_data(a, y):
-                res = pipe.refine("data", a, y, s)
+                res = pipe.refine("data", a, y, s, torch.Generator().manual_seed(self.seed + 1))
                 return res.x, res.nfe
 
             x, k = chunked(refine_data, x_src, self.labels)

@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +25,7 @@ from bfr_core.data import load_dataset
 from bfr_core.metrics import features_and_probs, fid
 from bfr_core.pipeline import Bundle, Pipeline, Settings, refiner_settings
 from bfr_core.refiners import REFINERS
+from bfr_core.runner import run_rows
 
 VALIDATION = 10_000  # the last training images
 CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels
@@ -53,9 +52,6 @@ def main(argv=None) -> None:
     def score(x) -> dict:  # FID under each extractor the bundle has, against the validation images
         return {m: fid(refs[m], features_and_probs(net, x)[0]) for m, net in extractors.items()}
 
-    pipe = Pipeline(bundle)
-    z = pipe.prior(args.n, args.seed)
-    base = [pipe.run(len(zc), args.seed, Settings(mode="none"), z=zc).base for zc in z.split(CHUNK)]
     out = {
         "command": "python bench/select_refiner.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "n": args.n,
@@ -64,25 +60,24 @@ def main(argv=None) -> None:
         "role": args.role,
         "candidates": {},
     }
-    base_scores = score(torch.cat(base))
-    out.update({f"base_{m}": v for m, v in base_scores.items()})
+    refiner = REFINERS[args.role]
+    rows, pipes = {"base": Settings(mode="none")}, {}
     for path in args.candidate:
-        cand = Pipeline(bundle.with_model(args.role, path))
-        refiner = REFINERS[args.role]
-        s = cand.resolve(refiner_settings(refiner))
-        solver, nfe = s.solver(refiner.stage)
-        t0 = time.perf_counter()
-        x = torch.cat(
-            [cand.run(len(zc), args.seed, s, z=zc, base=bc).final for zc, bc in zip(z.split(CHUNK), base)]
-        )
-        out["candidates"][str(path)] = {
-            **score(x),
-            "alpha": s.alpha if refiner.space == "latent" else None,
+        pipes[str(path)] = Pipeline(bundle.with_model(args.role, path))
+        rows[str(path)] = pipes[str(path)].resolve(refiner_settings(refiner))
+    for name, run in run_rows(Pipeline(bundle), rows, args.n, args.seed, chunk=CHUNK, pipes=pipes):
+        if name == "base":
+            base_scores = score(run.x)
+            out.update({f"base_{m}": v for m, v in base_scores.items()})
+            continue
+        solver, nfe = run.settings.solver(refiner.stage)
+        out["candidates"][name] = got = {
+            **score(run.x),
+            "alpha": run.settings.alpha if refiner.space == "latent" else None,
             "solver": f"{solver} NFE {nfe}",
-            "wall_s": round(time.perf_counter() - t0, 1),
+            "wall_s": run.wall_s,
         }
-        got = out["candidates"][str(path)]
-        print(f"{str(path):60s} " + "  ".join(f"{m} {got[m]:.3f} (base {base_scores[m]:.3f})" for m in refs))
+        print(f"{name:60s} " + "  ".join(f"{m} {got[m]:.3f} (base {base_scores[m]:.3f})" for m in refs))
     dest = args.out or ROOT / "bench" / "results" / f"select_{args.role}_{args.bundle.name}.json"
     dest.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {dest}")

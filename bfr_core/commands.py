@@ -19,11 +19,13 @@ from .checkpoint import CheckpointError, load_tensors, save_model
 from .ode import FIXED_SOLVERS
 from .train import TrainConfig
 
-STEPS = {"toy": 3000, "digits": 4000, "mnist": 6000}
+STEPS = {"toy": 3000, "digits": 4000, "mnist": 6000, "cifar10": 20000}
 
 
 def family(dataset: str) -> str:
-    return "digits" if dataset == "digits" else "mnist" if dataset in ("mnist", "fashion-mnist") else "toy"
+    if dataset in ("digits", "cifar10"):
+        return dataset
+    return "mnist" if dataset in ("mnist", "fashion-mnist") else "toy"
 
 
 def command_line() -> str:
@@ -87,10 +89,20 @@ def train_and_save(
     ot_batch: int | None = None,
 ) -> None:
     """Train ``net`` as a flow on ``draw``'s pairs with the command's batch size, steps and resume
-    options, then save it as BUNDLE/NAME.safetensors with ``meta`` and its provenance (``finish``)."""
+    options, then save it as BUNDLE/NAME.safetensors with ``meta`` and its provenance (``finish``).
+    With ``--snapshot-at`` (and no ``cfg`` of its own), also BUNDLE/NAME_stepSTEP.safetensors."""
     from .flow import train_flow
 
-    cfg = cfg or train_cfg(args, args.name, dataset)
+    if cfg is None:
+        cfg = train_cfg(args, args.name, dataset)
+        if getattr(args, "snapshot_at", None):
+            cfg = with_snapshots(
+                cfg,
+                args.snapshot_at,
+                config,
+                meta,
+                lambda step: args.bundle / f"{args.name}_step{step}.safetensors",
+            )
     result = train_flow(
         net,
         draw,
@@ -207,6 +219,20 @@ def add_training_args(p, batch_size: int, lr: float = 1e-3, velocity_net: bool =
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=positive_int, default=250, help="checkpoint interval in steps")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of a killed run")
+
+
+def add_refiner_args(p, name: str, train, *, coupling: bool = False, sampling: bool = True) -> None:
+    """The tail every refiner's training command shares: --name (with --ot-batch and --snapshot-at
+    when ``coupling``), the training options, the default solver/NFE when ``sampling``; runs ``train``."""
+    if coupling:
+        add_snapshot_arg(p, "BUNDLE/NAME_stepSTEP.safetensors")
+        add_coupling_args(p, name)
+    else:
+        add_name_arg(p, name)
+    add_training_args(p, 256)
+    if sampling:
+        add_sampling_args(p, "rk4", 4)
+    p.set_defaults(func=train)
 
 
 def add_sampling_args(p, solver: str, nfe: int):

@@ -8,7 +8,6 @@ toy 2-D) plus ``nfe`` (network evaluations per sample, base included), ``extra_n
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +17,7 @@ from .data import DataError, Dataset, load_dataset
 from .metrics import ImageReference, image_metrics, point_metrics
 from .pipeline import Bundle, Pipeline, Settings, refiner_settings
 from .reference import load_reference, reference_from_data
+from .runner import run_rows
 from .refiners import REFINERS
 
 
@@ -90,26 +90,18 @@ def evaluate_bundle(
 
     ``samples``, when given, receives each row's samples and labels (to rescore them later)."""
     score = scorer_for(bundle, data_dir)
-    pipe = Pipeline(bundle)
-    z = pipe.prior(n, seed)
-    t0 = time.perf_counter()
-    base = pipe.run(n, seed, Settings(mode="none"), z=z).base  # shared by rows at the default base settings
-    base_wall = time.perf_counter() - t0
+    rows = rows or method_rows(bundle)
     results = {}
-    for name, settings in tqdm((rows or method_rows(bundle)).items(), desc="evaluate", disable=not progress):
-        shared = settings.base_solver is None and settings.base_nfe is None
-        t0 = time.perf_counter()
-        st = pipe.run(n, seed, settings, z=z, base=base if shared else None)
-        wall = time.perf_counter() - t0 + (base_wall if shared else 0.0)  # time to produce these samples
-        extra = sum(v for k, v in st.nfe.items() if k != "base")
+    runs = run_rows(Pipeline(bundle), rows, n, seed)
+    for name, run in tqdm(runs, total=len(rows), desc="evaluate", disable=not progress):
         if samples is not None:
-            samples[name] = (st.final, st.labels)
+            samples[name] = (run.x, run.labels)
         results[name] = {
-            **score(st.final, st.labels),
-            "nfe": st.nfe["base"] + extra,
-            "extra_nfe": extra,
-            "solver": describe(st.settings, st.nfe),
-            "wall_s": round(wall, 3),
+            **score(run.x, run.labels),
+            "nfe": run.nfe["base"] + run.extra_nfe,
+            "extra_nfe": run.extra_nfe,
+            "solver": describe(run.settings, run.nfe),
+            "wall_s": run.wall_s,
         }
     if score.ds is not None:  # the floor: real training images, scored like samples
         floor = score(score.ds.x_train[:n], score.ds.y_train[:n])

@@ -87,7 +87,7 @@ class ResBlock(nn.Module):
 
 
 class UNetVelocity(nn.Module):
-    """Small two-level UNet for 28x28 (or any size divisible by 4) single-channel images."""
+    """Small two-level UNet for images whose side is divisible by 4 (28×28×1 MNIST, 32×32×3 CIFAR-10)."""
 
     def __init__(self, shape, channels=32, num_classes=0, cond_dim=0):
         super().__init__()
@@ -117,7 +117,20 @@ class UNetVelocity(nn.Module):
         return self.out(h)
 
 
-class MLPClassifier(nn.Module):
+class FeatureClassifier(nn.Module):
+    """A classifier whose ``body`` gives the features the metrics use and whose ``head`` the logits."""
+
+    body: nn.Module
+    head: nn.Module
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class MLPClassifier(FeatureClassifier):
     """Classifier for small images; ``features`` is the penultimate layer used by the metrics."""
 
     def __init__(self, shape, hidden=256, feature_dim=64, num_classes=10):
@@ -132,14 +145,8 @@ class MLPClassifier(nn.Module):
         )
         self.head = nn.Linear(feature_dim, num_classes)
 
-    def features(self, x):
-        return self.body(x)
 
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-class CNNClassifier(nn.Module):
+class CNNClassifier(FeatureClassifier):
     """Small CNN for 28x28 images; ``features`` is the penultimate layer."""
 
     def __init__(self, shape, channels=32, feature_dim=128, num_classes=10):
@@ -161,12 +168,6 @@ class CNNClassifier(nn.Module):
             nn.SiLU(),
         )
         self.head = nn.Linear(feature_dim, num_classes)
-
-    def features(self, x):
-        return self.body(x)
-
-    def forward(self, x):
-        return self.head(self.features(x))
 
 
 NET_KINDS = {

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .cards import ModelCard
 from .checkpoint import CheckpointError, load_model, load_tensors
 from .ode import FIXED_SOLVERS, ODEResult, flow_map, grid_steps
 from .refiners import REFINERS, Refiner, refiner_for
@@ -32,7 +33,7 @@ MODES = tuple(MODE_SPACES)  # "lfr" refines the latent, "dfr" the data, with the
 FEATURE_EXTRACTORS = ("classifier", "classifier2")  # metric networks; never run by the pipeline
 MODEL_FILES = ("base",) + tuple(REFINERS) + FEATURE_EXTRACTORS
 # reference.safetensors: test features of the extractors; examples.safetensors: a few test images
-SHAREABLE = MODEL_FILES + ("latents", "reference", "examples")
+SHAREABLE = MODEL_FILES + ("latents", "latent_map", "reference", "examples")
 SHARED_FILE = "shared.json"
 CARD_FILE = "bundle.json"
 MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
@@ -109,11 +110,12 @@ class Bundle:
         if self.file("base") is None:
             raise CheckpointError(f"{self.path}: no base.safetensors; not a bundle directory")
         self.card = load_card(self.path / CARD_FILE)
-        self.models, self.meta = {}, {}
+        self.models, self.meta, self.cards = {}, {}, {}
         for name in MODEL_FILES:
             f = self.file(name)
             if f is not None:
                 self.models[name], self.meta[name] = load_model(f)
+                self.cards[name] = ModelCard.from_meta(self.meta[name], str(f))
         self.latents = None
         latents = self.file("latents")
         if latents is not None:
@@ -127,12 +129,7 @@ class Bundle:
     def shared_files(self) -> dict[str, Path]:
         """Files taken from a sibling bundle, as ``shared.json`` names them."""
         f = self.path / SHARED_FILE
-        if not f.is_file():
-            return {}
-        try:
-            spec = json.loads(f.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            raise CheckpointError(f"{f}: not valid JSON") from None
+        spec = read_json(f)
         if not isinstance(spec, dict):
             raise CheckpointError(f"{f}: must map file names to sibling bundle names")
         out = {}
@@ -164,27 +161,28 @@ class Bundle:
         if name not in MODEL_FILES:
             raise ValueError(f"model name must be one of {', '.join(MODEL_FILES)}, got {name!r}")
         other = copy.copy(self)
-        other.models, other.meta = dict(self.models), dict(self.meta)
+        other.models, other.meta, other.cards = dict(self.models), dict(self.meta), dict(self.cards)
         other.models[name], other.meta[name] = load_model(path)
+        other.cards[name] = ModelCard.from_meta(other.meta[name], str(path))
         role = other.meta[name].get("role")
         if name in REFINERS and role not in (None, name):
             raise CheckpointError(f"{path}: holds a {role} model, which cannot serve as {name}")
         other.check_consistency()
-        if name == "base" and tuple(other.meta["base"]["net"]["shape"]) != self.shape:
+        if name == "base" and other.cards["base"].shape != self.shape:
             raise CheckpointError(f"{path}: data shape differs from the bundle's {list(self.shape)}")
         return other
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.meta["base"]["net"]["shape"])
+        return self.cards["base"].shape
 
     @property
     def num_classes(self) -> int:
-        return int(self.meta["base"]["net"].get("num_classes", 0))
+        return self.cards["base"].num_classes
 
     @property
     def dataset(self) -> str:
-        return self.meta["base"].get("dataset", "unknown")
+        return self.cards["base"].dataset
 
     def has(self, name: str) -> bool:
         return name in self.models
@@ -194,7 +192,8 @@ class Bundle:
         base when it has one, else what was recorded at training time."""
         if name == "base" and "base_sampling" in self.card:
             return self.card["base_sampling"]
-        return self.meta[name].get("sampling", {"solver": "rk4", "nfe": 4})
+        sampling = self.cards[name].sampling
+        return {"solver": sampling.solver, "nfe": sampling.nfe} if sampling else {"solver": "rk4", "nfe": 4}
 
     @property
     def description(self) -> str | None:
@@ -222,19 +221,24 @@ class Bundle:
 
     def alpha_range(self) -> tuple[float, float] | None:
         """(0, α_max) for an α-conditioned LFR, None for a fixed-α one."""
-        meta = self.meta.get("lfr", {})
-        return (0.0, float(meta["alpha_max"])) if meta.get("alpha_max") is not None else None
+        card = self.cards.get("lfr")
+        return (0.0, float(card.alpha_max)) if card is not None and card.alpha_max is not None else None
+
+
+def read_json(path: Path):
+    """The JSON value in ``path`` ({} when there is no such file); a CheckpointError when unreadable."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise CheckpointError(f"{path}: not valid JSON") from None
 
 
 def load_card(path: Path) -> dict:
     """A bundle card (``bundle.json``), validated: only ``description`` (a line of text) and
     ``base_sampling`` ({"solver", "nfe"}, a fixed-step solver) are allowed; absent → {}."""
-    if not path.is_file():
-        return {}
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise CheckpointError(f"{path}: not valid JSON") from None
+    card = read_json(path)
     if not isinstance(card, dict) or not set(card) <= {"description", "base_sampling"}:
         raise CheckpointError(f"{path}: a bundle card holds only 'description' and 'base_sampling'")
     desc = card.get("description", "")
@@ -285,10 +289,10 @@ class Pipeline:
             setattr(out, f"{stage}_nfe", nfe)
         if b.has("lfr"):
             rng = b.alpha_range()
-            trained = b.meta["lfr"].get("alpha")
-            out.alpha = (
-                s.alpha if s.alpha is not None else float(b.meta["lfr"].get("alpha_default", trained or 0.0))
-            )
+            card = b.cards["lfr"]
+            trained = card.alpha
+            default = card.alpha_default if card.alpha_default is not None else (trained or 0.0)
+            out.alpha = s.alpha if s.alpha is not None else float(default)
             if not isinstance(out.alpha, (int, float)) or out.alpha != out.alpha:
                 raise ValueError(f"alpha must be a number, got {s.alpha!r}")
             if rng is not None and not rng[0] <= out.alpha <= rng[1]:
@@ -317,12 +321,14 @@ class Pipeline:
         x,
         labels,
         s: Settings,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator,
         return_trajectory: bool = False,
         t1: float = 1.0,
     ) -> ODEResult:
         """F(x) by the refiner ``s`` names for ``space`` ("latent": x is z; "data": x is G(z)), at that
-        stage's solver and NFE, integrated to ``t1`` (past 1: extrapolated). ``s`` must be resolved."""
+        stage's solver and NFE, integrated to ``t1`` (past 1: extrapolated). ``s`` must be resolved;
+        ``generator`` feeds any noise the refiner draws (the noise-injection one), so a result never
+        depends on process-wide random state."""
         r = refiner_for(space, s.variant(space))
         solver, nfe = s.solver(r.stage)
         return r.apply(
@@ -332,7 +338,7 @@ class Pipeline:
             s.alpha,
             solver,
             nfe,
-            generator or torch.Generator().manual_seed(0),
+            generator,
             return_trajectory,
             t1,
         )

@@ -70,7 +70,9 @@ def round_trip(pipe, x: torch.Tensor, label, solver: str, nfe: int, alpha: float
     lfr_x = None
     if pipe.bundle.has("lfr"):
         s = pipe.resolve(Settings(mode="lfr", base_solver=solver, base_nfe=nfe, alpha=alpha))
-        lfr_x = pipe.generate(pipe.refine("latent", z, labels, s).x, labels, s).x
+        lfr_x = pipe.generate(
+            pipe.refine("latent", z, labels, s, torch.Generator().manual_seed(0)).x, labels, s
+        ).x
     stats = {"mean": float(z.mean()), "std": float(z.std()), "norm_per_dim": float(norm_per_dim(z)[0])}
     return RoundTrip(x, z, x_hat, float((x_hat - x).abs().mean()), lfr_x, stats)
 

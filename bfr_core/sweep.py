@@ -7,13 +7,14 @@ these helpers measure both on one batch so the claim can be checked rather than 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import torch
 
 from .checkpoint import CheckpointError
-
 from .evaluate import Scorer
 from .pipeline import Pipeline, Settings
+from .runner import run_rows
 
 SWEEP_NFES = (1, 2, 3, 4, 6, 8, 10)
 SWEEP_FILE = "overrefine.json"  # the curves measured when the bundle was built (``bfr sweep``)
@@ -52,34 +53,44 @@ def nfe_sweep(
     """{"metric": name, "base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...]} with Euler steps (NFE = steps);
     q is ``score``'s primary metric (FID for images, energy distance for points)."""
 
-    def quality(x, labels) -> float:
-        return score(x, labels)[score.primary]
-
-    base = pipe.run(n, seed, Settings(mode="none"))
-    out = {"metric": score.primary, "base": quality(base.base, base.labels)}
     stages = [m for m in ("lfr", "dfr") if pipe.bundle.has(m)]
-    total, done = len(stages) * len(nfes), 0
+    rows = {"base": Settings(mode="none")}
     for mode in stages:
-        out[mode] = []
         for nfe in nfes:
-            s = Settings(mode=mode, alpha=alpha, **{f"{mode}_solver": "euler", f"{mode}_nfe": nfe})
-            st = pipe.run(n, seed, s, z=base.z, base=base.base)
-            out[mode].append((nfe, quality(st.final, st.labels)))
-            done += 1
-            if progress:
-                progress(done / total, f"{mode} NFE {nfe}")
+            rows[f"{mode} {nfe}"] = Settings(
+                mode=mode, alpha=alpha, **{f"{mode}_solver": "euler", f"{mode}_nfe": nfe}
+            )
+    out = {"metric": score.primary, **{mode: [] for mode in stages}}
+    for done, (name, run) in enumerate(run_rows(pipe, rows, n, seed)):
+        quality = score(run.x, run.labels)[score.primary]
+        if name == "base":
+            out["base"] = quality
+            continue
+        mode, nfe = name.split()
+        out[mode].append((int(nfe), quality))
+        if progress:
+            progress(done / (len(rows) - 1), f"{mode} NFE {nfe}")
     return out
 
 
 @torch.no_grad()
 def lfr_drift(pipe: Pipeline, n: int, seed: int, nfes=SWEEP_NFES, alpha: float | None = None) -> torch.Tensor:
-    """Images G(F_LFR^(k)(z)) for k Euler steps, stacked as (len(nfes) + 1, n, ...); row 0 is G(z)."""
-    base = pipe.run(n, seed, Settings(mode="none"))
-    rows = [base.base]
+    """Images G(F_LFR^(k)(z)) for k Euler steps, stacked as (len(nfes) + 1, n, ...); row 0 is G(z).
+
+    The refined latents of every k are decoded by one batched base solve (the base dominates the cost).
+    """
+    s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver="euler"))
+    z, labels = pipe.prior(n, seed), pipe.labels_for(n, None)
+    latents = [z]
     for nfe in nfes:
-        settings = Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=nfe)
-        rows.append(pipe.run(n, seed, settings, z=base.z, base=base.base).final)
-    return torch.stack(rows)
+        latents.append(
+            pipe.refine(
+                "latent", z, labels, replace(s, lfr_nfe=nfe), torch.Generator().manual_seed(seed + 1)
+            ).x
+        )
+    all_labels = None if labels is None else labels.repeat(len(latents))
+    x = pipe.generate(torch.cat(latents), all_labels, s).x
+    return x.view(len(latents), n, *x.shape[1:])
 
 
 OVERSHOOT_STEP = 0.25  # Euler step in t: the trained setting t1 = 1 is 4 steps
@@ -114,7 +125,9 @@ def lfr_overshoot(
     for name, t1 in (("trained", 1.0), ("overshoot", factor)):
         k = round(t1 / OVERSHOOT_STEP)
         s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=k))
-        z_ref = pipe.refine("latent", base.z, base.labels, s, t1=t1).x
+        z_ref = pipe.refine(
+            "latent", base.z, base.labels, s, torch.Generator().manual_seed(seed + 1), t1=t1
+        ).x
         x = pipe.generate(z_ref, base.labels, s).x
         out[name], out["nfe"][name] = (x, score(x, base.labels)[score.primary]), k
     return out

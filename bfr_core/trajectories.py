@@ -42,12 +42,16 @@ def pipeline_paths(pipe, n: int, seed: int, settings) -> dict[str, Path]:
     paths = {"base": Path(grid(s.base_solver, s.base_nfe), made.trajectory)}
     if pipe.bundle.has("lfr"):
         s_l = pipe.resolve(Settings(**{**settings.__dict__, "mode": "lfr"}))
-        z_path = pipe.refine("latent", z, labels, s_l, return_trajectory=True).trajectory
+        z_path = pipe.refine(
+            "latent", z, labels, s_l, torch.Generator().manual_seed(seed + 1), return_trajectory=True
+        ).trajectory
         decoded = torch.stack([pipe.generate(z_t, labels, s_l).x for z_t in z_path])
         paths["lfr"] = Path(grid(s_l.lfr_solver, s_l.lfr_nfe), decoded)
     if pipe.bundle.has("dfr"):
         s_d = pipe.resolve(Settings(**{**settings.__dict__, "mode": "dfr"}))
-        x_path = pipe.refine("data", made.x, labels, s_d, return_trajectory=True).trajectory
+        x_path = pipe.refine(
+            "data", made.x, labels, s_d, torch.Generator().manual_seed(seed + 1), return_trajectory=True
+        ).trajectory
         paths["dfr"] = Path(grid(s_d.dfr_solver, s_d.dfr_nfe), x_path)
     return paths
 

@@ -29,7 +29,7 @@ def test_same_seed_is_bit_identical_and_stages_compose(pipe):
     assert torch.equal(none.base, a.base) and torch.equal(none.final, none.base)
     dfr_only = pipe.run(8, seed=7, settings=Settings(mode="dfr"))
     s = dfr_only.settings
-    assert torch.equal(dfr_only.final, pipe.refine("data", a.base, a.labels, s).x)
+    assert torch.equal(dfr_only.final, pipe.refine("data", a.base, a.labels, s, torch.Generator()).x)
 
 
 def test_alpha_changes_the_lfr_latents(pipe):

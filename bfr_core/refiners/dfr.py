@@ -127,16 +127,9 @@ def train(args) -> None:
         "coupling": coupling,
         "sampling": {"solver": args.solver, "nfe": args.nfe},
     }
-    cfg = cmds.with_snapshots(
-        cmds.train_cfg(args, args.name, bundle.dataset),
-        args.snapshot_at,
-        config,
-        meta,
-        lambda step: args.bundle / f"{args.name}_step{step}.safetensors",
-    )
     net = build_net(config, cmds.seeded(args))
     cmds.train_and_save(
-        args, bundle.dataset, net, config, draw, coupling, args.sigma, meta, cfg, args.ot_batch
+        args, bundle.dataset, net, config, draw, coupling, args.sigma, meta, ot_batch=args.ot_batch
     )
 
 
@@ -145,21 +138,16 @@ class DataFlowRefiner(Refiner):
         p = sub.add_parser(
             self.command, parents=parents, help="train the data-space refiner generated → real"
         )
-        p.add_argument("--bundle", type=Path, required=True)
-        p.add_argument(
-            "--pool", type=cmds.positive_int, default=4096, help="generated samples to refine from"
-        )
-        p.add_argument("--noise-p", type=cmds.probability, default=0.0)
-        p.add_argument("--noise-std", type=float, default=0.01)
-        p.add_argument("--blur-p", type=cmds.probability, default=0.3)
-        p.add_argument("--blur-sigma-min", type=float, default=0.01)
-        p.add_argument("--blur-sigma-max", type=float, default=0.02)
-        p.add_argument("--sigma", type=float, default=0.0, help="path noise σ")
-        cmds.add_snapshot_arg(p, "BUNDLE/NAME_stepSTEP.safetensors")
-        cmds.add_coupling_args(p, self.name)
-        cmds.add_training_args(p, 256)
-        cmds.add_sampling_args(p, "rk4", 4)
-        p.set_defaults(func=train)
+        arg, prob = p.add_argument, cmds.probability
+        arg("--bundle", type=Path, required=True)
+        arg("--pool", type=cmds.positive_int, default=4096, help="generated samples to refine from")
+        arg("--noise-p", type=prob, default=0.0, help="probability of adding N(0, noise_std²) to a source")
+        arg("--noise-std", type=float, default=0.01)
+        arg("--blur-p", type=prob, default=0.3, help="probability of blurring a source")
+        arg("--blur-sigma-min", type=float, default=0.01, help="blur σ ~ U(min, max), in pixels")
+        arg("--blur-sigma-max", type=float, default=0.02)
+        arg("--sigma", type=float, default=0.0, help="path noise σ")
+        cmds.add_refiner_args(p, self.name, train, coupling=True)
 
 
 DFR = DataFlowRefiner(

@@ -82,15 +82,10 @@ def train(args) -> None:
         "latents_file": args.latents,
         "sampling": {"solver": args.solver, "nfe": args.nfe},
     }
-    cfg = cmds.with_snapshots(
-        cmds.train_cfg(args, args.name, bundle.dataset),
-        args.snapshot_at,
-        config,
-        meta,
-        lambda step: args.bundle / f"{args.name}_step{step}.safetensors",
-    )
     net = build_net(config, cmds.seeded(args))
-    cmds.train_and_save(args, bundle.dataset, net, config, draw, "ot", args.sigma, meta, cfg, args.ot_batch)
+    cmds.train_and_save(
+        args, bundle.dataset, net, config, draw, "ot", args.sigma, meta, ot_batch=args.ot_batch
+    )
 
 
 class LatentFlowRefiner(Refiner):
@@ -98,37 +93,14 @@ class LatentFlowRefiner(Refiner):
         p = sub.add_parser(
             self.command, parents=parents, help="train the latent-space refiner N(0,I) → mixed biased latents"
         )
-        p.add_argument("--bundle", type=Path, required=True)
-        p.add_argument(
-            "--alpha",
-            type=cmds.probability,
-            default=0.2,
-            help="mixing coefficient α (default when --alpha-max)",
-        )
-        p.add_argument(
-            "--alpha-max",
-            type=cmds.probability,
-            default=None,
-            help="train one α-conditioned net for α in [0, max]",
-        )
-        p.add_argument("--sigma", type=float, default=0.1, help="path noise σ")
-        p.add_argument(
-            "--latents-n",
-            type=cmds.positive_int,
-            default=None,
-            help="train on the first N inverted latents only (default all)",
-        )
-        p.add_argument(
-            "--latents",
-            type=cmds.model_name,
-            default=None,
-            help="train on BUNDLE/LATENTS.safetensors (from `invert --name`), not the cached latents",
-        )
-        cmds.add_snapshot_arg(p, "BUNDLE/NAME_stepSTEP.safetensors")
-        cmds.add_coupling_args(p, self.name)
-        cmds.add_training_args(p, 256)
-        cmds.add_sampling_args(p, "rk4", 4)
-        p.set_defaults(func=train)
+        arg, prob, count = p.add_argument, cmds.probability, cmds.positive_int
+        arg("--bundle", type=Path, required=True)
+        arg("--alpha", type=prob, default=0.2, help="mixing coefficient α (default when --alpha-max)")
+        arg("--alpha-max", type=prob, default=None, help="train one α-conditioned net for α in [0, max]")
+        arg("--sigma", type=float, default=0.1, help="path noise σ")
+        arg("--latents-n", type=count, default=None, help="train on the first N inverted latents")
+        arg("--latents", type=cmds.model_name, default=None, help="train on BUNDLE/LATENTS.safetensors")
+        cmds.add_refiner_args(p, self.name, train, coupling=True)
 
 
 LFR = LatentFlowRefiner(

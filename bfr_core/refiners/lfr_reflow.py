@@ -88,9 +88,7 @@ class ReflowRefiner(Refiner):
             default="teacher",
             help="start from the LFR's weights (default) or from a fresh network",
         )
-        cmds.add_name_arg(p, self.name)
-        cmds.add_training_args(p, 256)
-        p.set_defaults(func=train)
+        cmds.add_refiner_args(p, self.name, train, sampling=False)
 
 
 LFR_REFLOW = ReflowRefiner(

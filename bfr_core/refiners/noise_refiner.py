@@ -79,10 +79,7 @@ class NoiseInjectionRefiner(Refiner):
             default=0.3,
             help="τ, the std of the noise added to an image (data range [-1, 1])",
         )
-        cmds.add_name_arg(p, self.name)
-        cmds.add_training_args(p, 256)
-        cmds.add_sampling_args(p, "rk4", 4)
-        p.set_defaults(func=train)
+        cmds.add_refiner_args(p, self.name, train)
 
 
 NOISE_REFINER = NoiseInjectionRefiner(
