@@ -1,4 +1,5 @@
-"""Datasets: toy 2-D point clouds, scikit-learn's 8x8 digits, MNIST / Fashion-MNIST IDX files.
+"""Datasets: toy 2-D point clouds, scikit-learn's 8x8 digits, MNIST / Fashion-MNIST IDX files, and
+CIFAR-10 from its official binary distribution.
 
 Every loader returns a :class:`Dataset` with a fixed train / held-out test split. Images
 live in [-1, 1] with shape (C, H, W); toy points have shape (2,). Nothing is downloaded.
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 TOY_SETS = ("moons", "8gaussians", "checkerboard", "spirals")
-IMAGE_SETS = ("digits", "mnist", "fashion-mnist")
+IMAGE_SETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 DATASETS = TOY_SETS + IMAGE_SETS
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -58,6 +59,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, seed: int
         return digits()
     if name in ("mnist", "fashion-mnist"):
         return idx_dataset(name, data_dir)
+    if name == "cifar10":
+        return cifar10_dataset(data_dir)
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
@@ -185,3 +188,59 @@ def idx_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Dataset
             torch.from_numpy(labels.astype(np.int64)),
         )
     return Dataset(name, *out["train"], *out["test"], num_classes=10)
+
+
+# ----------------------------------------------------------------------------- CIFAR-10 (binary version)
+CIFAR_FILES = {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)), "test": ("test_batch.bin",)}
+CIFAR_SHAPE = (3, 32, 32)
+CIFAR_RECORD = 1 + 3 * 32 * 32  # one label byte, then 1,024 red, 1,024 green and 1,024 blue bytes, row-major
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One file of the CIFAR-10 *binary* version: (images uint8 (N, 3, 32, 32), labels uint8 (N,)).
+
+    Never the pickled Python version: these files are plain bytes, records of 3,073 bytes each.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    if len(raw) == 0 or len(raw) % CIFAR_RECORD:
+        raise DataError(
+            f"{path}: {len(raw)} bytes is not a whole number of CIFAR-10 records ({CIFAR_RECORD} bytes: "
+            "1 label byte + 3,072 image bytes); the file is truncated or not the binary version"
+        )
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
+    labels = records[:, 0]
+    if labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(f"{path}: record {bad} has label {labels[bad]}, CIFAR-10 labels are 0..9")
+    return records[:, 1:].reshape(-1, *CIFAR_SHAPE), labels
+
+
+def cifar10_dataset(data_dir: str | os.PathLike | None = None) -> Dataset:
+    """CIFAR-10 (50k train / 10k test, 3×32×32) from ``data_batch_{1..5}.bin`` and ``test_batch.bin``,
+    found in DIR, DIR/cifar10 or DIR/cifar-10-batches-bin (DIR: --data-dir, BFR_DATA_DIR, data/)."""
+    dirs = []
+    for d in candidate_dirs("cifar10", data_dir):
+        dirs += [d, d / "cifar-10-batches-bin"]
+    out = {}
+    for split, names in CIFAR_FILES.items():
+        parts = []
+        for name in names:
+            path = next((d / name for d in dirs if (d / name).is_file()), None)
+            if path is None:
+                raise DataError(
+                    f"cifar10: file {name} not found. Needed: "
+                    f"{', '.join(n for files in CIFAR_FILES.values() for n in files)} (the binary version, "
+                    f"cifar-10-binary.tar.gz). Searched: {', '.join(str(d) for d in dirs)}. Pass --data-dir "
+                    "DIR or set BFR_DATA_DIR=DIR."
+                )
+            parts.append(read_cifar_batch(path))
+        images = np.concatenate([p[0] for p in parts])
+        labels = np.concatenate([p[1] for p in parts])
+        out[split] = (
+            torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0),
+            torch.from_numpy(labels.astype(np.int64)),
+        )
+    return Dataset("cifar10", *out["train"], *out["test"], num_classes=10)
