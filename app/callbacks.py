@@ -10,7 +10,6 @@ import logging
 import math
 import re
 import threading
-from urllib.parse import urlencode
 
 import gradio as gr
 import torch
@@ -22,12 +21,11 @@ from bfr_core.lab import run_bias_lab
 from bfr_core.latent_view import latent_distances, norm_per_dim
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
-from bfr_core.refiners import variants
 from bfr_core.roundtrip import bias_meter, round_trip
 from bfr_core.trajectories import frame_at, pipeline_paths
 from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_sweep, nfe_sweep
 
-from . import figures, registry
+from . import figures, registry, urlstate
 
 APP_MAX_SAMPLES = 256
 MAX_SEED = 2**31 - 1
@@ -156,58 +154,18 @@ REFINE_FIELDS = (
 )  # the Refine controls, in the order of their inputs and URL parameters
 
 
-def share_query(*values) -> str:
-    """The query string that restores these Refine settings (``?bundle=mnist&seed=3…``)."""
-    return "?" + urlencode({k: v for k, v in zip(REFINE_FIELDS, values)})
-
-
-def settings_from_url(request: gr.Request):
-    """Values for the Refine controls from the page's query string; a parameter that is absent, or
-    that its control would refuse, leaves the control as it is."""
-    query = dict(request.query_params) if request is not None else {}
-    checks = {
-        "bundle": lambda v: v if v in registry.available_bundles() else None,
-        "seed": lambda v: as_int(v, "seed", 0, MAX_SEED),
-        "n": lambda v: as_int(v, "samples", 1, 64),
-        "label": lambda v: v if v == "any" or (v.isdigit() and int(v) <= 9) else None,
-        "base_solver": lambda v: v if v in FIXED_SOLVERS else None,
-        "base_nfe": lambda v: as_int(v, "base NFE", 4, 40),
-        "mode": lambda v: v if v in MODES else None,
-        "lfr_variant": lambda v: v if v in variants("latent") else None,
-        "lfr_nfe": lambda v: as_int(v, "LFR NFE", 1, 10),
-        "alpha": as_alpha,
-        "dfr_nfe": lambda v: as_int(v, "DFR NFE", 1, 10),
-    }
-    updates = []
-    for field in REFINE_FIELDS:
-        try:
-            value = checks[field](query[field]) if field in query else None
-        except ValueError:
-            value = None
-        updates.append(gr.update() if value is None else gr.update(value=value))
-    return updates
+def share_query(**controls) -> str:
+    """The query string that reopens Refine with these settings (``?tab=refine&bundle=mnist&seed=3…``)."""
+    return urlstate.share_link("refine", **{k: controls[k] for k in REFINE_FIELDS})
 
 
 @user_errors
 def refine(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
     """Base and refined samples side by side, their difference, and quick batch metrics."""
-    pipe, n, seed, label, s = request(
-        bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe
-    )
+    controls = dict(locals())  # the Refine controls by name (REFINE_FIELDS), for the share link
+    pipe, n, seed, label, s = request(**controls)
     st = pipe.run(n, seed, s, label=label)
-    link = share_query(
-        bundle,
-        seed,
-        n,
-        "any" if label is None else label,
-        base_solver,
-        base_nfe,
-        mode,
-        lfr_variant,
-        lfr_nfe,
-        alpha,
-        dfr_nfe,
-    )
+    link = share_query(**controls)
     summary = [
         f"**{s.mode}** · NFE per sample: "
         + ", ".join(f"{k} {v}" for k, v in st.nfe.items())
@@ -235,29 +193,36 @@ def generate(bundle, seed, n, label, base_solver, base_nfe):
 @user_errors
 def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
     """UMAP of prior vs biased latents with LFR-refined latents at the current α and NFE, and the
-    faithful companions: the distribution of ‖z‖/√d of each cloud and their energy distances."""
+    faithful companions: the distribution of ‖z‖/√d of each cloud, their energy distances, and (images)
+    the per-pixel variance of the biased latents."""
     pipe = registry.pipeline(bundle)
-    lmap = registry.latent_map(bundle)
-    if lmap.reducer is None:
-        progress(0.1, desc="fitting UMAP once for this bundle (later updates are fast)")
-        lmap.fit()
-    refined_xy, refined_labels, title, z_ref = None, None, "latent space (UMAP)", None
+    title = "latent space (UMAP)"
+    alpha_arg = nfe_arg = None
     if pipe.bundle.has("lfr"):
-        _, n, seed, _, s = request(bundle, seed, 200, None, None, 20, "lfr", "ode", lfr_nfe, alpha, 4)
-        z = pipe.prior(n, seed)
-        labels = pipe.labels_for(n, None)
-        z_ref = pipe.refine("latent", z, labels, s).x
-        refined_xy, refined_labels = lmap.transform(z_ref), labels if labels is not None else torch.zeros(n)
-        title = f"latent space (UMAP) · LFR α={s.alpha:g}, {s.lfr_solver} {s.lfr_nfe} NFE"
+        *_, s = request(bundle, seed, 1, None, None, 20, "lfr", "ode", lfr_nfe, alpha, 4)
+        default = pipe.resolve(Settings(mode="lfr"))
+        alpha_arg = None if s.alpha == default.alpha else s.alpha
+        nfe_arg = None if (s.lfr_solver, s.lfr_nfe) == (default.lfr_solver, default.lfr_nfe) else s.lfr_nfe
+        title = f"latent space (UMAP of all three clouds) · LFR α={s.alpha:g}, {s.lfr_solver} {s.lfr_nfe} NFE"
+    lmap = registry.latent_map(bundle, alpha_arg, nfe_arg)
+    if not lmap.fitted:
+        progress(
+            0.1, desc="fitting UMAP on prior, biased and refined latents (the default setting is stored)"
+        )
+        lmap.fit()
     labels_b = lmap.biased_labels if lmap.biased_labels is not None else [0] * len(lmap.biased_xy)
+    refined_labels = None
+    if lmap.refined is not None:
+        refined_labels = pipe.labels_for(len(lmap.refined), None)
+        refined_labels = torch.zeros(len(lmap.refined)) if refined_labels is None else refined_labels
     scatter = figures.latent_scatter(
-        lmap.prior_xy, lmap.biased_xy, labels_b, refined_xy, refined_labels, title
+        lmap.prior_xy, lmap.biased_xy, labels_b, lmap.refined_xy, refined_labels, title
     )
     prior, biased = torch.from_numpy(lmap.prior), torch.from_numpy(lmap.biased)
     clouds = {"prior N(0, I)": prior, "biased G⁻¹(real)": biased}
     summary = ""
-    if z_ref is not None:
-        clouds["LFR-refined"] = z_ref
+    if lmap.refined is not None:
+        z_ref = clouds["LFR-refined"] = torch.from_numpy(lmap.refined)
         d = latent_distances(prior, biased, z_ref)
         summary = (
             f"Energy distance (lower = closer): refined → biased **{d['refined_to_biased']:.3f}**, "
@@ -266,7 +231,13 @@ def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
             + ", ".join(f"{k} {float(norm_per_dim(v).mean()):.3f}" for k, v in clouds.items())
         )
     norms = figures.norm_histogram({k: norm_per_dim(v).numpy() for k, v in clouds.items()})
-    return scatter, norms, summary
+    link = urlstate.share_link("latents", l_bundle=bundle, l_alpha=alpha, l_nfe=lfr_nfe)
+    variance = None
+    if len(pipe.bundle.shape) == 3:  # where the bias lives: per-pixel variance of the biased latents
+        var = biased.view(-1, *pipe.bundle.shape).var(0).mean(0).numpy()
+        title = f"per-pixel variance of the biased latents (prior: 1; mean {var.mean():.2f})"
+        variance = figures.variance_map(var, title)
+    return scatter, norms, f"{summary} [link to this view]({link})", variance
 
 
 SWEEP_SOURCES = ("precomputed", "live")
@@ -386,6 +357,10 @@ def inspect_example(bundle, index, solver, nfe, alpha):
         meter["shell_width"],
         title=f"bias meter: ‖z‖/√d of inverted real images ({solver}, {nfe} NFE) vs the prior's shell",
     )
+    link = urlstate.share_link(
+        "inspect", i_bundle=bundle, i_index=index, i_solver=solver, i_nfe=nfe, i_alpha=alpha
+    )
+    text += f"\n\n[link to this view]({link})"
     return figures.png_file(figures.picture_rows(torch.cat(strip)[None])), text, hist
 
 
@@ -425,7 +400,10 @@ def trajectory(bundle, seed, base_nfe, refiner_nfe, t):
         rows.append(frame_at(path, t))
         notes.append(f"{name.upper()}: step {k} of {len(path.times) - 1} (t = {path.times[k]:.2f})")
     text = f"**t = {t:.2f}** · rows: {', '.join(n.upper() for n in paths)} · " + " · ".join(notes)
-    return figures.png_file(figures.picture_rows(torch.stack(rows))), text
+    link = urlstate.share_link(
+        "trajectories", t_bundle=bundle, t_seed=seed, t_base=base_nfe, t_nfe=refiner_nfe, t_time=t
+    )
+    return figures.png_file(figures.picture_rows(torch.stack(rows))), f"{text} · [link to this view]({link})"
 
 
 def step_time(t, direction: int) -> float:

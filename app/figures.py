@@ -129,6 +129,28 @@ def norm_histogram(norms: dict, shell_width: float | None = None, title: str | N
     return fig
 
 
+def variance_map(var: np.ndarray, title: str) -> go.Figure:
+    """A heatmap of per-pixel variance (H, W): where the biased latents shrink (< 1) or spread (> 1)
+    against the prior's variance 1, on a diverging scale centred at 1."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=var[::-1],
+            colorscale="RdBu",
+            zmid=1.0,
+            colorbar=dict(title="variance"),
+            hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=300,
+        title=title,
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False, scaleanchor="x"),
+    )
+    return fig
+
+
 def sweep_curves(sweep: dict) -> go.Figure:
     fig = go.Figure()
     for mode, colour in (("lfr", "#d62728"), ("dfr", "#1f77b4")):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
 
+from bfr_core.checkpoint import CheckpointError
 from bfr_core.evaluate import Scorer, scorer_for
-from bfr_core.latent_view import LatentMap
+from bfr_core.latent_view import LatentMap, bundle_latent_map
 from bfr_core.data import DataError, load_dataset
 from bfr_core.pipeline import SHARED_FILE, Pipeline
 from bfr_core.roundtrip import load_examples
@@ -17,11 +19,11 @@ from bfr_core.roundtrip import load_examples
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = Path(os.environ.get("BFR_CHECKPOINTS", ROOT / "checkpoints"))
 PREFERRED_ORDER = ("mnist", "mnist-leak", "mnist-euler8", "fashion-mnist", "digits", "moons")
-LATENT_POINTS = 1000
 
 
-def available_bundles(root: Path = CHECKPOINTS) -> list[str]:
+def available_bundles(root: Path | None = None) -> list[str]:
     """Bundle directory names (those holding base.safetensors or sharing one), preferred ones first."""
+    root = root or CHECKPOINTS
     names = sorted({p.parent.name for p in root.glob("*/base.safetensors")} | shared_base_bundles(root))
     return sorted(names, key=lambda n: (PREFERRED_ORDER.index(n) if n in PREFERRED_ORDER else 99, n))
 
@@ -50,8 +52,15 @@ def bias_description(name: str) -> str:
 
 
 def bundle_choices() -> list[tuple[str, str]]:
-    """(menu label, bundle name) for the bundle pickers."""
-    return [(f"{n} — {bias_description(n)}", n) for n in available_bundles()]
+    """(menu label, bundle name) for the bundle pickers; a bundle that fails to load is left out of the
+    menu, with its error on stderr, so one broken directory does not take the app down."""
+    choices = []
+    for n in available_bundles():
+        try:
+            choices.append((f"{n} — {bias_description(n)}", n))
+        except CheckpointError as e:
+            print(f"bundle {n!r} left out of the menu: {e}", file=sys.stderr)
+    return choices
 
 
 _lock = threading.Lock()
@@ -75,15 +84,10 @@ def scorer(name: str) -> Scorer:
     return scorer_for(pipeline(name).bundle)
 
 
-@lru_cache(maxsize=None)
-def latent_map(name: str) -> LatentMap:
-    """Prior draws vs cached inverted latents of bundle ``name`` (fitted on first use)."""
-    pipe = pipeline(name)
-    lat = pipe.bundle.latents
-    if lat is None:
-        raise ValueError(f"bundle {name!r} has no cached latents (latents.safetensors)")
-    k = min(LATENT_POINTS, len(lat["z"]))
-    return LatentMap(pipe.prior(k, seed=12345), lat["z"][:k], lat["y"][:k])
+@lru_cache(maxsize=16)
+def latent_map(name: str, alpha: float | None = None, lfr_nfe: int | None = None) -> LatentMap:
+    """Bundle ``name``'s latent map at one LFR setting (None: its defaults, stored fitted in the bundle)."""
+    return bundle_latent_map(pipeline(name), alpha, lfr_nfe)
 
 
 @lru_cache(maxsize=None)

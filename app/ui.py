@@ -6,7 +6,7 @@ import gradio as gr
 
 from bfr_core.ode import FIXED_SOLVERS
 
-from . import callbacks, registry
+from . import callbacks, registry, urlstate
 from .service import COMPUTE
 
 METHOD_TEXT = """
@@ -29,11 +29,13 @@ of the source). It works with any generator, also a non-invertible one. More ste
 
 ### The sliders
 - **NFE** counts network evaluations, not steps: RK4 spends 4 per step, Euler 1.
-- **α** is an *input* of the LFR network, trained for α ∈ [0, α_max]: one network, so moving the
-  slider really changes the refiner. α = 0 corrects fully towards the biased latents; larger
-  α pulls the target back towards the prior (weaker correction, more robust to inversion error).
-- **Over-refinement**: the paper reports LFR getting worse with more steps; the third tab
-  measures it on this bundle instead of assuming it.
+- **α** is the mixing coefficient. An *α-conditioned* LFR (the toy and digits bundles) takes it as
+  an input, trained for α ∈ [0, α_max], so moving the slider really changes the refiner: α = 0
+  corrects fully towards the biased latents, larger α pulls the target back towards the prior
+  (weaker correction, more robust to inversion error). The MNIST bundles' LFRs are trained at a
+  fixed α = 0.2, which held-out images preferred; for them the slider is not used.
+- **Over-refinement**: the paper reports LFR getting worse with more steps; the Over-refinement
+  tab measures it on each bundle instead of assuming it.
 """
 
 
@@ -45,6 +47,77 @@ def bundle_and_alpha(bundles: list[tuple[str, str]], alpha_max: float) -> tuple[
     )
 
 
+def on(triggers: list, fn, inputs, outputs, api_name: str | bool = False):
+    """One event for several triggers (``gr.on``), under the service's compute limits; ``api_name``
+    names its HTTP endpoint (False: none)."""
+    return gr.on(triggers, fn, inputs, outputs, api_name=api_name, **COMPUTE)
+
+
+TEXT = {  # what each view shows and what to look for
+    "title": (
+        "# BFR Explorer\n"
+        "See generative bias in a flow-matching model, and correct it without noise: **LFR** (latent "
+        "space) and **DFR** (data space)."
+    ),
+    "refine": (
+        "Draw samples from the base generator and refine them. Compare the left and right panels on the "
+        "**same noise**: with LFR the digit's shape changes (a new latent), with DFR its strokes are "
+        "cleaned up. Try `none` vs `LFR → DFR`, and LFR at 1 NFE (one Euler step collapses) vs 4 (one RK4"
+        " step) vs the reflow variant at 1. The link under the pictures restores these settings."
+    ),
+    "latents": (
+        "Prior draws (grey), real images inverted through the base ODE (coloured rings: the **biased "
+        "latents**) and the LFR's refinement of those same prior draws (crosses). One UMAP is fitted on "
+        "all three clouds together — the default setting's map ships with the bundle; another α or NFE is"
+        " fitted anew (seconds) — so no cloud is placed by extrapolation. UMAP can still distort "
+        "distances: the histogram of ‖z‖/√d and the energy distances below are the faithful view of where"
+        " the refined latents sit."
+    ),
+    "trajectories": (
+        "**Scrub the solve.** The same 8 samples at time t of three paths: the base ODE from noise (t = "
+        "0) to its samples (t = 1), the LFR's path in latent space (each latent decoded by the base), and"
+        " the DFR's path from the base's samples to the refined ones. Bias is drift along the solve: with"
+        " few base steps, watch where the images depart. Each path changes only at its solver's grid "
+        "times."
+    ),
+    "inspect": (
+        "**One real image through the whole BFR idea.** A held-out test image is inverted through the "
+        "base ODE (its *biased latent*), decoded back (how faithful is the round trip at this solver and "
+        "NFE?), and decoded after the LFR moves its latent. Below, the **bias meter**: 64 real images "
+        "inverted the same way, their ‖z‖/√d against the shell where N(0, I) draws live. Change the "
+        "solver and NFE and watch the bias move: a histogram cannot invent structure."
+    ),
+    "overrefine": (
+        "Quality (FID on the bundle's classifier features vs the held-out test split) as the refiners "
+        "take more Euler steps; the stored curves were measured on more samples when the bundle was built"
+        " (their command is in the title), and 8 samples as LFR steps grow (top row: base; each next row "
+        "one more NFE, as listed: 1, 2, 3, 4, 6, 8, 10)."
+    ),
+    "overshoot": (
+        "**Provoke it.** Integrate the LFR *past* t = 1, where it was never trained: an overshoot factor "
+        "of 1.5 runs its flow to t = 1.5. This is extrapolation, labelled as such; watch the samples "
+        "drift and the metric move, beside the trained setting on the same noise."
+    ),
+    "lab": (
+        "Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, then "
+        "train LFR and DFR and watch them correct it (a few seconds on a laptop CPU). Look for: the "
+        "base's points off the moons, the inverted latents that are *not* a round Gaussian, and the same "
+        "points pulled back onto the data by DFR (grey paths)."
+    ),
+}
+
+
+TAB_IDS = {
+    "Refine": "refine",
+    "Latents": "latents",
+    "Trajectories": "trajectories",
+    "Inspect": "inspect",
+    "Over-refinement": "overrefine",
+    "Bias lab (2-D)": "lab",
+    "Method": "method",
+}  # ?tab=ID opens that tab
+
+
 def build_demo() -> gr.Blocks:
     bundles = registry.bundle_choices()
     if not bundles:
@@ -54,270 +127,227 @@ def build_demo() -> gr.Blocks:
     alpha_max = max((r[1] for r in ranges if r is not None), default=0.5)  # the widest α-conditioned LFR
 
     with gr.Blocks(title="BFR Explorer", analytics_enabled=False) as demo:
-        gr.Markdown(
-            "# BFR Explorer\nSee generative bias in a flow-matching model, and correct it without noise: "
-            "**LFR** (latent space) and **DFR** (data space)."
-        )
-        with gr.Tab("Refine"):
-            gr.Markdown(
-                "Draw samples from the base generator and refine them. Compare the left and right panels on "
-                "the **same noise**: with LFR the digit's shape changes (a new latent), "
-                "with DFR its strokes are "
-                "cleaned up. Try `none` vs `LFR → DFR`, and LFR at 1 NFE (one Euler step collapses) "
-                "vs 4 (one "
-                "RK4 step) vs the reflow variant at 1. The link under the pictures restores these settings."
-            )
-            with gr.Row():
-                with gr.Column(scale=1, min_width=280):
-                    bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset — source of its bias)")
-                    seed = gr.Number(0, label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED)
-                    n = gr.Slider(1, 64, value=16, step=1, label="samples")
-                    label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
-                    base_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="base solver")
-                    base_nfe = gr.Slider(4, 40, value=20, step=4, label="base NFE")
-                    mode = gr.Radio(
-                        [("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
-                        value="lfr+dfr",
-                        label="refinement",
-                    )
-                    lfr_variant = gr.Radio(
-                        [("LFR ODE (paper)", "ode"), ("LFR reflow, 1 Euler step", "reflow")],
-                        value="ode",
-                        label="LFR variant",
-                    )
-                    lfr_nfe = gr.Slider(
-                        1, 10, value=4, step=1, label="LFR NFE (multiples of 4 use RK4, else Euler)"
-                    )
-                    alpha = gr.Slider(
-                        0,
-                        alpha_max,
-                        value=0.2,
-                        step=0.05,
-                        label=f"α — LFR mixing (α-conditioned LFRs: [0, {alpha_max:g}]; fixed-α: ignored)",
-                    )
-                    dfr_nfe = gr.Slider(
-                        1, 10, value=4, step=1, label="DFR NFE (multiples of 4 use RK4, else Euler)"
-                    )
-                    go = gr.Button("Refine", variant="primary")
-                    gen = gr.Button("Generate base only")
-                with gr.Column(scale=3):
-                    with gr.Row():
-                        base_img = gr.Image(label="base G(z)", type="filepath", format="png")
-                        refined_img = gr.Image(label="refined", type="filepath", format="png")
-                        diff_img = gr.Image(label="|refined − base|", type="filepath", format="png")
-                    summary = gr.Markdown()
-                    hist = gr.Plot(label="class histogram")
-            inputs = [
-                bundle,
-                seed,
-                n,
-                label,
-                base_solver,
-                base_nfe,
-                mode,
-                lfr_variant,
-                lfr_nfe,
-                alpha,
-                dfr_nfe,
-            ]
-            outputs = [base_img, refined_img, diff_img, summary, hist]
-            go.click(callbacks.refine, inputs, outputs, api_name="refine", **COMPUTE)
-            gen.click(callbacks.generate, inputs[:6], base_img, api_name="generate", **COMPUTE)
-            gr.on(
-                [s.release for s in (lfr_nfe, alpha, dfr_nfe, base_nfe, n)]
-                + [c.input for c in (mode, lfr_variant, label, bundle, base_solver)],
-                callbacks.refine,
-                inputs,
-                outputs,
-                api_name=False,
-                **COMPUTE,
-            )
-            # a shared link (?bundle=mnist&seed=3&mode=dfr…) restores the controls,
-            # then the first picture is drawn
-            demo.load(callbacks.settings_from_url, None, inputs, api_name=False, **COMPUTE).then(
-                callbacks.refine, inputs, outputs, api_name=False, **COMPUTE
-            )
+        gr.Markdown(TEXT["title"])
+        with gr.Tabs() as tabs:
+            with gr.Tab("Refine", id=TAB_IDS["Refine"]):
+                gr.Markdown(TEXT["refine"])
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=280):
+                        bundle = gr.Dropdown(
+                            bundles, value=first, label="bundle (dataset — source of its bias)"
+                        )
+                        seed = gr.Number(
+                            0, label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED, precision=0
+                        )
+                        n = gr.Slider(1, 64, value=16, step=1, label="samples")
+                        label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
+                        base_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="base solver")
+                        base_nfe = gr.Slider(4, 40, value=20, step=4, label="base NFE")
+                        mode = gr.Radio(
+                            [("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
+                            value="lfr+dfr",
+                            label="refinement",
+                        )
+                        lfr_variant = gr.Radio(
+                            [("LFR ODE (paper)", "ode"), ("LFR reflow, 1 Euler step", "reflow")],
+                            value="ode",
+                            label="LFR variant",
+                        )
+                        lfr_nfe = gr.Slider(
+                            1, 10, value=4, step=1, label="LFR NFE (multiples of 4 use RK4, else Euler)"
+                        )
+                        alpha = gr.Slider(
+                            0,
+                            alpha_max,
+                            value=0.2,
+                            step=0.05,
+                            label=f"α — LFR mixing (α-conditioned LFRs: [0, {alpha_max:g}]; fixed α: unused)",
+                        )
+                        dfr_nfe = gr.Slider(
+                            1, 10, value=4, step=1, label="DFR NFE (multiples of 4 use RK4, else Euler)"
+                        )
+                        go = gr.Button("Refine", variant="primary")
+                        gen = gr.Button("Generate base only")
+                    with gr.Column(scale=3):
+                        with gr.Row():
+                            base_img = gr.Image(label="base G(z)", type="filepath", format="png")
+                            refined_img = gr.Image(label="refined", type="filepath", format="png")
+                            diff_img = gr.Image(label="|refined − base|", type="filepath", format="png")
+                        summary = gr.Markdown()
+                        hist = gr.Plot(label="class histogram")
+                inputs = [
+                    bundle,
+                    seed,
+                    n,
+                    label,
+                    base_solver,
+                    base_nfe,
+                    mode,
+                    lfr_variant,
+                    lfr_nfe,
+                    alpha,
+                    dfr_nfe,
+                ]
+                outputs = [base_img, refined_img, diff_img, summary, hist]
+                changed = [s.release for s in (lfr_nfe, alpha, dfr_nfe, base_nfe, n)]
+                changed += [c.input for c in (mode, lfr_variant, label, bundle, base_solver)]
+                on([go.click, *changed], callbacks.refine, inputs, outputs, "refine")
+                on([gen.click], callbacks.generate, inputs[:6], base_img, "generate")
 
-        with gr.Tab("Latents"):
-            gr.Markdown(
-                "Prior draws (grey), real images inverted through the base ODE (coloured rings: the "
-                "**biased latents**) and LFR-refined latents (crosses). UMAP is fitted once per bundle; "
-                "refined latents are placed on the same map, so moving α or NFE updates it quickly. "
-                "UMAP places "
-                "new points only approximately: the histogram of ‖z‖/√d and the energy distances below are "
-                "the faithful view of where the refined latents sit."
-            )
-            with gr.Row():
-                l_bundle, l_alpha = bundle_and_alpha(bundles, alpha_max)
-                l_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE")
-                l_btn = gr.Button("Show latents", variant="primary")
-            l_plot = gr.Plot(label="latents")
-            with gr.Row():
-                l_norms = gr.Plot(label="‖z‖/√d")
+            with gr.Tab("Latents", id=TAB_IDS["Latents"]):
+                gr.Markdown(TEXT["latents"])
+                with gr.Row():
+                    l_bundle, l_alpha = bundle_and_alpha(bundles, alpha_max)
+                    l_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE")
+                    l_btn = gr.Button("Show latents", variant="primary")
+                l_plot = gr.Plot(label="latents")
+                with gr.Row():
+                    l_norms = gr.Plot(label="‖z‖/√d")
+                    l_var = gr.Plot(label="where the bias lives")
                 l_md = gr.Markdown()
-            l_inputs, l_outputs = [l_bundle, seed, l_alpha, l_nfe], [l_plot, l_norms, l_md]
-            l_btn.click(callbacks.latents, l_inputs, l_outputs, api_name="latents", **COMPUTE)
-            gr.on(
-                [l_alpha.release, l_nfe.release],
-                callbacks.latents,
-                l_inputs,
-                l_outputs,
-                api_name=False,
-                **COMPUTE,
-            )
-
-        with gr.Tab("Trajectories"):
-            gr.Markdown(
-                "**Scrub the solve.** The same 8 samples at time t of three paths: the base ODE from noise "
-                "(t = 0) to its samples (t = 1), the LFR's path in latent space (each latent decoded by the "
-                "base), and the DFR's path from the base's samples to the refined ones. Bias is drift along "
-                "the solve: with few base steps, watch where the images depart. Each path changes only at "
-                "its solver's grid times."
-            )
-            image_only = [c for c in bundles if len(registry.pipeline(c[1]).bundle.shape) == 3]
-            with gr.Row():
-                t_bundle = gr.Dropdown(
-                    image_only, value=image_only[0][1] if image_only else None, label="bundle"
-                )
-                t_seed = gr.Number(value=0, precision=0, minimum=0, maximum=callbacks.MAX_SEED, label="seed")
-                t_base = gr.Slider(4, 40, value=20, step=4, label="base NFE (RK4)")
-                t_nfe = gr.Slider(1, 10, value=4, step=1, label="refiner NFE (Euler)")
-            with gr.Row():
-                t_time = gr.Slider(0, 1, value=1.0, step=callbacks.TIME_STEP, label="t")
-                t_back = gr.Button("◀ step")
-                t_fwd = gr.Button("step ▶")
-                t_go = gr.Button("Solve", variant="primary")
-            t_img = gr.Image(label="base / LFR / DFR at time t", type="filepath", format="png")
-            t_md = gr.Markdown()
-            t_inputs = [t_bundle, t_seed, t_base, t_nfe, t_time]
-            gr.on(
-                [t_go.click, t_time.release, t_base.release, t_nfe.release, t_bundle.change, t_seed.submit],
-                callbacks.trajectory,
-                t_inputs,
-                [t_img, t_md],
-                api_name="trajectory",
-                **COMPUTE,
-            )
-            for button, step in ((t_back, callbacks.step_back), (t_fwd, callbacks.step_forward)):
-                button.click(step, [t_time], [t_time], api_name=False, **COMPUTE).then(
-                    callbacks.trajectory, t_inputs, [t_img, t_md], api_name=False, **COMPUTE
+                l_inputs, l_outputs = [l_bundle, seed, l_alpha, l_nfe], [l_plot, l_norms, l_md, l_var]
+                on(
+                    [l_btn.click, l_alpha.release, l_nfe.release],
+                    callbacks.latents,
+                    l_inputs,
+                    l_outputs,
+                    "latents",
                 )
 
-        with gr.Tab("Inspect"):
-            gr.Markdown(
-                "**One real image through the whole BFR idea.** A held-out test image is inverted "
-                "through the base ODE (its *biased latent*), decoded back (how faithful is the round trip "
-                "at this solver and NFE?), and decoded after the LFR moves its latent. Below, the **bias "
-                "meter**: 64 real images inverted the same way, their ‖z‖/√d against the shell where "
-                "N(0, I) draws live. Change the solver and NFE and watch the bias move: a histogram cannot "
-                "invent structure."
-            )
-            image_bundles = [c for c in bundles if registry.pipeline(c[1]).bundle.file("examples")]
-            with gr.Row():
-                i_bundle = gr.Dropdown(
-                    image_bundles, value=image_bundles[0][1] if image_bundles else None, label="bundle"
-                )
-                i_index = gr.Slider(0, 255, value=0, step=1, label="test image")
-                i_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="inversion solver")
-                i_nfe = gr.Slider(4, 40, value=20, step=4, label="inversion NFE")
-                i_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α (LFR)")
-                i_btn = gr.Button("Inspect", variant="primary")
-            i_strip = gr.Image(label="round trip", type="filepath", format="png")
-            with gr.Row():
-                i_md = gr.Markdown()
-                i_hist = gr.Plot(label="bias meter")
-            i_inputs, i_outputs = [i_bundle, i_index, i_solver, i_nfe, i_alpha], [i_strip, i_md, i_hist]
-            i_btn.click(callbacks.inspect_example, i_inputs, i_outputs, api_name="inspect", **COMPUTE)
-            gr.on(
-                [i_index.release, i_nfe.release, i_solver.change],
-                callbacks.inspect_example,
-                i_inputs,
-                i_outputs,
-                api_name=False,
-                **COMPUTE,
-            )
+            with gr.Tab("Trajectories", id=TAB_IDS["Trajectories"]):
+                gr.Markdown(TEXT["trajectories"])
+                image_only = [c for c in bundles if len(registry.pipeline(c[1]).bundle.shape) == 3]
+                with gr.Row():
+                    t_bundle = gr.Dropdown(
+                        image_only, value=image_only[0][1] if image_only else None, label="bundle"
+                    )
+                    t_seed = gr.Number(
+                        value=0, precision=0, minimum=0, maximum=callbacks.MAX_SEED, label="seed"
+                    )
+                    t_base = gr.Slider(4, 40, value=20, step=4, label="base NFE (RK4)")
+                    t_nfe = gr.Slider(1, 10, value=4, step=1, label="refiner NFE (Euler)")
+                with gr.Row():
+                    t_time = gr.Slider(0, 1, value=1.0, step=callbacks.TIME_STEP, label="t")
+                    t_back = gr.Button("◀ step")
+                    t_fwd = gr.Button("step ▶")
+                    t_go = gr.Button("Solve", variant="primary")
+                t_img = gr.Image(label="base / LFR / DFR at time t", type="filepath", format="png")
+                t_md = gr.Markdown()
+                t_inputs = [t_bundle, t_seed, t_base, t_nfe, t_time]
+                t_triggers = [t_go.click, t_time.release, t_base.release, t_nfe.release, t_bundle.change]
+                on([*t_triggers, t_seed.submit], callbacks.trajectory, t_inputs, [t_img, t_md], "trajectory")
+                for button, step in ((t_back, callbacks.step_back), (t_fwd, callbacks.step_forward)):
+                    button.click(step, [t_time], [t_time], api_name=False, **COMPUTE).then(
+                        callbacks.trajectory, t_inputs, [t_img, t_md], api_name=False, **COMPUTE
+                    )
 
-        with gr.Tab("Over-refinement"):
-            gr.Markdown(
-                "Quality (FID on the bundle's classifier features vs the held-out test split) as the "
-                "refiners take more Euler steps; the stored curves were measured on more samples when the "
-                "bundle was built (their command is in the title), and 8 samples as LFR steps grow "
-                "(top row: base; each next row one more NFE, as listed: 1, 2, 3, 4, 6, 8, 10)."
-            )
-            with gr.Row():
-                o_bundle, o_alpha = bundle_and_alpha(bundles, alpha_max)
-                o_source = gr.Radio(
-                    [
-                        ("stored at build time (instant)", "precomputed"),
-                        ("measure live, 500 samples", "live"),
-                    ],
-                    value="precomputed",
-                    label="curves",
-                )
-                o_btn = gr.Button("Show", variant="primary")
-            with gr.Row():
-                o_plot = gr.Plot(label="metric vs NFE")
-                o_drift = gr.Image(label="LFR drift with NFE", type="filepath", format="png")
-            o_btn.click(
-                callbacks.overrefine,
-                [o_bundle, o_alpha, o_source],
-                [o_plot, o_drift],
-                api_name="overrefine",
-                **COMPUTE,
-            )
-            gr.Markdown(
-                "**Provoke it.** Integrate the LFR *past* t = 1, where it was never trained: an overshoot "
-                "factor of 1.5 runs its flow to t = 1.5. This is extrapolation, labelled as such; watch the "
-                "samples drift and the metric move, beside the trained setting on the same noise."
-            )
-            with gr.Row():
-                o_factor = gr.Slider(
-                    1.0,
-                    callbacks.MAX_OVERSHOOT_UI,
-                    value=1.5,
-                    step=0.25,
-                    label="overshoot: integrate LFR to t =",
-                )
-                o_shoot = gr.Button("Overshoot", variant="secondary")
-            with gr.Row():
-                o_shoot_img = gr.Image(label="base / LFR to t = 1 / LFR to t = overshoot", type="filepath")
-                o_shoot_md = gr.Markdown()
-            o_shoot.click(
-                callbacks.overshoot,
-                [o_bundle, o_alpha, o_factor],
-                [o_shoot_img, o_shoot_md],
-                api_name="overshoot",
-                **COMPUTE,
-            )
+            with gr.Tab("Inspect", id=TAB_IDS["Inspect"]):
+                gr.Markdown(TEXT["inspect"])
+                image_bundles = [c for c in bundles if registry.pipeline(c[1]).bundle.file("examples")]
+                with gr.Row():
+                    i_bundle = gr.Dropdown(
+                        image_bundles, value=image_bundles[0][1] if image_bundles else None, label="bundle"
+                    )
+                    i_index = gr.Slider(0, 255, value=0, step=1, label="test image")
+                    i_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="inversion solver")
+                    i_nfe = gr.Slider(4, 40, value=20, step=4, label="inversion NFE")
+                    i_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α (LFR)")
+                    i_btn = gr.Button("Inspect", variant="primary")
+                i_strip = gr.Image(label="round trip", type="filepath", format="png")
+                with gr.Row():
+                    i_md = gr.Markdown()
+                    i_hist = gr.Plot(label="bias meter")
+                i_inputs, i_outputs = [i_bundle, i_index, i_solver, i_nfe, i_alpha], [i_strip, i_md, i_hist]
+                i_triggers = [i_btn.click, i_index.release, i_nfe.release, i_solver.change]
+                on(i_triggers, callbacks.inspect_example, i_inputs, i_outputs, "inspect")
 
-        with gr.Tab("Bias lab (2-D)"):
-            gr.Markdown(
-                "Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, "
-                "then train LFR and DFR and watch them correct it (a few seconds on a laptop CPU). Look for: "
-                "the base's points off the moons, the inverted latents that are *not* a round Gaussian, and "
-                "the same points pulled back onto the data by DFR (grey paths)."
-            )
-            with gr.Row():
-                toy = gr.Dropdown(
-                    ["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set"
+            with gr.Tab("Over-refinement", id=TAB_IDS["Over-refinement"]):
+                gr.Markdown(TEXT["overrefine"])
+                with gr.Row():
+                    o_bundle, o_alpha = bundle_and_alpha(bundles, alpha_max)
+                    o_source = gr.Radio(
+                        [
+                            ("stored at build time (instant)", "precomputed"),
+                            ("measure live, 500 samples", "live"),
+                        ],
+                        value="precomputed",
+                        label="curves",
+                    )
+                    o_btn = gr.Button("Show", variant="primary")
+                with gr.Row():
+                    o_plot = gr.Plot(label="metric vs NFE")
+                    o_drift = gr.Image(label="LFR drift with NFE", type="filepath", format="png")
+                on(
+                    [o_btn.click],
+                    callbacks.overrefine,
+                    [o_bundle, o_alpha, o_source],
+                    [o_plot, o_drift],
+                    "overrefine",
                 )
-                b_steps = gr.Slider(50, 1500, value=60, step=10, label="base training steps (short = biased)")
-                r_steps = gr.Slider(50, 1500, value=250, step=50, label="refiner training steps")
-                lab_btn = gr.Button("Train live", variant="primary")
-            lab_md = gr.Markdown()
-            with gr.Row():
-                lab_data, lab_lat, lab_fixed = gr.Plot(), gr.Plot(), gr.Plot()
-            lab_bars = gr.Plot()
-            with gr.Row():
-                lab_lfr_field, lab_dfr_field = gr.Plot(), gr.Plot()
-            lab_btn.click(
-                callbacks.bias_lab,
-                [toy, b_steps, r_steps],
-                [lab_data, lab_lat, lab_fixed, lab_bars, lab_md, lab_lfr_field, lab_dfr_field],
-                api_name="bias_lab",
-                **COMPUTE,
-            )
+                gr.Markdown(TEXT["overshoot"])
+                with gr.Row():
+                    o_factor = gr.Slider(
+                        1.0,
+                        callbacks.MAX_OVERSHOOT_UI,
+                        value=1.5,
+                        step=0.25,
+                        label="overshoot: integrate LFR to t =",
+                    )
+                    o_shoot = gr.Button("Overshoot", variant="secondary")
+                with gr.Row():
+                    o_shoot_img = gr.Image(
+                        label="base / LFR to t = 1 / LFR to t = overshoot", type="filepath"
+                    )
+                    o_shoot_md = gr.Markdown()
+                o_outputs = [o_shoot_img, o_shoot_md]
+                on(
+                    [o_shoot.click],
+                    callbacks.overshoot,
+                    [o_bundle, o_alpha, o_factor],
+                    o_outputs,
+                    "overshoot",
+                )
 
-        with gr.Tab("Method"):
-            gr.Markdown(METHOD_TEXT)
+            with gr.Tab("Bias lab (2-D)", id=TAB_IDS["Bias lab (2-D)"]):
+                gr.Markdown(TEXT["lab"])
+                with gr.Row():
+                    toy = gr.Dropdown(
+                        ["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set"
+                    )
+                    b_steps = gr.Slider(
+                        50, 1500, value=60, step=10, label="base training steps (short = biased)"
+                    )
+                    r_steps = gr.Slider(50, 1500, value=250, step=50, label="refiner training steps")
+                    lab_btn = gr.Button("Train live", variant="primary")
+                lab_md = gr.Markdown()
+                with gr.Row():
+                    lab_data, lab_lat, lab_fixed = gr.Plot(), gr.Plot(), gr.Plot()
+                lab_bars = gr.Plot()
+                with gr.Row():
+                    lab_lfr_field, lab_dfr_field = gr.Plot(), gr.Plot()
+                lab_outputs = [lab_data, lab_lat, lab_fixed, lab_bars, lab_md, lab_lfr_field, lab_dfr_field]
+                on([lab_btn.click], callbacks.bias_lab, [toy, b_steps, r_steps], lab_outputs, "bias_lab")
+
+            with gr.Tab("Method", id=TAB_IDS["Method"]):
+                gr.Markdown(METHOD_TEXT)
+        controls = {
+            **dict(zip(callbacks.REFINE_FIELDS, inputs)),
+            **{"l_bundle": l_bundle, "l_alpha": l_alpha, "l_nfe": l_nfe},
+            **{"t_bundle": t_bundle, "t_seed": t_seed, "t_base": t_base, "t_nfe": t_nfe, "t_time": t_time},
+            **{
+                "i_bundle": i_bundle,
+                "i_index": i_index,
+                "i_solver": i_solver,
+                "i_nfe": i_nfe,
+                "i_alpha": i_alpha,
+            },
+            **{"o_bundle": o_bundle, "o_alpha": o_alpha, "o_source": o_source, "o_factor": o_factor},
+            **{"toy": toy, "b_steps": b_steps, "r_steps": r_steps},
+        }
+        demo.url_controls = controls  # for the tests
+        # a shared link (?tab=latents&l_nfe=2…) restores every control and the tab, then Refine draws
+        restore = urlstate.restorer(controls, list(TAB_IDS.values()))
+        demo.load(restore, None, [*controls.values(), tabs], api_name=False, **COMPUTE).then(
+            callbacks.refine, inputs, outputs, api_name=False, **COMPUTE
+        )
     return demo

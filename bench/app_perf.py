@@ -34,7 +34,12 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
         ["mnist", *DEFAULTS[1:]],
         ["mnist", 1, *DEFAULTS[2:]],
     ),
-    ("Latents, MNIST (UMAP + ‖z‖/√d)", "/latents", ["mnist", 0, 0.2, 4], ["mnist", 0, 0.3, 4]),
+    (
+        "Latents, MNIST (stored UMAP; next: a live fit at LFR NFE 2)",
+        "/latents",
+        ["mnist", 0, 0.2, 4],
+        ["mnist", 0, 0.2, 2],
+    ),
     (
         "Trajectories (solve, then scrub t)",
         "/trajectory",

@@ -39,6 +39,7 @@ from .images import picture
 from .metrics import latent_bias
 from .nets import build_net, default_classifier_config, default_velocity_config
 from .ode import FIXED_SOLVERS, DivergenceError, flow_map, invert
+from .latent_view import MAP_FILE, MAP_PRIOR_SEED, bundle_latent_map
 from .pipeline import FEATURE_EXTRACTORS, MODES, Bundle, Pipeline, Settings
 from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
@@ -194,6 +195,25 @@ def cmd_examples(args):
     print(f"wrote {args.bundle / EXAMPLES_FILE}: {k} test images")
 
 
+def cmd_latent_map(args):
+    pipe = Pipeline(args.bundle)
+    t0 = time.perf_counter()
+    if pipe.bundle.file(MAP_FILE) is not None:
+        raise ValueError(f"{args.bundle}: already has a stored map; delete {MAP_FILE}.safetensors to refit")
+    lmap = bundle_latent_map(pipe).fit()
+    meta = {
+        "points": len(lmap.biased),
+        "prior_seed": MAP_PRIOR_SEED,
+        "lfr": lmap.setting,
+        "n_neighbors": lmap.n_neighbors,
+        "seed": lmap.seed,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "command": command_line(),
+    }
+    save_tensors({"xy": lmap.coords()}, meta, args.bundle / f"{MAP_FILE}.safetensors")
+    print(f"wrote {args.bundle / MAP_FILE}.safetensors: {len(lmap.points())} points in {meta['wall_s']} s")
+
+
 def cmd_sweep(args):
     bundle = Bundle(args.bundle)
     pipe = Pipeline(bundle)
@@ -337,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--n", type=positive_int, default=256)
     p.set_defaults(func=cmd_examples)
+
+    p = command("latent-map", "fit the Latents view's UMAP once and store it in the bundle")
+    p.add_argument("--bundle", type=Path, required=True)
+    p.set_defaults(func=cmd_latent_map)
 
     p = command(
         "sweep", "measure quality against refiner NFE and store it in the bundle (Over-refinement view)"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import callbacks, registry
+from app import callbacks, registry, urlstate
+from app.ui import build_demo
 from app.figures import grid
 from bfr_core.pipeline import Settings
 
@@ -90,11 +91,16 @@ def test_bad_input_is_refused_with_a_message(overrides, msg):
         call(**overrides)
 
 
-def test_latents_view_places_refined_latents():
-    fig, norms, summary = callbacks.latents("digits", 0, 0.2, 4)
+def test_latents_view_maps_prior_biased_and_refined_latents_together():
+    fig, norms, summary, variance = callbacks.latents("digits", 0, 0.2, 4)
+    biased = registry.latent_map("digits").biased.reshape(-1, 1, 8, 8)
+    assert np.allclose(variance.data[0].z[::-1], biased.var(0, ddof=1).mean(0), atol=1e-5)
     names = [t.name for t in fig.data]
     assert names == ["prior z ~ N(0, I)", "biased latents G⁻¹(real)", "LFR-refined latents"]
-    assert len(fig.data[2].x) == 200 and np.isfinite(np.asarray(fig.data[2].x, dtype=float)).all()
+    # the refined cloud is the LFR of the map's own 1,000 prior draws, fitted jointly with them
+    assert [len(t.x) for t in fig.data] == [1000, 1000, 1000]
+    assert np.isfinite(np.asarray(fig.data[2].x, dtype=float)).all()
+    assert "?tab=latents&l_bundle=digits&l_alpha=0.2&l_nfe=4" in summary
     assert [t.name for t in norms.data] == ["prior N(0, I)", "biased G⁻¹(real)", "LFR-refined"]
     assert "refined → biased" in summary and "Mean ‖z‖/√d" in summary
 
@@ -255,18 +261,27 @@ def test_toy_bundle_in_the_app():
 
 
 def test_a_shared_link_restores_the_controls():
-    from types import SimpleNamespace
 
     summary = call(seed=5, mode="dfr")[3]
     link = summary.split("(?")[1].split(")")[0]
     query = dict(pair.split("=") for pair in link.split("&"))
-    updates = callbacks.settings_from_url(SimpleNamespace(query_params=query))
-    values = [u.get("value") for u in updates]
-    assert values[0] == "digits" and values[1] == 5 and values[6] == "dfr" and values[9] == 0.2
-    bad = callbacks.settings_from_url(
-        SimpleNamespace(query_params={"seed": "0.6", "mode": "sdedit", "n": "999"})
-    )
-    assert all("value" not in u for u in bad)  # refused values leave the controls as they are
+    demo = build_demo()
+    controls, tab_ids = demo.url_controls, ["refine", "latents"]
+    updates = urlstate.url_updates(query, controls, tab_ids)
+    values = dict(zip(list(controls) + ["tab"], updates))
+    assert values["bundle"]["value"] == "digits" and values["seed"]["value"] == 5
+    assert values["mode"]["value"] == "dfr" and values["alpha"]["value"] == 0.2
+    assert values["tab"].selected == "refine"
+    # every tab's controls: in range and on the slider's step, or left as they are
+    query = {"tab": "latents", "l_nfe": "3", "t_time": "0.25", "i_solver": "euler", "o_source": "live"}
+    values = dict(zip(list(controls) + ["tab"], urlstate.url_updates(query, controls, tab_ids)))
+    assert values["l_nfe"]["value"] == 3 and values["i_solver"]["value"] == "euler"
+    assert values["t_time"]["value"] == 0.25 and values["o_source"]["value"] == "live"
+    assert values["tab"].selected == "latents" and "value" not in values["bundle"]
+    bad = {"seed": "0.6", "mode": "sdedit", "n": "999", "l_nfe": "2.5", "t_time": "nan", "tab": "admin"}
+    bad.update({"i_index": "1e9", "bundle": "../etc", "alpha": "0.33", "toy": "x" * 500})
+    updates = urlstate.url_updates(bad, controls, tab_ids)
+    assert all(u == gr.update() for u in updates)  # refused values leave the controls as they are
 
 
 def test_every_mnist_view_answers_with_no_dataset_on_disk(monkeypatch, tmp_path):
@@ -292,3 +307,21 @@ def test_every_mnist_view_answers_with_no_dataset_on_disk(monkeypatch, tmp_path)
     finally:
         for cache in caches:
             cache.cache_clear()
+
+
+def test_a_broken_bundle_is_left_out_of_the_menu(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from app import registry
+
+    shutil.copytree(registry.ROOT / "checkpoints" / "moons", tmp_path / "moons")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "shared.json").write_text('{"base": "nowhere"}')
+    monkeypatch.setattr(registry, "CHECKPOINTS", tmp_path)
+    registry._pipeline.cache_clear()
+    try:
+        assert registry.available_bundles() == ["moons", "broken"]
+        assert [n for _, n in registry.bundle_choices()] == ["moons"]
+        assert "bundle 'broken' left out of the menu" in capsys.readouterr().err
+    finally:
+        registry._pipeline.cache_clear()

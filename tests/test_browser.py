@@ -67,5 +67,30 @@ def test_page_renders_images_and_plot(server):
         )
         assert page.get_by_test_id("DFR-radio-label").locator("input").is_checked()
         page.screenshot(path=str(ARTIFACTS / "app_shared_link.png"), full_page=True)
+        # a link to another tab opens that tab with its controls restored
+        page.goto(
+            server + "?tab=inspect&i_bundle=digits&i_index=7&i_solver=euler&i_nfe=8", wait_until="networkidle"
+        )
+        tab = page.get_by_role("tab", name="Inspect")
+        page.wait_for_function(
+            "[...document.querySelectorAll('[role=tab]')].some("
+            "t => t.innerText.trim() === 'Inspect' && t.getAttribute('aria-selected') === 'true')",
+            timeout=60_000,
+        )
+        assert tab.get_attribute("aria-selected") == "true"
+        euler = page.locator('[data-testid="euler-radio-label"]:visible input')
+        page.wait_for_function(
+            "[...document.querySelectorAll('[data-testid=euler-radio-label] input')]"
+            ".some(i => i.checked && i.offsetParent !== null)",
+            timeout=30_000,
+        )
+        assert euler.first.is_checked()
+        page.get_by_role("button", name="Inspect").click()
+        page.wait_for_function(
+            "document.body.innerText.includes('euler, 8 NFE') && "
+            "document.body.innerText.includes('link to this view')",
+            timeout=120_000,
+        )
+        page.screenshot(path=str(ARTIFACTS / "app_shared_inspect.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "app_refine.png").stat().st_size > 10_000

@@ -1,0 +1,72 @@
+"""Every control restored from the page's URL, e.g. ``?tab=latents&l_bundle=mnist&l_nfe=2``.
+
+A URL parameter names a control; its value is checked against that control's own declared range or
+choices (a slider's minimum, maximum and step, a number's bounds, a dropdown's or radio's choices), so a
+link can set nothing the control itself would refuse, and no range is written twice. A parameter that is
+absent or refused leaves its control as it is. Read once per page load (``demo.load``), never through
+``gr.DeepLinkButton`` (gradio-app/gradio#11201 can return another user's result).
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+import gradio as gr
+
+TAB_PARAM = "tab"
+MAX_PARAM_CHARS = 100  # a longer value is refused unread
+
+
+def parse_value(control, raw: str):
+    """The value ``raw`` sets on ``control``, or None when the control would refuse it."""
+    if not isinstance(raw, str) or len(raw) > MAX_PARAM_CHARS:
+        return None
+    if isinstance(control, (gr.Dropdown, gr.Radio)):
+        return next((v for _, v in control.choices if str(v) == raw), None)
+    if not isinstance(control, (gr.Slider, gr.Number)):
+        return None
+    try:
+        f = float(raw)
+    except ValueError:
+        return None
+    lo, hi = control.minimum, control.maximum
+    if not math.isfinite(f) or (lo is not None and f < lo) or (hi is not None and f > hi):
+        return None
+    if isinstance(control, gr.Slider):
+        step, origin = control.step, lo or 0
+    else:
+        step, origin = (1, 0) if control.precision == 0 else (None, 0)
+    if step:
+        k = (f - origin) / step
+        if abs(k - round(k)) > 1e-6:
+            return None
+        if float(step).is_integer() and float(origin).is_integer():
+            return int(round(f))
+    return f
+
+
+def url_updates(query: dict, controls: dict, tab_ids: list[str]) -> list:
+    """One update per control (in ``controls`` order), then the tab selection from ``?tab=``."""
+    updates = []
+    for name, control in controls.items():
+        value = parse_value(control, query[name]) if name in query else None
+        updates.append(gr.update() if value is None else gr.update(value=value))
+    tab = query.get(TAB_PARAM)
+    updates.append(gr.Tabs(selected=tab) if tab in tab_ids else gr.update())
+    return updates
+
+
+def restorer(controls: dict, tab_ids: list[str]):
+    """The ``demo.load`` callback that restores ``controls`` (name → component) and the tab."""
+
+    def restore(request: gr.Request):
+        query = dict(request.query_params) if request is not None else {}
+        return url_updates(query, controls, tab_ids)
+
+    return restore
+
+
+def share_link(tab: str, **values) -> str:
+    """The query string that reopens ``tab`` with these control values."""
+    return "?" + urlencode({TAB_PARAM: tab, **values})
