@@ -25,6 +25,7 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 REPO_ROOT = Path(__file__).resolve().parent.parent
+IMAGE_RANGE = (-1.0, 1.0)  # every image dataset is scaled to this pixel range
 
 
 class DataError(ValueError):
