@@ -136,9 +136,7 @@ def build_demo() -> gr.Blocks:
                         bundle = gr.Dropdown(
                             bundles, value=first, label="bundle (dataset — source of its bias)"
                         )
-                        seed = gr.Number(
-                            0, label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED, precision=0
-                        )
+                        seed = gr.Number(0, label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED)
                         n = gr.Slider(1, 64, value=16, step=1, label="samples")
                         label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
                         base_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="base solver")

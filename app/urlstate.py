@@ -1,10 +1,11 @@
 """Every control restored from the page's URL, e.g. ``?tab=latents&l_bundle=mnist&l_nfe=2``.
 
 A URL parameter names a control; its value is checked against that control's own declared range or
-choices (a slider's minimum, maximum and step, a number's bounds, a dropdown's or radio's choices), so a
-link can set nothing the control itself would refuse, and no range is written twice. A parameter that is
-absent or refused leaves its control as it is. Read once per page load (``demo.load``), never through
-``gr.DeepLinkButton`` (gradio-app/gradio#11201 can return another user's result).
+choices (a slider's minimum, maximum and step, a number's bounds and step, a dropdown's or radio's
+choices), so a link can set nothing the control itself would refuse, and no range is written twice. A
+parameter that is absent or refused leaves its control as it is. Read once per page load
+(``demo.load``), never through ``gr.DeepLinkButton`` (gradio-app/gradio#11201 can return another
+user's result).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def parse_value(control, raw: str):
         return None
     if isinstance(control, gr.Slider):
         step, origin = control.step, lo or 0
-    else:
-        step, origin = (1, 0) if control.precision == 0 else (None, 0)
+    else:  # a number box: its precision, else its step (1 unless set: our number boxes hold seeds)
+        step, origin = (1 if control.precision == 0 else control.step), 0
     if step:
         k = (f - origin) / step
         if abs(k - round(k)) > 1e-6:
