@@ -7,7 +7,8 @@ dataset share their feature extractors instead of copying them: a ``shared.json`
 ``{"classifier": "mnist", "classifier2": "mnist"}`` loads those files from the sibling bundle
 directory ``../mnist``; any file may be shared that way, so a bundle can be one base sampled
 differently. An optional ``bundle.json`` card says what the bundle's bias is and may override the
-base's recorded sampling: ``{"description": "…", "base_sampling": {"solver": "euler", "nfe": 8}}``.
+base's recorded sampling: ``{"description": "…", "base_sampling": {"solver": "euler", "nfe": 8}}``, and
+say whether the DFR's images are clipped to the pixel range (``"dfr_clip": true``).
 The pipeline draws z ~ N(0, I) for a seed and returns every
 stage: prior latent z, LFR latent z' = F_LFR(z), base image G(z), LFR image G(z'), and the
 final image after the optional DFR step x ↦ F_DFR(x).
@@ -36,6 +37,7 @@ MODEL_FILES = ("base",) + tuple(REFINERS) + FEATURE_EXTRACTORS
 SHAREABLE = MODEL_FILES + ("latents", "latent_map", "reference", "examples")
 SHARED_FILE = "shared.json"
 CARD_FILE = "bundle.json"
+CARD_FIELDS = {"description", "base_sampling", "dfr_clip"}
 MAX_SAMPLES = 10000  # one batch in memory: 10,000 MNIST images are ~31 MB per stage
 
 
@@ -236,11 +238,14 @@ def read_json(path: Path):
 
 
 def load_card(path: Path) -> dict:
-    """A bundle card (``bundle.json``), validated: only ``description`` (a line of text) and
-    ``base_sampling`` ({"solver", "nfe"}, a fixed-step solver) are allowed; absent → {}."""
+    """A bundle card (``bundle.json``), validated: only ``description`` (a line of text),
+    ``base_sampling`` ({"solver", "nfe"}, a fixed-step solver) and ``dfr_clip`` (clip the data
+    refiner's images to the pixel range; chosen per bundle on held-out images) are allowed; absent → {}."""
     card = read_json(path)
-    if not isinstance(card, dict) or not set(card) <= {"description", "base_sampling"}:
-        raise CheckpointError(f"{path}: a bundle card holds only 'description' and 'base_sampling'")
+    if not isinstance(card, dict) or not set(card) <= CARD_FIELDS:
+        raise CheckpointError(f"{path}: a bundle card holds only {', '.join(sorted(CARD_FIELDS))}")
+    if not isinstance(card.get("dfr_clip", False), bool):
+        raise CheckpointError(f"{path}: 'dfr_clip' must be true or false")
     desc = card.get("description", "")
     if not isinstance(desc, str) or len(desc) > 200 or "\n" in desc:
         raise CheckpointError(f"{path}: 'description' must be one line of at most 200 characters")

@@ -115,13 +115,16 @@ if [ -n "${derived_from:-}" ]; then  # a card over a sibling bundle: share every
     "$derived_from" "$derived_from" "$derived_from" "$derived_from" "$derived_from" "$derived_from" > "$out/shared.json"
   printf '"classifier2": "%s", "reference": "%s", "examples": "%s"}\n' "$derived_from" "$derived_from" \
     "$derived_from" >> "$out/shared.json"
-  printf '%s\n' '{"description": "discretization: the mnist base sampled with 8 Euler steps; its latents inverted accurately (RK4, 20 NFE)", "base_sampling": {"solver": "euler", "nfe": 8}}' > "$out/bundle.json"
+  printf '%s\n' '{"description": "discretization: the mnist base sampled with 8 Euler steps; its latents inverted accurately (RK4, 20 NFE)", "base_sampling": {"solver": "euler", "nfe": 8}, "dfr_clip": true}' > "$out/bundle.json"
   stage train-dfr $cli train-dfr --bundle "$out" --steps $refiner_steps --pool $pool $net_args $dfr_args $resume
   exit 0
 fi
 # The base is deliberately trained briefly (biased), so that refinement has work to do.
 stage train-base $cli train-base --dataset "$dataset" --out "$out" --steps $base_steps $net_args $base_args \
   ${snapshot_at:+--snapshot-at $snapshot_at} $resume
+if [ "$dataset" = mnist ]; then  # clip DFR's images to [-1, 1]: chosen on held-out training images (README)
+  echo '{"dfr_clip": true}' > "$out/bundle.json"
+fi
 if [ -n "$shared_from" ]; then
   printf '{"classifier": "%s", "classifier2": "%s", "reference": "%s", "examples": "%s"}\n' "$shared_from" \
     "$shared_from" "$shared_from" "$shared_from" > "$out/shared.json"

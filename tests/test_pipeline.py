@@ -197,7 +197,7 @@ def test_a_bundle_card_samples_a_shared_base_differently(tiny_bundle, tmp_path):
         ({"base_sampling": {"solver": "rk4", "nfe": 3}}, "'base_sampling' must be"),
         ({"base_sampling": {"solver": "dopri5", "nfe": 8}}, "'base_sampling' must be"),
         ({"description": "two\nlines"}, "one line of at most 200 characters"),
-        ({"weights": "x"}, "holds only 'description' and 'base_sampling'"),
+        ({"weights": "x"}, "holds only base_sampling, description, dfr_clip"),
     ):
         (coarse / "bundle.json").write_text(json.dumps(bad))
         with pytest.raises(CheckpointError, match=msg):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+from bfr_core.checkpoint import CheckpointError
 from bfr_core.cli import build_parser
 from bfr_core.evaluate import method_rows
 from bfr_core.pipeline import MODEL_FILES, Pipeline, Settings, refiner_settings
@@ -57,22 +58,27 @@ def test_a_refiner_applied_alone_is_the_pipeline_stage(tiny_bundle):
     assert direct.nfe == 2 and torch.equal(direct.x, st.final)
 
 
-def test_dfr_clips_images_to_the_pixel_range_and_leaves_points_alone(tiny_bundle):
-    """DFR's image output is its flow's end point clipped to [-1, 1]; toy 2-D points are not clipped."""
+def test_dfr_clips_images_to_the_pixel_range_when_the_bundle_card_says_so(tiny_bundle, tmp_path):
+    """DFR's output is its flow's end point, clipped to [-1, 1] only under ``"dfr_clip": true``."""
+    import shutil
+
     from bfr_core.ode import flow_map
 
-    pipe = Pipeline(tiny_bundle)
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    pipe = Pipeline(bundle)
     x = 1.5 * torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     labels = pipe.labels_for(32, None)
     flow = flow_map(pipe.bundle.models["dfr"], x, labels, None, 0.0, 1.0, "euler", 2).x
     assert (flow.abs() > 1).any()  # the unclipped flow leaves the range here
     out = REFINERS["dfr"].apply(pipe.bundle, x, labels, None, "euler", 2, torch.Generator()).x
-    assert torch.equal(out, flow.clamp(-1, 1))
-    moons = Pipeline(ROOT / "checkpoints" / "moons")
-    pts = 3 * torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
-    flow = flow_map(moons.bundle.models["dfr"], pts, None, None, 0.0, 1.0, "euler", 2).x
-    out = REFINERS["dfr"].apply(moons.bundle, pts, None, None, "euler", 2, torch.Generator()).x
-    assert torch.equal(out, flow) and (out.abs() > 1).any()
+    assert torch.equal(out, flow)  # no card: as the flow ends
+    (bundle / "bundle.json").write_text('{"dfr_clip": true}')
+    clipped = REFINERS["dfr"].apply(Pipeline(bundle).bundle, x, labels, None, "euler", 2, torch.Generator()).x
+    assert torch.equal(clipped, flow.clamp(-1, 1))
+    (bundle / "bundle.json").write_text('{"dfr_clip": "yes"}')
+    with pytest.raises(CheckpointError, match="'dfr_clip' must be true or false"):
+        Pipeline(bundle)
 
 
 def test_noise_refiner_pairs_are_an_image_and_its_noised_copy():
