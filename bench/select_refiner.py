@@ -41,8 +41,16 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--dfr-clip",
+        choices=["card", "on", "off"],
+        default="card",
+        help="clip DFR images to [-1, 1] as the bundle card says (default), always, or never",
+    )
     args = ap.parse_args(argv)
     bundle = Bundle(args.bundle)
+    if args.dfr_clip != "card":
+        bundle.card = {**bundle.card, "dfr_clip": args.dfr_clip == "on"}
     ds = load_dataset(bundle.dataset)
     extractors = {
         m: bundle.models[n] for m, n in (("fid", "classifier"), ("fid2", "classifier2")) if bundle.has(n)
@@ -58,6 +66,7 @@ def main(argv=None) -> None:
         "seed": args.seed,
         "reference": f"last {VALIDATION} training images",
         "role": args.role,
+        "dfr_clip": bool(bundle.card.get("dfr_clip")),
         "candidates": {},
     }
     refiner = REFINERS[args.role]

@@ -142,8 +142,9 @@ class DataFlowRefiner(Refiner):
         per-bundle choice made on held-out training images (README: the bias zoo).
         """
         res = super().apply(bundle, x, labels, alpha, solver, nfe, generator, return_trajectory, t1)
-        if bundle.card.get("dfr_clip"):
-            res = replace(res, x=res.x.clamp(*IMAGE_RANGE))
+        if bundle.card.get("dfr_clip"):  # the path too, so that its last frame is the refined image
+            path = None if res.trajectory is None else res.trajectory.clamp(*IMAGE_RANGE)
+            res = replace(res, x=res.x.clamp(*IMAGE_RANGE), trajectory=path)
         return res
 
     def add_command(self, sub, parents):
