@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -13,7 +12,7 @@ from bfr_core.checkpoint import CheckpointError
 from bfr_core.evaluate import Scorer, scorer_for
 from bfr_core.latent_view import LatentMap, bundle_latent_map
 from bfr_core.data import DataError, load_dataset
-from bfr_core.pipeline import SHARED_FILE, Pipeline
+from bfr_core.pipeline import SHARED_FILE, Pipeline, read_json
 from bfr_core.roundtrip import load_examples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +32,9 @@ def shared_base_bundles(root: Path) -> set[str]:
     names = set()
     for f in root.glob(f"*/{SHARED_FILE}"):
         try:
-            if "base" in json.loads(f.read_text(encoding="utf-8")):
+            if "base" in read_json(f):
                 names.add(f.parent.name)
-        except (ValueError, TypeError, UnicodeDecodeError):
+        except (CheckpointError, TypeError):
             continue  # loading the bundle names the problem
     return names
 

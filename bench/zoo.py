@@ -47,8 +47,9 @@ METRICS = ("fid", "fid2", "kid", "kid2", "fid_train")
 
 
 def fingerprint(bundle: Bundle, overrides: dict[str, Path]) -> str:
-    """Hash of every model file a row may load, so retraining one invalidates the kept rows."""
-    h = hashlib.sha256()
+    """Hash of every model file a row may load and of the bundle card (how the base samples, whether DFR
+    clips), so retraining a model or changing the card invalidates the kept rows."""
+    h = hashlib.sha256(json.dumps(bundle.card, sort_keys=True).encode())
     for name in ("base", "lfr", "lfr_reflow", "dfr", "classifier", "classifier2"):
         f = overrides.get(name) or bundle.file(name)
         if f is not None:
