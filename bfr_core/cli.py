@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_model, save_tensors
+from .checkpoint import CheckpointError, atomic_torch_save, load_model, load_train_state, save_tensors
 from . import distributed
 from .classifier import accuracy, classifier_loss
 from .commands import (
@@ -111,24 +113,53 @@ def cmd_train_classifier(args):
     )
 
 
+def invert_resumably(base, x, labels, args, state: Path) -> tuple[torch.Tensor, float]:
+    """Invert ``x`` chunk by chunk, saving the latents done so far to ``state`` after every chunk.
+
+    Returns (z, wall seconds summed over every run that contributed). With ``--resume`` a killed
+    run continues after its last finished chunk; under torchrun each rank inverts its share of
+    each chunk and all shares are gathered, so every rank holds the same partial result.
+    """
+    n, chunk = len(x), args.chunk
+    settings = {"n": n, "solver": args.solver, "nfe": args.nfe, "chunk": chunk}
+    z, done, wall = torch.empty(n, *x.shape[1:]), 0, 0.0
+    if args.resume and state.exists():
+        saved = load_train_state(state)
+        if {k: saved.get(k) for k in settings} != settings:
+            raise ValueError(
+                f"{state}: was started with {({k: saved.get(k) for k in settings})}, not {settings}; "
+                "rerun without --resume to start over"
+            )
+        done, wall = int(saved["done"]), float(saved["wall_s"])
+        z[:done] = saved["z"].float()
+    bar = None if args.quiet or not distributed.is_main() else tqdm(total=n, initial=done, desc="invert")
+    while done < n:
+        t0 = time.perf_counter()
+        rows = slice(done, min(done + chunk, n))
+        part = x[rows]
+        mine = distributed.rows_of(len(part))  # under torchrun each rank inverts its share of the chunk
+        z_part = invert(
+            base, part[mine], None if labels is None else labels[rows][mine], args.solver, args.nfe, desc=None
+        )
+        z[rows] = distributed.gather_rows(z_part, len(part))
+        done, wall = rows.stop, wall + time.perf_counter() - t0
+        if distributed.is_main():
+            atomic_torch_save({**settings, "done": done, "wall_s": wall, "z": z[:done].half()}, state)
+        if bar is not None:
+            bar.update(rows.stop - rows.start)
+    if bar is not None:
+        bar.close()
+    return z, wall
+
+
 def cmd_invert(args):
     bundle = Bundle(args.bundle)
     ds = load_dataset(bundle.dataset, args.data_dir)
     n = min(args.n or len(ds.x_train), len(ds.x_train))
     x, y = ds.x_train[:n], ds.y_train[:n]
     labels = y if bundle.num_classes else None
-    t0 = time.perf_counter()
-    mine = distributed.rows_of(n)  # under torchrun each rank inverts its share, then all are gathered
-    z = invert(
-        bundle.models["base"],
-        x[mine],
-        None if labels is None else labels[mine],
-        args.solver,
-        args.nfe,
-        desc=None if args.quiet or not distributed.is_main() else "invert",
-    )
-    z = distributed.gather_rows(z, n)
-    wall = time.perf_counter() - t0
+    state = state_path(args.bundle, args.name)
+    z, wall = invert_resumably(bundle.models["base"], x, labels, args, state)
     if not distributed.is_main():
         return
     x_back = flow_map(
@@ -156,6 +187,7 @@ def cmd_invert(args):
         "world_size": distributed.rank_and_world()[1],
     }
     save_tensors({"z": z.half(), "y": y}, meta, args.bundle / f"{args.name}.safetensors")
+    state.unlink(missing_ok=True)
     print(
         json.dumps(
             {"inverted": n, "round_trip_mae": round_trip, "latent_bias": bias, "wall_s": round(wall, 1)},
@@ -342,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=positive_int, default=None, help="images to invert (default all)")
     add_name_arg(p, "latents")
     add_sampling_args(p, "rk4", 20)
+    p.add_argument("--chunk", type=positive_int, default=2000, help="images per saved step (resumable)")
+    p.add_argument("--resume", action="store_true", help="continue a killed run after its last saved chunk")
     p.set_defaults(func=cmd_invert)
 
     for refiner in REFINERS.values():  # each refiner file defines its own training command

@@ -300,3 +300,40 @@ def test_lfr_trains_on_latents_inverted_with_another_solver(tiny_bundle, tmp_pat
     assert lfr_meta["latents_file"] == "ablation/latents_euler2" and lfr_meta["latents"] == 200
     r = cli("train-lfr", "--bundle", str(bundle), "--latents", "ablation/missing", "--steps", "5")
     assert r.returncode == 2 and "missing.safetensors: file not found" in r.stderr
+
+
+def test_an_interrupted_inversion_resumes_after_its_last_saved_chunk(tiny_bundle, tmp_path):
+    """`invert --resume` continues from the state a killed run saved after each chunk and gives the
+    same latents as an uninterrupted run; a state started with other settings is refused by name."""
+    import shutil
+
+    from bfr_core.checkpoint import atomic_torch_save, load_tensors
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    argv = ["--quiet", "invert", "--bundle", str(bundle), "--n", "250", "--chunk", "100"]
+    assert main([*argv, "--name", "ablation/latents_whole"]) == 0
+    whole, _ = load_tensors(bundle / "ablation" / "latents_whole.safetensors")
+    assert not (bundle / ".state" / "ablation" / "latents_whole.pt").exists()  # dropped once saved
+    state = bundle / ".state" / "ablation" / "latents_cut.pt"
+    settings = {"n": 250, "solver": "rk4", "nfe": 20, "chunk": 100}
+    z_first = torch.full_like(whole["z"][:100], 7.0)  # a marker: resuming must keep, not redo, these rows
+    atomic_torch_save({**settings, "done": 100, "wall_s": 5.0, "z": z_first}, state)
+    assert main([*argv, "--name", "ablation/latents_cut", "--resume"]) == 0
+    cut, meta = load_tensors(bundle / "ablation" / "latents_cut.safetensors")
+    assert torch.equal(cut["z"][:100], z_first) and torch.equal(cut["z"][100:], whole["z"][100:])
+    assert meta["wall_s"] >= 5.0
+    atomic_torch_save({**settings, "chunk": 50, "done": 100, "wall_s": 5.0, "z": z_first}, state)
+    r = cli(
+        "invert",
+        "--bundle",
+        str(bundle),
+        "--n",
+        "250",
+        "--chunk",
+        "100",
+        "--name",
+        "ablation/latents_cut",
+        "--resume",
+    )
+    assert r.returncode == 2 and "rerun without --resume" in r.stderr and "'chunk': 50" in r.stderr
