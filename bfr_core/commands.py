@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from . import distributed
-from .checkpoint import CheckpointError, load_tensors, save_model
+from .checkpoint import CheckpointError, load_model, load_tensors, save_model
 from .ode import FIXED_SOLVERS
 from .train import TrainConfig
 
@@ -93,6 +93,8 @@ def train_and_save(
     With ``--snapshot-at`` (and no ``cfg`` of its own), also BUNDLE/NAME_stepSTEP.safetensors."""
     from .flow import train_flow
 
+    if getattr(args, "init_from", None):
+        meta = {**meta, **warm_start(net, config, args.bundle, args.init_from)}
     if cfg is None:
         cfg = train_cfg(args, args.name, dataset)
         if getattr(args, "snapshot_at", None):
@@ -115,6 +117,21 @@ def train_and_save(
         ot_batch=ot_batch,
     )
     finish(args.bundle, args.name, result, config, meta)
+
+
+def warm_start(net, config: dict, bundle: Path, name: str) -> dict:
+    """Load the weights of BUNDLE/NAME.safetensors into ``net`` (refused unless it has the same
+    network config).
+
+    Returns the metadata that records it: ``init_from`` (NAME) and ``init_steps`` (the steps behind
+    those weights, its own warm start's included).
+    """
+    path = bundle / f"{name}.safetensors"
+    model, meta = load_model(path)
+    if meta["net"] != config:
+        raise ValueError(f"{path}: its network {meta['net']} differs from this run's {config}")
+    net.load_state_dict(model.state_dict())
+    return {"init_from": name, "init_steps": int(meta.get("init_steps", 0)) + int(meta["steps"])}
 
 
 def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_for) -> TrainConfig:
@@ -230,6 +247,13 @@ def add_refiner_args(p, name: str, train, *, coupling: bool = False, sampling: b
     else:
         add_name_arg(p, name)
     add_training_args(p, 256)
+    p.add_argument(
+        "--init-from",
+        type=model_name,
+        default=None,
+        help="start from the weights of BUNDLE/INIT_FROM.safetensors (same network) instead of a fresh "
+        "init: a finished run trained further; its steps add to that file's",
+    )
     if sampling:
         add_sampling_args(p, "rk4", 4)
     p.set_defaults(func=train)

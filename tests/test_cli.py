@@ -337,3 +337,27 @@ def test_an_interrupted_inversion_resumes_after_its_last_saved_chunk(tiny_bundle
         "--resume",
     )
     assert r.returncode == 2 and "rerun without --resume" in r.stderr and "'chunk': 50" in r.stderr
+
+
+def test_a_refiner_trained_further_starts_from_the_named_file_and_counts_its_steps(tiny_bundle, tmp_path):
+    """`--init-from NAME` loads a finished refiner's weights instead of a fresh init (with a negligible
+    learning rate the result stays that file's weights) and records the steps behind them; a file
+    with another network is refused by name."""
+    import shutil
+
+    from bfr_core.checkpoint import load_model
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    argv = ["--quiet", "train-lfr", "--bundle", str(bundle), "--alpha", "0.2"]
+    assert main([*argv, "--steps", "4", "--name", "ablation/lfr_first"]) == 0
+    further = [*argv, "--steps", "3", "--lr", "1e-12", "--init-from", "ablation/lfr_first"]
+    assert main([*further, "--name", "ablation/lfr_further"]) == 0
+    first, _ = load_model(bundle / "ablation" / "lfr_first.safetensors")
+    grown, meta = load_model(bundle / "ablation" / "lfr_further.safetensors")
+    assert (meta["init_from"], meta["init_steps"], meta["steps"]) == ("ablation/lfr_first", 4, 3)
+    for (k, a), b in zip(first.state_dict().items(), grown.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), k
+    alpha_input = ["--alpha-max", "0.5", "--steps", "2", "--init-from", "ablation/lfr_first"]
+    r = cli("train-lfr", "--bundle", str(bundle), *alpha_input, "--name", "ablation/lfr_alpha-cond")
+    assert r.returncode == 2 and "lfr_first.safetensors: its network" in r.stderr
