@@ -11,6 +11,7 @@ import os
 import sys
 
 from app import service  # sets the no-telemetry environment before gradio is imported
+from app import warmup
 from app.ui import build_demo
 
 
@@ -44,8 +45,15 @@ def main(argv=None) -> int:
         help="a Host name clients may use besides the bind address (repeatable)",
     )
     ap.add_argument("--share", action="store_true", help="create a public Gradio share link (needs --auth)")
+    ap.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="do not compute the default Latents and bias-lab views in the background at start-up",
+    )
     args = ap.parse_args(argv)
     try:
+        if not args.no_warm_up:
+            warmup.start()
         service.launch(
             build_demo(),
             args.host,

@@ -17,7 +17,7 @@ import torch
 from bfr_core.checkpoint import CheckpointError
 from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
-from bfr_core.lab import run_bias_lab
+from bfr_core.lab import cached_bias_lab
 from bfr_core.latent_view import latent_distances, norm_per_dim
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
@@ -426,7 +426,7 @@ def bias_lab(toy, base_steps, refine_steps, progress=gr.Progress()):
     """Train a short base on a toy set live, show its bias, then correct it with LFR and DFR."""
     if toy not in TOY_SETS:
         raise ValueError(f"unknown toy set {toy!r}; choose one of {', '.join(TOY_SETS)}")
-    r = run_bias_lab(
+    r = cached_bias_lab(
         toy,
         as_int(base_steps, "base steps", 10, 3000),
         as_int(refine_steps, "refiner steps", 10, 3000),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from bfr_core.lab import DEFAULT_LAB
 from bfr_core.ode import FIXED_SOLVERS
 
 from . import callbacks, registry, urlstate
@@ -310,12 +311,16 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(TEXT["lab"])
                 with gr.Row():
                     toy = gr.Dropdown(
-                        ["moons", "8gaussians", "checkerboard", "spirals"], value="moons", label="toy set"
+                        ["moons", "8gaussians", "checkerboard", "spirals"],
+                        value=DEFAULT_LAB[0],
+                        label="toy set",
                     )
                     b_steps = gr.Slider(
-                        50, 1500, value=60, step=10, label="base training steps (short = biased)"
+                        50, 1500, value=DEFAULT_LAB[1], step=10, label="base training steps (short = biased)"
                     )
-                    r_steps = gr.Slider(50, 1500, value=250, step=50, label="refiner training steps")
+                    r_steps = gr.Slider(
+                        50, 1500, value=DEFAULT_LAB[2], step=50, label="refiner training steps"
+                    )
                     lab_btn = gr.Button("Train live", variant="primary")
                 lab_md = gr.Markdown()
                 with gr.Row():

@@ -7,6 +7,8 @@ and a DFR (G(z) → data, OT coupling), with trajectories for plotting.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +24,8 @@ from .train import TrainConfig
 
 MAX_LAB_STEPS = 3000
 MAX_LAB_POINTS = 5000
+DEFAULT_LAB = ("moons", 60, 250)  # toy set, base steps, refiner steps: the view's first setting
+LAB_CACHE_SIZE = 32  # results kept by cached_bias_lab (each ~100 kB)
 
 
 @dataclass
@@ -133,3 +137,27 @@ def run_bias_lab(
     return LabResult(
         ds.x_train[:n], generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy, *fields
     )
+
+
+_kept: OrderedDict[tuple, LabResult] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def cached_bias_lab(name: str, base_steps: int, refine_steps: int, progress=None) -> LabResult:
+    """``run_bias_lab(name, base_steps, refine_steps)`` at its default n, seed and α, remembered.
+
+    The result is a pure function of these arguments (every network and draw is seeded), so the
+    last LAB_CACHE_SIZE results are kept and a repeated request — or one warmed at start-up — costs
+    nothing. ``progress`` is only called when the lab actually trains.
+    """
+    key = (name, base_steps, refine_steps)
+    with _kept_lock:
+        if key in _kept:
+            _kept.move_to_end(key)
+            return _kept[key]
+    result = run_bias_lab(name, base_steps, refine_steps, progress=progress)
+    with _kept_lock:
+        _kept[key] = result
+        while len(_kept) > LAB_CACHE_SIZE:
+            _kept.popitem(last=False)
+    return result

@@ -221,3 +221,37 @@ def test_paths_end_where_the_pipeline_ends_and_frames_hold_between_grid_times(ti
         frame_at(base, 0.5), base.frames[1]
     )
     assert torch.equal(frame_at(base, 1.0), base.frames[2])
+
+
+def test_the_bias_lab_is_remembered_by_its_arguments_and_the_cache_is_bounded(monkeypatch):
+    """cached_bias_lab trains once per (toy, base steps, refiner steps): a repeat returns the kept
+    result without training or reporting progress, and only LAB_CACHE_SIZE results are kept."""
+    from bfr_core import lab
+
+    calls = []
+    monkeypatch.setattr(lab, "run_bias_lab", lambda *a, progress=None: calls.append(a) or object())
+    monkeypatch.setattr(lab, "_kept", type(lab._kept)())
+    monkeypatch.setattr(lab, "LAB_CACHE_SIZE", 2)
+    first = lab.cached_bias_lab("moons", 60, 250)
+    assert lab.cached_bias_lab("moons", 60, 250, progress=lambda *_: 1 / 0) is first and len(calls) == 1
+    lab.cached_bias_lab("spirals", 60, 250)
+    lab.cached_bias_lab("moons", 60, 250)  # used last, so kept; the spirals result is the oldest
+    lab.cached_bias_lab("checkerboard", 60, 250)
+    assert list(lab._kept) == [("moons", 60, 250), ("checkerboard", 60, 250)] and len(calls) == 3
+
+
+def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(monkeypatch):
+    from app import registry, warmup
+    from bfr_core import lab
+
+    monkeypatch.setattr(lab, "DEFAULT_LAB", ("moons", 10, 10))
+    monkeypatch.setattr(warmup, "DEFAULT_LAB", ("moons", 10, 10))
+    registry.latent_map.cache_clear()
+    took = warmup.warm("digits")
+    assert list(took) == ["latents digits", "bias lab"] and all(s >= 0 for s in took.values())
+    hits = registry.latent_map.cache_info().hits
+    registry.latent_map("digits")
+    assert registry.latent_map.cache_info().hits == hits + 1
+    assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10)]
+    failed = warmup.warm("no-such-bundle")  # logged, never raised
+    assert "latents no-such-bundle" in failed
