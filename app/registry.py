@@ -15,6 +15,8 @@ from bfr_core.data import DataError, load_dataset
 from bfr_core.pipeline import SHARED_FILE, Pipeline, read_json
 from bfr_core.roundtrip import load_examples
 
+from .memo import single_flight
+
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = Path(os.environ.get("BFR_CHECKPOINTS", ROOT / "checkpoints"))
 PREFERRED_ORDER = ("mnist", "mnist-leak", "mnist-euler8", "fashion-mnist", "digits", "moons")
@@ -83,10 +85,16 @@ def scorer(name: str) -> Scorer:
     return scorer_for(pipeline(name).bundle)
 
 
-@lru_cache(maxsize=16)
-def latent_map(name: str, alpha: float | None = None, lfr_nfe: int | None = None) -> LatentMap:
-    """Bundle ``name``'s latent map at one LFR setting (None: its defaults, stored fitted in the bundle)."""
+@single_flight(maxsize=16)
+def _latent_map(name: str, alpha: float | None, lfr_nfe: int | None) -> LatentMap:
     return bundle_latent_map(pipeline(name), alpha, lfr_nfe)
+
+
+def latent_map(name: str, alpha: float | None = None, lfr_nfe: int | None = None) -> LatentMap:
+    """Bundle ``name``'s latent map at one LFR setting (None: its defaults, stored fitted in the bundle).
+    Kept per setting; a request that arrives while the same map is being computed (by the start-up
+    warm-up or another visitor) waits for that computation instead of repeating it."""
+    return _latent_map(name, alpha, lfr_nfe)
 
 
 @lru_cache(maxsize=None)

@@ -246,12 +246,43 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
 
     monkeypatch.setattr(lab, "DEFAULT_LAB", ("moons", 10, 10))
     monkeypatch.setattr(warmup, "DEFAULT_LAB", ("moons", 10, 10))
-    registry.latent_map.cache_clear()
+    registry._latent_map.cache_clear()
     took = warmup.warm("digits")
     assert list(took) == ["latents digits", "bias lab"] and all(s >= 0 for s in took.values())
-    hits = registry.latent_map.cache_info().hits
-    registry.latent_map("digits")
-    assert registry.latent_map.cache_info().hits == hits + 1
+    assert registry._latent_map.cached("digits", None, None)
     assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10)]
     failed = warmup.warm("no-such-bundle")  # logged, never raised
     assert "latents no-such-bundle" in failed
+
+
+def test_concurrent_callers_of_one_key_share_one_computation_and_failures_are_not_kept():
+    import threading
+
+    from app.memo import single_flight
+
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    @single_flight(maxsize=2)
+    def slow(key):
+        calls.append(key)
+        started.set()
+        release.wait(10)
+        if key == "bad":
+            raise ValueError("bad key")
+        return [key]
+
+    results = []
+    first = threading.Thread(target=lambda: results.append(slow("a")))
+    first.start()
+    started.wait(10)
+    second = threading.Thread(target=lambda: results.append(slow("a")))
+    second.start()
+    release.set()
+    first.join(10), second.join(10)
+    assert calls == ["a"] and results[0] is results[1] == ["a"]
+    for _ in range(2):
+        with pytest.raises(ValueError, match="bad key"):
+            slow("bad")
+    assert calls == ["a", "bad", "bad"] and not slow.cached("bad")
+    slow("b"), slow("c")
+    assert not slow.cached("a") and slow.cached("c")  # bounded: the oldest key is dropped
