@@ -151,27 +151,44 @@ def variance_map(var: np.ndarray, title: str) -> go.Figure:
     return fig
 
 
+SECOND_METRIC = "fid2"  # the independent extractor's FID, drawn dashed when the sweep stored it
+
+
 def sweep_curves(sweep: dict) -> go.Figure:
+    """Primary metric vs refiner NFE per refiner (solid) and, when stored, the independent metric
+    (dashed): a gain counts only where both curves agree."""
     fig = go.Figure()
+    metrics = sweep.get("metrics", {})
     for mode, colour in (("lfr", "#d62728"), ("dfr", "#1f77b4")):
-        if mode in sweep:
-            nfe, q = zip(*sweep[mode])
+        if mode not in sweep:
+            continue
+        nfe, q = zip(*sweep[mode])
+        line = dict(color=colour)
+        fig.add_trace(
+            go.Scatter(x=nfe, y=q, mode="lines+markers", name=f"{mode.upper()} (Euler steps)", line=line)
+        )
+        second = [metrics.get(f"{mode} {k}", {}).get(SECOND_METRIC) for k in nfe]
+        if all(v is not None for v in second):
             fig.add_trace(
                 go.Scatter(
                     x=nfe,
-                    y=q,
+                    y=second,
                     mode="lines+markers",
-                    name=f"{mode.upper()} (Euler steps)",
-                    line=dict(color=colour),
+                    name=f"{mode.upper()}, {SECOND_METRIC.upper()} (independent)",
+                    line={**line, "dash": "dot"},
                 )
             )
     fig.add_hline(y=sweep["base"], line_dash="dash", annotation_text="base", line_color="gray")
+    base2 = metrics.get("base", {}).get(SECOND_METRIC)
+    if base2 is not None:
+        fig.add_hline(y=base2, line_dash="dot", annotation_text="base, FID2", line_color="gray")
     note = f"<br><sup>{sweep['note']}</sup>" if sweep.get("note") else ""
     fig.update_layout(
         title=f"{sweep['metric'].upper()} vs refiner NFE (lower is better){note}",
         height=400,
         xaxis_title="refiner NFE",
         yaxis_title=sweep["metric"],
+        yaxis_type="log",
         margin=dict(l=40, r=10, t=40, b=40),
     )
     return fig

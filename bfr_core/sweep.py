@@ -50,8 +50,14 @@ def nfe_sweep(
     alpha: float | None = None,
     progress=None,
 ) -> dict:
-    """{"metric": name, "base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...]} with Euler steps (NFE = steps);
-    q is ``score``'s primary metric (FID for images, energy distance for points)."""
+    """Quality of each refiner against its number of Euler steps (NFE = steps), on shared draws.
+
+    Returns:
+        {"metric": name, "base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...], "metrics": {...}}:
+        q is ``score``'s primary metric (FID for images, energy distance for points); "metrics" holds
+        every metric the scorer gives (e.g. ``fid2`` on the independent extractor) by row name
+        ("base", "lfr 1", …, "dfr 10").
+    """
 
     stages = [m for m in ("lfr", "dfr") if pipe.bundle.has(m)]
     rows = {"base": Settings(mode="none")}
@@ -60,9 +66,10 @@ def nfe_sweep(
             rows[f"{mode} {nfe}"] = Settings(
                 mode=mode, alpha=alpha, **{f"{mode}_solver": "euler", f"{mode}_nfe": nfe}
             )
-    out = {"metric": score.primary, **{mode: [] for mode in stages}}
+    out = {"metric": score.primary, **{mode: [] for mode in stages}, "metrics": {}}
     for done, (name, run) in enumerate(run_rows(pipe, rows, n, seed)):
-        quality = score(run.x, run.labels)[score.primary]
+        out["metrics"][name] = score(run.x, run.labels)
+        quality = out["metrics"][name][score.primary]
         if name == "base":
             out["base"] = quality
             continue

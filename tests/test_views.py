@@ -85,7 +85,7 @@ class MeanPixel:
     primary = "fid"
 
     def __call__(self, x, labels):
-        return {"fid": float(x.mean())}
+        return {"fid": float(x.mean()), "fid2": float(x.std())}
 
 
 def test_nfe_sweep_scores_each_refiner_at_each_euler_nfe(tiny_bundle):
@@ -97,6 +97,19 @@ def test_nfe_sweep_scores_each_refiner_at_each_euler_nfe(tiny_bundle):
     assert sweep["dfr"][1] == (3, score(pipe.run(40, 2, s).final, None)["fid"])
     assert [n for n, _ in sweep["lfr"]] == [1, 3]
     assert seen == sorted(seen) and seen[-1] == 1.0
+    assert list(sweep["metrics"]) == ["base", "lfr 1", "lfr 3", "dfr 1", "dfr 3"]  # every metric kept
+    assert sweep["metrics"]["dfr 3"] == score(pipe.run(40, 2, s).final, None)
+
+
+def test_the_sweep_chart_draws_the_independent_metric_dashed_when_stored():
+    from app.figures import sweep_curves
+
+    sweep = {"metric": "fid", "base": 9.0, "lfr": [(1, 8.0), (2, 7.0)], "dfr": [(1, 5.0), (2, 4.0)]}
+    assert [t.name for t in sweep_curves(sweep).data] == ["LFR (Euler steps)", "DFR (Euler steps)"]
+    sweep["metrics"] = {"base": {"fid2": 6.0}, "lfr 1": {"fid2": 5.0}, "lfr 2": {"fid2": 4.5}}
+    traces = sweep_curves(sweep).data
+    assert [t.name for t in traces] == ["LFR (Euler steps)", "LFR, FID2 (independent)", "DFR (Euler steps)"]
+    assert list(traces[1].y) == [5.0, 4.5] and traces[1].line.dash == "dot"
 
 
 def test_lfr_drift_stacks_the_base_then_each_nfe(tiny_bundle):
