@@ -22,7 +22,7 @@ from bfr_core.latent_view import latent_distances, norm_per_dim
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.roundtrip import bias_meter, round_trip
-from bfr_core.trajectories import frame_at, pipeline_paths
+from bfr_core.trajectories import frame_index, pipeline_paths
 from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_sweep, nfe_sweep
 
 from . import figures, registry, urlstate
@@ -396,8 +396,8 @@ def trajectory(bundle, seed, base_nfe, refiner_nfe, t):
     paths = cached_paths(bundle, seed, base_nfe, refiner_nfe)
     rows, notes = [], []
     for name, path in paths.items():
-        k = int(torch.searchsorted(path.times, torch.tensor(float(t)), right=True)) - 1
-        rows.append(frame_at(path, t))
+        k = frame_index(path, t)
+        rows.append(path.frames[k])
         notes.append(f"{name.upper()}: step {k} of {len(path.times) - 1} (t = {path.times[k]:.2f})")
     text = f"**t = {t:.2f}** · rows: {', '.join(n.upper() for n in paths)} · " + " · ".join(notes)
     link = urlstate.share_link(

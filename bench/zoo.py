@@ -282,8 +282,8 @@ def main(argv=None) -> None:
                 save_samples(args.sample_cache / key, samples)
             run["rows"].update({r: v for r, v in result.items()})
             run["wall_s"] = round(run.get("wall_s", 0) + time.perf_counter() - t0, 1)
+            run["commands"] = list(dict.fromkeys([*run.get("commands", []), command]))
             kept["runs"][key] = run
-            kept["command"] = command
             args.out_dir.mkdir(parents=True, exist_ok=True)
             out_json.write_text(json.dumps(kept, indent=1))
             print(
@@ -333,20 +333,25 @@ def rescore(args) -> None:
 
 
 def write_markdown(kept: dict, dest: Path) -> None:
+    """zoo.md: one table per (bundle, n) with the commands that computed its rows, then the verdicts."""
     by_bundle: dict[str, dict] = {}
+    commands: dict[str, list[str]] = {}
     for key, run in kept["runs"].items():
         name, n, seed = key.rsplit("/", 2)
-        by_bundle.setdefault(f"{name}, n = {n[1:]}", {})[seed[4:]] = run["rows"]
+        section = f"{name}, n = {n[1:]}"
+        by_bundle.setdefault(section, {})[seed[4:]] = run["rows"]
+        ran = run.get("commands") or [kept.get("command", "(not recorded)")]  # older runs kept one
+        commands[section] = list(dict.fromkeys([*commands.get(section, []), *ran]))
     text = [
-        f"Command: `{kept.get('command', '')}`",
-        "",
         "FID/KID on the bundle's classifier features and FID2/KID2 on its independent `classifier2`, "
         "both against the 10,000 test images; Δ is each seed's change against the base on the same prior "
-        "draws (mean ± std over seeds). *helps*: both FIDs drop on every seed by more than 2 std.",
+        "draws (mean ± std over seeds). *helps*: both FIDs drop on every seed by more than 2 std. Under "
+        "each table: the commands that computed its rows (a rerun recomputes only rows whose model files "
+        "or bundle card changed).",
         "",
     ]
     for name, per_seed in by_bundle.items():
-        text += bundle_table(name, per_seed) + [""]
+        text += bundle_table(name, per_seed) + [""] + [f"`{c}`  " for c in commands[name]] + [""]
     text += ["#### The paper's findings, per bundle (both metrics must agree on every seed)", ""]
     plain = {k: v for k, v in by_bundle.items() if "[" not in k}
     text += verdict_lines(plain) + [""] + variant_lines(by_bundle) + [""]

@@ -56,7 +56,12 @@ def pipeline_paths(pipe, n: int, seed: int, settings) -> dict[str, Path]:
     return paths
 
 
+def frame_index(path: Path, t: float) -> int:
+    """The index of the last grid time ≤ t (clamped to the path): which solver step t shows."""
+    k = int(torch.searchsorted(path.times, torch.tensor(float(t)), right=True)) - 1
+    return max(0, min(k, len(path.times) - 1))
+
+
 def frame_at(path: Path, t: float) -> torch.Tensor:
     """The frame of ``path`` at the last grid time ≤ t (the solver has no state between its steps)."""
-    k = int(torch.searchsorted(path.times, torch.tensor(float(t)), right=True)) - 1
-    return path.frames[max(0, min(k, len(path.times) - 1))]
+    return path.frames[frame_index(path, t)]

@@ -48,6 +48,8 @@ def test_zoo_rows_match_evaluate_and_are_kept(tiny_bundle, tmp_path):
     assert run["rows"]["lfr@base-euler8"]["solver"] == "base eulerx8 + lfr rk4x4"
     md = (tmp_path / "zoo.md").read_text()
     assert "| dfr | base rk4x20 + dfr rk4x4 | 4 |" in md
+    assert run["commands"] == ["python bench/zoo.py " + " ".join(argv)]
+    assert f"`{run['commands'][0]}`" in md.split("#### ")[1]  # under the table its rows came from
     mtime = (tmp_path / "zoo.json").stat().st_mtime_ns
     zoo.main(argv)  # nothing changed: every row is kept, nothing recomputed
     assert (tmp_path / "zoo.json").stat().st_mtime_ns == mtime
