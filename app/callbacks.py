@@ -28,6 +28,7 @@ from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_sweep,
 from . import figures, registry, urlstate
 
 APP_MAX_SAMPLES = 256
+MY_POINTS = "my points"  # the bias lab's choice that trains on the user's pasted points
 MAX_SEED = 2**31 - 1
 MAX_NFE = 100
 
@@ -422,15 +423,19 @@ def step_back(t) -> float:
 
 
 @user_errors
-def bias_lab(toy, base_steps, refine_steps, progress=gr.Progress()):
-    """Train a short base on a toy set live, show its bias, then correct it with LFR and DFR."""
-    if toy not in TOY_SETS:
-        raise ValueError(f"unknown toy set {toy!r}; choose one of {', '.join(TOY_SETS)}")
+def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
+    """Train a short base on a toy set (or the user's pasted points) live, show its bias, then correct
+    it with LFR and DFR."""
+    if toy not in (*TOY_SETS, MY_POINTS):
+        raise ValueError(f"unknown toy set {toy!r}; choose one of {', '.join(TOY_SETS)} or {MY_POINTS!r}")
+    if toy == MY_POINTS and not (isinstance(points, str) and points.strip()):
+        raise ValueError(f"paste your points (one 'x, y' per line) to train on '{MY_POINTS}'")
     r = cached_bias_lab(
         toy,
         as_int(base_steps, "base steps", 10, 3000),
         as_int(refine_steps, "refiner steps", 10, 3000),
         progress=lambda f, text: progress(f, desc=text),
+        points=points if toy == MY_POINTS else None,
     )
     e = r.energy
     data = figures.toy_panel({"real": r.real, "base samples": r.generated}, "real vs short-trained base")

@@ -46,13 +46,15 @@ def private_dir(prefix: str = "bfr-explorer-") -> Path:
 
 def input_rule(component) -> tuple:
     """What one input accepts: ("choice", values) for dropdowns and radios, ("range", lo, hi) for sliders
-    and bounded numbers, ("any",) otherwise."""
+    and bounded numbers, ("text", max characters) for bounded text boxes, ("any",) otherwise."""
     choices = getattr(component, "choices", None)
     if choices:
         return ("choice", frozenset(value for _, value in choices))
     lo, hi = getattr(component, "minimum", None), getattr(component, "maximum", None)
     if lo is not None and hi is not None:
         return ("range", lo, hi)
+    if getattr(component, "max_length", None):
+        return ("text", component.max_length)
     return ("any",)
 
 
@@ -74,6 +76,8 @@ def check_item(i: int, label: str, value, rule: tuple) -> str | None:
         return f"{name} must be one of {', '.join(sorted(map(str, rule[1])))}, got {shown}"
     if rule[0] == "range" and (not isinstance(value, (int, float)) or not rule[1] <= value <= rule[2]):
         return f"{name} must be a number in {rule[1]:g}..{rule[2]:g}, got {shown}"
+    if rule[0] == "text" and (not isinstance(value, str) or len(value) > rule[1]):
+        return f"{name} must be text of at most {rule[1]:,} characters"
     return None
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from bfr_core.lab import DEFAULT_LAB
+from bfr_core.data import TOY_SETS
+from bfr_core.lab import DEFAULT_LAB, USER_POINTS, USER_POINTS_CHARS
 from bfr_core.ode import FIXED_SOLVERS
 
 from . import callbacks, registry, urlstate
+from .callbacks import MY_POINTS
 from .service import COMPUTE
 
 METHOD_TEXT = """
@@ -311,9 +313,7 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(TEXT["lab"])
                 with gr.Row():
                     toy = gr.Dropdown(
-                        ["moons", "8gaussians", "checkerboard", "spirals"],
-                        value=DEFAULT_LAB[0],
-                        label="toy set",
+                        [*TOY_SETS, MY_POINTS], value=DEFAULT_LAB[0], label="toy set (or your own points)"
                     )
                     b_steps = gr.Slider(
                         50, 1500, value=DEFAULT_LAB[1], step=10, label="base training steps (short = biased)"
@@ -322,6 +322,15 @@ def build_demo() -> gr.Blocks:
                         50, 1500, value=DEFAULT_LAB[2], step=50, label="refiner training steps"
                     )
                     lab_btn = gr.Button("Train live", variant="primary")
+                points = gr.Textbox(
+                    label=f"your own points, used when the toy set is '{MY_POINTS}': one 'x, y' per "
+                    f"line, {USER_POINTS[0]}–{USER_POINTS[1]} points (rescaled to the prior's spread; "
+                    "20% held out)",
+                    lines=4,
+                    max_lines=8,
+                    max_length=USER_POINTS_CHARS,
+                    placeholder="0.1, 2.3\n-1.0, 0.5\n…",
+                )
                 lab_md = gr.Markdown()
                 with gr.Row():
                     lab_data, lab_lat, lab_fixed = gr.Plot(), gr.Plot(), gr.Plot()
@@ -329,7 +338,8 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     lab_lfr_field, lab_dfr_field = gr.Plot(), gr.Plot()
                 lab_outputs = [lab_data, lab_lat, lab_fixed, lab_bars, lab_md, lab_lfr_field, lab_dfr_field]
-                on([lab_btn.click], callbacks.bias_lab, [toy, b_steps, r_steps], lab_outputs, "bias_lab")
+                lab_inputs = [toy, b_steps, r_steps, points]
+                on([lab_btn.click], callbacks.bias_lab, lab_inputs, lab_outputs, "bias_lab")
 
             with gr.Tab("Method", id=TAB_IDS["Method"]):
                 gr.Markdown(METHOD_TEXT)

@@ -59,7 +59,12 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
         ["mnist", 0.2, "precomputed"],
     ),
     ("Overshoot to t = 1.5 then 2, MNIST", "/overshoot", ["mnist", 0.2, 1.5], ["mnist", 0.2, 2.0]),
-    ("Bias lab, defaults (moons, then 8gaussians)", "/bias_lab", ["moons", 60, 250], ["8gaussians", 60, 250]),
+    (
+        "Bias lab, defaults (moons, then 8gaussians)",
+        "/bias_lab",
+        ["moons", 60, 250, ""],
+        ["8gaussians", 60, 250, ""],
+    ),
 ]
 
 

@@ -95,7 +95,7 @@ def bias_lab_threads(url: str) -> dict:
 
     def run(_):
         return json.dumps(
-            Client(url, verbose=False).predict("moons", 60, 250, api_name="/bias_lab"),
+            Client(url, verbose=False).predict("moons", 60, 250, "", api_name="/bias_lab"),
             sort_keys=True,
             default=str,
         )

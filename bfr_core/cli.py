@@ -127,7 +127,7 @@ def invert_resumably(base, x, labels, args, state: Path) -> tuple[torch.Tensor, 
         saved = load_train_state(state)
         if {k: saved.get(k) for k in settings} != settings:
             raise ValueError(
-                f"{state}: was started with {({k: saved.get(k) for k in settings})}, not {settings}; "
+                f"{state}: was started with { ({k: saved.get(k) for k in settings}) }, not {settings}; "
                 "rerun without --resume to start over"
             )
         done, wall = int(saved["done"]), float(saved["wall_s"])

@@ -7,13 +7,14 @@ and a DFR (G(z) → data, OT coupling), with trajectories for plotting.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
 
-from .data import load_dataset
+from .data import Dataset, load_dataset
 from .metrics import energy_distance
 from .nets import MLPVelocity, init_weights
 from .flow import base_batches, train_flow
@@ -25,7 +26,10 @@ from .train import TrainConfig
 MAX_LAB_STEPS = 3000
 MAX_LAB_POINTS = 5000
 DEFAULT_LAB = ("moons", 60, 250)  # toy set, base steps, refiner steps: the view's first setting
-LAB_CACHE_SIZE = 32  # results kept by cached_bias_lab (each ~100 kB)
+LAB_CACHE_SIZE = 32
+USER_POINTS = (50, 1000)  # how many points a user may paste as their own data set
+USER_POINTS_CHARS = 30_000  # the pasted text's bound (1,000 lines of "x, y" fit easily)
+USER_TEST_SHARE = 0.2  # results kept by cached_bias_lab (each ~100 kB)
 
 
 @dataclass
@@ -55,6 +59,51 @@ def velocity_grid(net, points: torch.Tensor, n: int = 15) -> tuple[torch.Tensor,
     return grid, net(torch.zeros(len(grid)), grid, None, None)
 
 
+def points_dataset(text: str, seed: int = 0) -> Dataset:
+    """A user's own 2-D points as the lab's data set.
+
+    Args:
+        text: one point per line, "x, y" (comma, semicolon, space or tab between the two numbers);
+            blank lines are skipped. USER_POINTS[0]..USER_POINTS[1] finite points, at most
+            USER_POINTS_CHARS characters.
+        seed: the split's seed.
+
+    Returns:
+        A Dataset "my points": standardised (x − mean) / RMS so the points have the prior's scale, then
+        shuffled and split, USER_TEST_SHARE of them held out as the test set.
+
+    Raises:
+        ValueError: naming the first bad line, or the count / length bound broken.
+    """
+    if not isinstance(text, str) or len(text) > USER_POINTS_CHARS:
+        raise ValueError(f"your points must be text of at most {USER_POINTS_CHARS:,} characters")
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.replace(",", " ").replace(";", " ").split()
+        if not parts:
+            continue
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            values = []
+        if len(values) != 2 or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"line {number} of your points is not two finite numbers: {line.strip()[:40]!r}")
+        rows.append(values)
+    lo, hi = USER_POINTS
+    if not lo <= len(rows) <= hi:
+        raise ValueError(f"paste between {lo} and {hi} points, one 'x, y' per line; got {len(rows)}")
+    x = torch.tensor(rows, dtype=torch.float32)
+    x = x - x.mean(0)
+    rms = x.pow(2).mean().sqrt()
+    if rms < 1e-6:
+        raise ValueError("your points all lie on one spot; paste points that spread out")
+    x = x / rms
+    x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))]
+    k = max(1, int(len(x) * USER_TEST_SHARE))
+    zeros = torch.zeros(len(x), dtype=torch.long)
+    return Dataset("my points", x[k:], zeros[k:], x[:k], zeros[:k], num_classes=1)
+
+
 def run_bias_lab(
     name: str = "moons",
     base_steps: int = 60,
@@ -63,15 +112,18 @@ def run_bias_lab(
     seed: int = 0,
     alpha: float = 0.1,
     progress=None,
+    data: Dataset | None = None,
 ) -> LabResult:
-    """Train base → invert → LFR → DFR on toy set ``name``; ``progress(fraction, text)`` reports."""
+    """Train base → invert → LFR → DFR on toy set ``name`` (or ``data``, e.g. :func:`points_dataset`);
+    ``progress(fraction, text)`` reports. Real points, latents and scores use at most ``n`` points."""
     if not (isinstance(base_steps, int) and 10 <= base_steps <= MAX_LAB_STEPS):
         raise ValueError(f"base steps must be an integer in 10..{MAX_LAB_STEPS}, got {base_steps!r}")
     if not (isinstance(refine_steps, int) and 10 <= refine_steps <= MAX_LAB_STEPS):
         raise ValueError(f"refiner steps must be an integer in 10..{MAX_LAB_STEPS}, got {refine_steps!r}")
     if not (isinstance(n, int) and 100 <= n <= MAX_LAB_POINTS):
         raise ValueError(f"points must be an integer in 100..{MAX_LAB_POINTS}, got {n!r}")
-    ds = load_dataset(name, seed=seed)
+    ds = data if data is not None else load_dataset(name, seed=seed)
+    real, test = ds.x_train[:n], ds.x_test[:n]
     total = base_steps + 2 * refine_steps
 
     def reporter(offset, label):
@@ -99,10 +151,10 @@ def run_bias_lab(
     g = torch.Generator().manual_seed(seed)
     prior = torch.randn(n, 2, generator=g)
     generated = flow_map(base, prior, solver="rk4", nfe=8).x
-    z_b = invert(base, ds.x_train[:n], solver="rk4", nfe=8, desc=None)
+    z_b = invert(base, real, solver="rk4", nfe=8, desc=None)
     lfr = train_flow(
         net(),
-        lfr_batches(z_b, torch.zeros(n, dtype=torch.long), False, alpha=alpha),
+        lfr_batches(z_b, torch.zeros(len(z_b), dtype=torch.long), False, alpha=alpha),
         "ot",
         0.0,
         128,
@@ -124,38 +176,39 @@ def run_bias_lab(
     ).model
     mapped = flow_map(dfr, generated, solver="euler", nfe=10, return_trajectory=True)
     dfr_points, traj = mapped.x, mapped.trajectory
-    test = ds.x_test[:n]
     energy = {
         k: energy_distance(v, test)
-        for k, v in (("base", generated), ("lfr", lfr_points), ("dfr", dfr_points), ("train", ds.x_train[:n]))
+        for k, v in (("base", generated), ("lfr", lfr_points), ("dfr", dfr_points), ("train", real))
     }
     energy["latents_vs_prior"] = energy_distance(z_b, prior)
     fields = (
         velocity_grid(lfr, torch.cat([prior, z_b])),
-        velocity_grid(dfr, torch.cat([generated, ds.x_train[:n]])),
+        velocity_grid(dfr, torch.cat([generated, real])),
     )
-    return LabResult(
-        ds.x_train[:n], generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy, *fields
-    )
+    return LabResult(real, generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy, *fields)
 
 
 _kept: OrderedDict[tuple, LabResult] = OrderedDict()
 _kept_lock = threading.Lock()
 
 
-def cached_bias_lab(name: str, base_steps: int, refine_steps: int, progress=None) -> LabResult:
-    """``run_bias_lab(name, base_steps, refine_steps)`` at its default n, seed and α, remembered.
+def cached_bias_lab(
+    name: str, base_steps: int, refine_steps: int, progress=None, points: str | None = None
+) -> LabResult:
+    """``run_bias_lab(name, base_steps, refine_steps)`` at its default n, seed and α, remembered;
+    with ``points`` (text for :func:`points_dataset`) the user's points replace the toy set.
 
     The result is a pure function of these arguments (every network and draw is seeded), so the
     last LAB_CACHE_SIZE results are kept and a repeated request — or one warmed at start-up — costs
     nothing. ``progress`` is only called when the lab actually trains.
     """
-    key = (name, base_steps, refine_steps)
+    data = None if points is None else points_dataset(points)
+    key = (name, base_steps, refine_steps, points)
     with _kept_lock:
         if key in _kept:
             _kept.move_to_end(key)
             return _kept[key]
-    result = run_bias_lab(name, base_steps, refine_steps, progress=progress)
+    result = run_bias_lab(name, base_steps, refine_steps, progress=progress, data=data)
     with _kept_lock:
         _kept[key] = result
         while len(_kept) > LAB_CACHE_SIZE:

@@ -128,6 +128,13 @@ def test_bias_lab_runs_and_validates():
     assert list(bars.data[0].x) == ["base", "LFR", "DFR", "real training points"]
     with pytest.raises(gr.Error, match="base steps must be an integer in 10..3000"):
         callbacks.bias_lab("moons", 10**6, 50)
+    with pytest.raises(gr.Error, match="paste your points"):
+        callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, "  ")
+    with pytest.raises(gr.Error, match="line 2 of your points is not two finite numbers"):
+        callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, "1, 2\nhello")
+    square = "\n".join(f"{i % 10}, {i // 10}" for i in range(100))
+    *_, md, _, _ = callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, square)
+    assert "Energy distance" in md
 
 
 def test_http_api_refine_and_generate(server):
@@ -161,6 +168,19 @@ def test_http_api_reports_bad_input(server, overrides, msg):
     client = Client(server, verbose=False)
     with pytest.raises(Exception, match=msg):
         client.predict(*{**DEFAULTS, **overrides}.values(), api_name="/refine")
+
+
+def test_http_api_refuses_pasted_points_over_the_text_bound_before_any_work(server):
+    from gradio_client import Client
+
+    from bfr_core.lab import USER_POINTS_CHARS
+
+    client = Client(server, verbose=False)
+    too_long = "1, 2\n" * (USER_POINTS_CHARS // 5 + 1)
+    with pytest.raises(
+        Exception, match=rf"data item 3 \(your own points.*at most {USER_POINTS_CHARS:,} characters"
+    ):
+        client.predict(callbacks.MY_POINTS, 60, 250, too_long, api_name="/bias_lab")
 
 
 def test_cli_and_app_give_identical_pixels(tmp_path):

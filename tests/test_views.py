@@ -1,5 +1,7 @@
 """The library behind the app's views: latent_view, sweep and the 2-D bias lab."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -242,7 +244,7 @@ def test_the_bias_lab_is_remembered_by_its_arguments_and_the_cache_is_bounded(mo
     from bfr_core import lab
 
     calls = []
-    monkeypatch.setattr(lab, "run_bias_lab", lambda *a, progress=None: calls.append(a) or object())
+    monkeypatch.setattr(lab, "run_bias_lab", lambda *a, progress=None, data=None: calls.append(a) or object())
     monkeypatch.setattr(lab, "_kept", type(lab._kept)())
     monkeypatch.setattr(lab, "LAB_CACHE_SIZE", 2)
     first = lab.cached_bias_lab("moons", 60, 250)
@@ -250,7 +252,7 @@ def test_the_bias_lab_is_remembered_by_its_arguments_and_the_cache_is_bounded(mo
     lab.cached_bias_lab("spirals", 60, 250)
     lab.cached_bias_lab("moons", 60, 250)  # used last, so kept; the spirals result is the oldest
     lab.cached_bias_lab("checkerboard", 60, 250)
-    assert list(lab._kept) == [("moons", 60, 250), ("checkerboard", 60, 250)] and len(calls) == 3
+    assert list(lab._kept) == [("moons", 60, 250, None), ("checkerboard", 60, 250, None)] and len(calls) == 3
 
 
 def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(monkeypatch):
@@ -263,7 +265,7 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
     took = warmup.warm("digits")
     assert list(took) == ["latents digits", "bias lab"] and all(s >= 0 for s in took.values())
     assert registry._latent_map.cached("digits", None, None)
-    assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10)]
+    assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10, None)]
     failed = warmup.warm("no-such-bundle")  # logged, never raised
     assert "latents no-such-bundle" in failed
 
@@ -299,3 +301,41 @@ def test_concurrent_callers_of_one_key_share_one_computation_and_failures_are_no
     assert calls == ["a", "bad", "bad"] and not slow.cached("bad")
     slow("b"), slow("c")
     assert not slow.cached("a") and slow.cached("c")  # bounded: the oldest key is dropped
+
+
+def test_pasted_points_become_a_standardised_held_out_split_and_bad_lines_are_named():
+    from bfr_core.lab import USER_POINTS, points_dataset
+
+    pts = torch.randn(60, 2, generator=torch.Generator().manual_seed(4)) * 3 + 5
+    text = "\n".join(
+        f"{x:.6f}, {y:.6f}" if i % 2 else f"{x:.6f}\t{y:.6f}" for i, (x, y) in enumerate(pts.tolist())
+    )
+    ds = points_dataset(text + "\n\n", seed=1)
+    assert (len(ds.x_train), len(ds.x_test)) == (48, 12)  # 20% held out
+    allx = torch.cat([ds.x_train, ds.x_test])
+    centred = pts - pts.mean(0)
+    expected = centred / centred.pow(2).mean().sqrt()  # (x − mean) / RMS
+    assert torch.allclose(allx.mean(0), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(allx.pow(2).mean(), torch.tensor(1.0), atol=1e-5)
+    assert torch.allclose(allx.sort(0).values, expected.sort(0).values, atol=1e-5)
+    with pytest.raises(ValueError, match=r"line 3 of your points is not two finite numbers: '1, nan'"):
+        points_dataset("0, 1\n2, 3\n1, nan\n")
+    with pytest.raises(
+        ValueError, match=rf"paste between {USER_POINTS[0]} and {USER_POINTS[1]} points.*got 2"
+    ):
+        points_dataset("0, 1\n2, 3")
+    with pytest.raises(ValueError, match="all lie on one spot"):
+        points_dataset("1, 1\n" * 60)
+
+
+def test_the_bias_lab_trains_on_pasted_points():
+    from bfr_core.lab import points_dataset, run_bias_lab
+
+    g = torch.Generator().manual_seed(0)
+    ring = torch.randn(200, 2, generator=g)
+    ring = ring / ring.norm(dim=1, keepdim=True)
+    text = "\n".join(f"{x}, {y}" for x, y in ring.tolist())
+    ds = points_dataset(text)
+    r = run_bias_lab("my points", 20, 20, n=100, data=ds)
+    assert r.biased_latents.shape == r.lfr_points.shape == (100, 2) and torch.equal(r.real, ds.x_train[:100])
+    assert all(math.isfinite(v) for v in r.energy.values())
