@@ -5,7 +5,9 @@ Every callback refuses bad input with a ``gr.Error`` that names the field, befor
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import inspect
 import logging
 import math
 import re
@@ -29,6 +31,8 @@ from . import figures, registry, urlstate
 
 APP_MAX_SAMPLES = 256
 MY_POINTS = "my points"  # the bias lab's choice that trains on the user's pasted points
+LAB_REDRAW_S = 0.5  # seconds between live redraws of the bias lab's training curves
+LAB_PANELS = 7  # the bias lab's outputs before its training-curves plot
 MAX_SEED = 2**31 - 1
 MAX_NFE = 100
 
@@ -65,21 +69,41 @@ class ComputeGauge:
 COMPUTING = ComputeGauge()
 
 
+def refusal(fn_name: str, e: Exception) -> gr.Error:
+    """The UI / API message for a validation error: logged as one line, no traceback."""
+    message = public_message(e)
+    log.info("refused %s: %s", fn_name, message)
+    return gr.Error(message, print_exception=False)
+
+
+REFUSED = (ValueError, CheckpointError, DivergenceError, DataError)
+
+
 def user_errors(fn):
     """Turn the library's validation errors into messages shown in the UI / returned by the API.
 
-    A refusal is one log line (no traceback); any other exception is a bug and propagates.
+    A refusal is one log line (no traceback); any other exception is a bug and propagates. A generator
+    (a view that streams updates) stays a generator, so Gradio still streams it.
     """
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            try:
+                with COMPUTING:
+                    yield from fn(*args, **kwargs)
+            except REFUSED as e:
+                raise refusal(fn.__name__, e) from None
+
+        return streaming
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             with COMPUTING:
                 return fn(*args, **kwargs)
-        except (ValueError, CheckpointError, DivergenceError, DataError) as e:
-            message = public_message(e)
-            log.info("refused %s: %s", fn.__name__, message)
-            raise gr.Error(message, print_exception=False) from None
+        except REFUSED as e:
+            raise refusal(fn.__name__, e) from None
 
     return wrapper
 
@@ -425,18 +449,36 @@ def step_back(t) -> float:
 @user_errors
 def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
     """Train a short base on a toy set (or the user's pasted points) live, show its bias, then correct
-    it with LFR and DFR."""
+    it with LFR and DFR. Streams: the training-loss curves are redrawn about twice a second while the
+    lab trains (every other output unchanged), then every panel is filled."""
     if toy not in (*TOY_SETS, MY_POINTS):
         raise ValueError(f"unknown toy set {toy!r}; choose one of {', '.join(TOY_SETS)} or {MY_POINTS!r}")
     if toy == MY_POINTS and not (isinstance(points, str) and points.strip()):
         raise ValueError(f"paste your points (one 'x, y' per line) to train on '{MY_POINTS}'")
-    r = cached_bias_lab(
-        toy,
-        as_int(base_steps, "base steps", 10, 3000),
-        as_int(refine_steps, "refiner steps", 10, 3000),
-        progress=lambda f, text: progress(f, desc=text),
-        points=points if toy == MY_POINTS else None,
-    )
+    args = (toy, as_int(base_steps, "base steps", 10, 3000), as_int(refine_steps, "refiner steps", 10, 3000))
+    curves, outcome = {}, {}
+
+    def train():
+        try:
+            outcome["result"] = cached_bias_lab(
+                *args,
+                progress=lambda f, text: progress(f, desc=text),
+                points=points if toy == MY_POINTS else None,
+                curves=curves,
+            )
+        except Exception as e:  # noqa: BLE001 - re-raised in the request's own thread below
+            outcome["error"] = e
+
+    context = contextvars.copy_context()  # the request's context, so progress reaches this request's page
+    worker = threading.Thread(target=context.run, args=(train,), name="bias-lab", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(LAB_REDRAW_S)
+        if worker.is_alive() and any(curves.values()):
+            yield (*(gr.update() for _ in range(LAB_PANELS)), figures.training_curves(curves))
+    if "error" in outcome:
+        raise outcome["error"]
+    r = outcome["result"]
     e = r.energy
     data = figures.toy_panel({"real": r.real, "base samples": r.generated}, "real vs short-trained base")
     lat = figures.toy_panel(
@@ -476,4 +518,4 @@ def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
         f"DFR **{e['dfr']:.4f}**; real training points {e['train']:.4f}. "
         f"Biased latents vs prior: {e['latents_vs_prior']:.4f}."
     )
-    return data, lat, fixed, bars, md, lfr_field, dfr_field
+    yield data, lat, fixed, bars, md, lfr_field, dfr_field, figures.training_curves(r.curves or {}, e)

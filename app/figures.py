@@ -261,6 +261,34 @@ def field_panel(points: dict, field, title: str) -> go.Figure:
     return fig
 
 
+def training_curves(curves: dict, energy: dict | None = None) -> go.Figure:
+    """Training loss per step of each lab stage (base, LFR, DFR) on one log axis, drawn while they
+    train; once done, each stage's energy distance to held-out points is named in the legend."""
+    fig = go.Figure()
+    colours = {"base": "#d62728", "LFR": "#ff7f0e", "DFR": "#1f77b4"}
+    scores = {"base": "base", "LFR": "lfr", "DFR": "dfr"}
+    for stage, points in list(curves.items()):
+        points = list(points)  # a snapshot: the training thread may still append
+        if not points:
+            continue
+        steps, losses = zip(*points)
+        label = stage
+        if energy is not None and scores.get(stage) in energy:
+            label += f" (energy distance {energy[scores[stage]]:.4f})"
+        fig.add_trace(
+            go.Scatter(x=steps, y=losses, mode="lines", name=label, line=dict(color=colours.get(stage)))
+        )
+    fig.update_layout(
+        title="training loss per step (updates while the lab trains)",
+        height=320,
+        xaxis_title="step of this stage",
+        yaxis_title="flow-matching loss",
+        yaxis_type="log",
+        margin=dict(l=40, r=10, t=40, b=40),
+    )
+    return fig
+
+
 def energy_bars(values: dict) -> go.Figure:
     """One bar per method: energy distance to held-out points (the last bar is the real-data floor)."""
     colours = ["#d62728", "#ff7f0e", "#1f77b4", "#999999"]

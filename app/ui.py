@@ -337,7 +337,9 @@ def build_demo() -> gr.Blocks:
                 lab_bars = gr.Plot()
                 with gr.Row():
                     lab_lfr_field, lab_dfr_field = gr.Plot(), gr.Plot()
+                lab_curves = gr.Plot(label="training curves")
                 lab_outputs = [lab_data, lab_lat, lab_fixed, lab_bars, lab_md, lab_lfr_field, lab_dfr_field]
+                lab_outputs.append(lab_curves)
                 lab_inputs = [toy, b_steps, r_steps, points]
                 on([lab_btn.click], callbacks.bias_lab, lab_inputs, lab_outputs, "bias_lab")
 

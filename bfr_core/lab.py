@@ -45,6 +45,7 @@ class LabResult:
     energy: dict
     lfr_field: tuple[torch.Tensor, torch.Tensor] | None = None  # (grid points, v(0, z)) in latent space
     dfr_field: tuple[torch.Tensor, torch.Tensor] | None = None  # (grid points, v(0, x)) in data space
+    curves: dict[str, list[tuple[int, float]]] | None = None  # stage → (step, training loss) per step
 
 
 @torch.no_grad()
@@ -113,9 +114,12 @@ def run_bias_lab(
     alpha: float = 0.1,
     progress=None,
     data: Dataset | None = None,
+    curves: dict[str, list[tuple[int, float]]] | None = None,
 ) -> LabResult:
     """Train base → invert → LFR → DFR on toy set ``name`` (or ``data``, e.g. :func:`points_dataset`);
-    ``progress(fraction, text)`` reports. Real points, latents and scores use at most ``n`` points."""
+    ``progress(fraction, text)`` reports. Real points, latents and scores use at most ``n`` points.
+    Every step's training loss is appended to ``curves[stage]`` as it happens (stages "base", "LFR",
+    "DFR"; a fresh dict when None), so another thread can draw the curves while the lab trains."""
     if not (isinstance(base_steps, int) and 10 <= base_steps <= MAX_LAB_STEPS):
         raise ValueError(f"base steps must be an integer in 10..{MAX_LAB_STEPS}, got {base_steps!r}")
     if not (isinstance(refine_steps, int) and 10 <= refine_steps <= MAX_LAB_STEPS):
@@ -125,13 +129,17 @@ def run_bias_lab(
     ds = data if data is not None else load_dataset(name, seed=seed)
     real, test = ds.x_train[:n], ds.x_test[:n]
     total = base_steps + 2 * refine_steps
+    curves = {} if curves is None else curves
 
     def reporter(offset, label):
-        return lambda step, loss: (
-            progress((offset + step) / total, f"{label}: step {step}, loss {loss:.3f}")
-            if progress and step % 25 == 0
-            else None
-        )
+        curve = curves.setdefault(label, [])
+
+        def report(step, loss):
+            curve.append((step, loss))
+            if progress and step % 25 == 0:
+                progress((offset + step) / total, f"{label}: step {step}, loss {loss:.3f}")
+
+        return report
 
     def net():  # every network starts from the same seeded weights, drawn from its own generator
         return init_weights(MLPVelocity((2,), hidden=64, depth=2), torch.Generator().manual_seed(seed))
@@ -185,7 +193,9 @@ def run_bias_lab(
         velocity_grid(lfr, torch.cat([prior, z_b])),
         velocity_grid(dfr, torch.cat([generated, real])),
     )
-    return LabResult(real, generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy, *fields)
+    return LabResult(
+        real, generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy, *fields, curves
+    )
 
 
 _kept: OrderedDict[tuple, LabResult] = OrderedDict()
@@ -193,14 +203,14 @@ _kept_lock = threading.Lock()
 
 
 def cached_bias_lab(
-    name: str, base_steps: int, refine_steps: int, progress=None, points: str | None = None
+    name: str, base_steps: int, refine_steps: int, progress=None, points: str | None = None, curves=None
 ) -> LabResult:
     """``run_bias_lab(name, base_steps, refine_steps)`` at its default n, seed and α, remembered;
     with ``points`` (text for :func:`points_dataset`) the user's points replace the toy set.
 
     The result is a pure function of these arguments (every network and draw is seeded), so the
     last LAB_CACHE_SIZE results are kept and a repeated request — or one warmed at start-up — costs
-    nothing. ``progress`` is only called when the lab actually trains.
+    nothing. ``progress`` is only called, and ``curves`` only filled, when the lab actually trains.
     """
     data = None if points is None else points_dataset(points)
     key = (name, base_steps, refine_steps, points)
@@ -208,7 +218,7 @@ def cached_bias_lab(
         if key in _kept:
             _kept.move_to_end(key)
             return _kept[key]
-    result = run_bias_lab(name, base_steps, refine_steps, progress=progress, data=data)
+    result = run_bias_lab(name, base_steps, refine_steps, progress=progress, data=data, curves=curves)
     with _kept_lock:
         _kept[key] = result
         while len(_kept) > LAB_CACHE_SIZE:

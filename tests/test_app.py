@@ -120,20 +120,34 @@ def test_latent_companions_match_their_formulas():
     assert d["prior_to_biased"] == pytest.approx(energy_distance(p[:30], b[:30]))
 
 
-def test_bias_lab_runs_and_validates():
-    data, lat, fixed, bars, md, lfr_field, dfr_field = callbacks.bias_lab("moons", 50, 50)
+def test_bias_lab_streams_its_training_curves_then_every_panel():
+    from bfr_core import lab
+
+    updates = list(callbacks.bias_lab("moons", 50, 50))
+    data, lat, fixed, bars, md, lfr_field, dfr_field, curves = updates[-1]
     assert "Energy distance" in md and len(fixed.data) > 3
     arrows = [t for t in dfr_field.data if t.name and t.name.startswith("learned velocity")]
     assert len(arrows) == 1 and len(arrows[0].x) == 3 * 15 * 15  # one segment (and a gap) per grid point
     assert list(bars.data[0].x) == ["base", "LFR", "DFR", "real training points"]
+    kept = lab.cached_bias_lab("moons", 50, 50)
+    assert [t.name.split(" (")[0] for t in curves.data] == ["base", "LFR", "DFR"]
+    assert [len(t.x) for t in curves.data] == [50, 50, 50]
+    assert list(curves.data[1].y) == [loss for _, loss in kept.curves["LFR"]]
+    assert f"{kept.energy['dfr']:.4f}" in curves.data[2].name
+    for partial in updates[:-1]:  # while training: only the curves change
+        assert all(isinstance(u, dict) for u in partial[:-1]) and partial[-1].data
+    assert len(list(callbacks.bias_lab("moons", 50, 50))) == 1  # kept: one answer, no training
+
+
+def test_bias_lab_refuses_bad_input_by_name():
     with pytest.raises(gr.Error, match="base steps must be an integer in 10..3000"):
-        callbacks.bias_lab("moons", 10**6, 50)
+        list(callbacks.bias_lab("moons", 10**6, 50))
     with pytest.raises(gr.Error, match="paste your points"):
-        callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, "  ")
+        list(callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, "  "))
     with pytest.raises(gr.Error, match="line 2 of your points is not two finite numbers"):
-        callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, "1, 2\nhello")
+        list(callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, "1, 2\nhello"))
     square = "\n".join(f"{i % 10}, {i // 10}" for i in range(100))
-    *_, md, _, _ = callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, square)
+    *_, md, _, _, _ = list(callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, square))[-1]
     assert "Energy distance" in md
 
 
