@@ -16,6 +16,7 @@ import threading
 import gradio as gr
 import torch
 
+from bfr_core.budget import load_budget
 from bfr_core.checkpoint import CheckpointError
 from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
@@ -298,6 +299,31 @@ def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
         rows = lfr_drift(pipe, 8, seed=1, alpha=a)  # (K+1, 8, C, H, W): one row per NFE
         drift = figures.png_file(figures.picture_rows(rows))
     return figures.sweep_curves(sweep), drift
+
+
+@user_errors
+def worth_nfe(bundle):
+    """Is refinement worth its NFE? The bundle's stored equal-total-NFE comparison: a chart and a verdict."""
+    pipe = registry.pipeline(bundle)
+    stored = load_budget(pipe.bundle)
+    if stored is None:
+        raise ValueError(
+            f"bundle {bundle!r} stores no equal-NFE comparison; build one with the `bfr worth-nfe` command"
+        )
+    metric, rows = stored["metric"], {r["row"]: r for r in stored["rows"]}
+    best_base = min((r for k, r in rows.items() if k.startswith("base")), key=lambda r: r[metric])
+    worth = [
+        f"**{k.replace('_', ' ').upper()}** ({r['extra_nfe']:+d} NFE: {r[metric]:.2f})"
+        for k, r in rows.items()
+        if not k.startswith("base") and r[metric] < best_base[metric]
+    ]
+    text = (
+        f"The best base-only {metric.upper()} with up to {max(r['extra_nfe'] for r in rows.values())} extra "
+        f"NFE is {best_base[metric]:.2f} ({best_base['what']}). Refiners that beat it: "
+        + (", ".join(worth) if worth else "none")
+        + "."
+    )
+    return figures.budget_chart(stored), text
 
 
 OVERSHOOT_SAMPLES = 200  # scored live; shown: the first 16

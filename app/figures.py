@@ -194,6 +194,51 @@ def sweep_curves(sweep: dict) -> go.Figure:
     return fig
 
 
+def budget_chart(stored: dict) -> go.Figure:
+    """Quality against *total* NFE: the base given more solver steps (a line) beside each refiner after
+    the default base (a labelled point); the independent metric, when stored, as hollow markers."""
+    metric, rows = stored["metric"], stored["rows"]
+    fig = go.Figure()
+    for key, dash, symbol, suffix in (
+        (metric, None, "circle", ""),
+        (SECOND_METRIC, "dot", "circle-open", " · FID2"),
+    ):
+        if not all(key in r for r in rows):
+            continue
+        base = [r for r in rows if r["row"].startswith("base")]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["total_nfe"] for r in base],
+                y=[r[key] for r in base],
+                mode="lines+markers",
+                name=f"more base steps{suffix}",
+                line=dict(color="#7f7f7f", dash=dash),
+                marker=dict(symbol=symbol, size=9),
+            )
+        )
+        refined = [r for r in rows if not r["row"].startswith("base")]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["total_nfe"] for r in refined],
+                y=[r[key] for r in refined],
+                mode="markers+text",
+                text=[r["row"].replace("_", " ").upper() for r in refined],
+                textposition="middle right",
+                name=f"default base + a refiner{suffix}",
+                marker=dict(color="#d62728", symbol=symbol, size=11),
+            )
+        )
+    fig.update_layout(
+        title=f"{metric.upper()} at equal total NFE (lower is better)<br><sup>{stored['n']} samples, "
+        f"precomputed by `{stored['command']}`</sup>",
+        height=400,
+        xaxis_title="total network evaluations per sample",
+        yaxis_title=metric,
+        margin=dict(l=40, r=10, t=60, b=40),
+    )
+    return fig
+
+
 def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None) -> go.Figure:
     fig = go.Figure()
     if trajectory is not None:

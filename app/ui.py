@@ -96,6 +96,12 @@ TEXT = {  # what each view shows and what to look for
         " (their command is in the title), and 8 samples as LFR steps grow (top row: base; each next row "
         "one more NFE, as listed: 1, 2, 3, 4, 6, 8, 10)."
     ),
+    "worth": (
+        "**Is refinement worth its NFE?** Spend the same extra network evaluations either on more base "
+        "solver steps or on a refiner after the base, on the same noise (stored when the bundle was "
+        "built). If more steps do not help, the bias is not discretisation: it is in the model, and only a "
+        "refiner removes it."
+    ),
     "overshoot": (
         "**Provoke it.** Integrate the LFR *past* t = 1, where it was never trained: an overshoot factor "
         "of 1.5 runs its flow to t = 1.5. This is extrapolation, labelled as such; watch the samples "
@@ -285,6 +291,12 @@ def build_demo() -> gr.Blocks:
                     [o_plot, o_drift],
                     "overrefine",
                 )
+                gr.Markdown(TEXT["worth"])
+                with gr.Row():
+                    w_btn = gr.Button("Compare at equal NFE", variant="secondary")
+                with gr.Row():
+                    w_plot, w_md = gr.Plot(label="equal total NFE"), gr.Markdown()
+                on([w_btn.click], callbacks.worth_nfe, [o_bundle], [w_plot, w_md], "worth_nfe")
                 gr.Markdown(TEXT["overshoot"])
                 with gr.Row():
                     o_factor = gr.Slider(

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .budget import BUDGET_FILE, worth_its_nfe
 from .checkpoint import CheckpointError, atomic_torch_save, load_model, load_train_state, save_tensors
 from . import distributed
 from .classifier import accuracy, classifier_loss
@@ -246,30 +247,40 @@ def cmd_latent_map(args):
     print(f"wrote {args.bundle / MAP_FILE}.safetensors: {len(lmap.points())} points in {meta['wall_s']} s")
 
 
-def cmd_sweep(args):
-    bundle = Bundle(args.bundle)
-    pipe = Pipeline(bundle)
-    alpha = pipe.resolve(Settings(mode="none")).alpha
-    t0 = time.perf_counter()
-    sweep = nfe_sweep(
-        pipe,
-        scorer_for(bundle, args.data_dir),
-        n=args.n,
-        seed=args.seed,
-        alpha=alpha,
-        progress=None if args.quiet else lambda f, text: print(f"{f:4.0%} {text}", flush=True),
-    )
+def store_measurement(args, name: str, t0: float, **payload) -> None:
+    """Write BUNDLE/NAME as JSON with its provenance (command, date, n, seed, wall time) and payload."""
     out = {
         "command": command_line(),
         "date": time.strftime("%Y-%m-%d"),
         "n": args.n,
         "seed": args.seed,
-        "alpha": alpha,
         "wall_s": round(time.perf_counter() - t0, 1),
-        "sweep": sweep,
+        **payload,
     }
-    (args.bundle / SWEEP_FILE).write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {args.bundle / SWEEP_FILE} in {out['wall_s']} s")
+    (args.bundle / name).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {args.bundle / name} in {out['wall_s']} s")
+
+
+def printed_progress(args):
+    return None if args.quiet else lambda f, text: print(f"{f:4.0%} {text}", flush=True)
+
+
+def cmd_sweep(args):
+    bundle = Bundle(args.bundle)
+    pipe = Pipeline(bundle)
+    alpha = pipe.resolve(Settings(mode="none")).alpha
+    t0 = time.perf_counter()
+    score = scorer_for(bundle, args.data_dir)
+    sweep = nfe_sweep(pipe, score, n=args.n, seed=args.seed, alpha=alpha, progress=printed_progress(args))
+    store_measurement(args, SWEEP_FILE, t0, alpha=alpha, sweep=sweep)
+
+
+def cmd_worth_nfe(args):
+    bundle = Bundle(args.bundle)
+    t0 = time.perf_counter()
+    score = scorer_for(bundle, args.data_dir)
+    rows = worth_its_nfe(Pipeline(bundle), score, args.n, args.seed, progress=printed_progress(args))
+    store_measurement(args, BUDGET_FILE, t0, metric=score.primary, rows=rows)
 
 
 def settings_from(args) -> Settings:
@@ -403,6 +414,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=positive_int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sweep)
+
+    p = command(
+        "worth-nfe",
+        "compare, at equal total NFE, more base steps with each refiner and store it in the bundle",
+    )
+    p.add_argument("--bundle", type=Path, required=True)
+    p.add_argument("--n", type=positive_int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_worth_nfe)
 
     p = command("sample", "write a PNG of samples")
     p.add_argument("--bundle", type=Path, required=True)

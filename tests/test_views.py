@@ -339,3 +339,45 @@ def test_the_bias_lab_trains_on_pasted_points():
     r = run_bias_lab("my points", 20, 20, n=100, data=ds)
     assert r.biased_latents.shape == r.lfr_points.shape == (100, 2) and torch.equal(r.real, ds.x_train[:100])
     assert all(math.isfinite(v) for v in r.energy.values())
+
+
+def test_worth_its_nfe_compares_more_base_steps_with_each_refiner_on_the_same_draws(tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    from bfr_core.budget import BUDGET_FILE, budget_rows, load_budget, worth_its_nfe
+    from bfr_core.checkpoint import CheckpointError
+    from bfr_core.cli import main
+
+    pipe, score = Pipeline(tiny_bundle), MeanPixel()
+    assert list(budget_rows(pipe)) == ["base", "base +4", "base +8", "base +16", "lfr", "lfr_reflow", "dfr"]
+    rows = {r["row"]: r for r in worth_its_nfe(pipe, score, n=30, seed=5)}
+    more = pipe.run(30, 5, Settings(mode="none", base_solver="rk4", base_nfe=28))
+    assert rows["base +8"]["total_nfe"] == 28 and rows["base +8"]["fid"] == score(more.base, None)["fid"]
+    dfr = pipe.run(30, 5, Settings(mode="dfr"))
+    assert rows["dfr"]["fid"] == score(dfr.final, None)["fid"] and rows["dfr"]["extra_nfe"] == 4
+    assert (
+        rows["lfr_reflow"]["what"] == "base rk4x20 + lfr-reflow eulerx1"
+        and rows["lfr_reflow"]["total_nfe"] == 21
+    )
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    assert main(["--quiet", "worth-nfe", "--bundle", str(bundle), "--n", "20", "--seed", "1"]) == 0
+    stored = load_budget(Pipeline(bundle).bundle)
+    assert stored["n"] == 20 and stored["seed"] == 1 and stored["rows"][0]["row"] == "base"
+    (bundle / BUDGET_FILE).write_text(json.dumps({**stored, "rows": [{"row": 1}]}))
+    with pytest.raises(CheckpointError, match="not a valid stored equal-NFE comparison"):
+        load_budget(Pipeline(bundle).bundle)
+
+
+def test_the_equal_nfe_view_names_the_refiners_that_beat_every_base_only_setting():
+    from app import callbacks
+
+    fig, text = callbacks.worth_nfe("digits")
+    stored = __import__("json").loads(open("checkpoints/digits/worth_nfe.json").read())
+    best = min(r["fid"] for r in stored["rows"] if r["row"].startswith("base"))
+    better = [r["row"] for r in stored["rows"] if not r["row"].startswith("base") and r["fid"] < best]
+    assert f"{best:.2f}" in text and better and all(b.replace("_", " ").upper() in text for b in better)
+    assert [t.name for t in fig.data][:2] == ["more base steps", "default base + a refiner"]
+    with pytest.raises(Exception, match="stores no equal-NFE comparison"):
+        callbacks.worth_nfe("moons")
