@@ -28,7 +28,7 @@ def train(out, steps: int, processes: int, *extra, wait: bool = True):
         return subprocess.Popen(
             cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)  # busy CPU: slow
     assert done.returncode == 0, done.stderr[-2000:]
     return load_model(out / "base.safetensors")
 
