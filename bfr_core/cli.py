@@ -17,10 +17,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .budget import BUDGET_FILE, worth_its_nfe
+from .device import resolve_device
 from .checkpoint import CheckpointError, atomic_torch_save, load_model, load_train_state, save_tensors
 from . import distributed
 from .classifier import accuracy, classifier_loss
 from .commands import (
+    add_device_args,
     add_sampling_args,
     add_name_arg,
     add_snapshot_arg,
@@ -160,11 +162,12 @@ def cmd_invert(args):
     x, y = ds.x_train[:n], ds.y_train[:n]
     labels = y if bundle.num_classes else None
     state = state_path(args.bundle, args.name)
-    z, wall = invert_resumably(bundle.models["base"], x, labels, args, state)
+    base = bundle.models["base"].to(resolve_device(args.device))
+    z, wall = invert_resumably(base, x, labels, args, state)
     if not distributed.is_main():
         return
     x_back = flow_map(
-        bundle.models["base"],
+        base,
         z[:500],
         None if labels is None else labels[:500],
         None,
@@ -387,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_args(p, "rk4", 20)
     p.add_argument("--chunk", type=positive_int, default=2000, help="images per saved step (resumable)")
     p.add_argument("--resume", action="store_true", help="continue a killed run after its last saved chunk")
+    add_device_args(p)
     p.set_defaults(func=cmd_invert)
 
     for refiner in REFINERS.values():  # each refiner file defines its own training command

@@ -16,6 +16,7 @@ import torch
 
 from . import distributed
 from .checkpoint import CheckpointError, load_model, load_tensors, save_model
+from .device import DEVICES
 from .ode import FIXED_SOLVERS
 from .train import TrainConfig
 
@@ -44,6 +45,8 @@ def train_cfg(args, desc: str, dataset: str) -> TrainConfig:
         save_every=args.save_every,
         progress=not args.quiet,
         desc=desc,
+        device=args.device,
+        bf16=args.bf16,
     )
 
 
@@ -236,6 +239,15 @@ def add_training_args(p, batch_size: int, lr: float = 1e-3, velocity_net: bool =
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=positive_int, default=250, help="checkpoint interval in steps")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of a killed run")
+    add_device_args(p, bf16=True)
+
+
+def add_device_args(p, bf16: bool = False):
+    p.add_argument(
+        "--device", choices=DEVICES, default="cpu", help="where to compute (auto: CUDA when available)"
+    )
+    if bf16:
+        p.add_argument("--bf16", action="store_true", help="bf16 autocast of the forward pass (CUDA only)")
 
 
 def add_refiner_args(p, name: str, train, *, coupling: bool = False, sampling: bool = True) -> None:

@@ -25,6 +25,8 @@ def launched() -> bool:
 def init() -> None:
     """Join the process group torchrun describes (gloo on CPU, nccl with CUDA); a no-op otherwise."""
     if launched() and not dist.is_initialized():
+        if torch.cuda.is_available():  # one GPU per rank, before nccl starts
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
 
 
@@ -73,11 +75,14 @@ def gather_rows(x: torch.Tensor, total: int) -> torch.Tensor:
     if world == 1:
         return x
     per = -(-total // world)
-    padded = torch.zeros((per, *x.shape[1:]), dtype=x.dtype)
+    on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else x.device
+    padded = torch.zeros((per, *x.shape[1:]), dtype=x.dtype, device=on)  # nccl gathers GPU tensors only
     padded[: len(x)] = x
     parts = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(parts, padded)
-    return torch.cat([p[: len(range(total)[rows_of(total, r, world)])] for r, p in enumerate(parts)])
+    return torch.cat(
+        [p[: len(range(total)[rows_of(total, r, world)])].to(x.device) for r, p in enumerate(parts)]
+    )
 
 
 def rows_of(total: int, rank: int | None = None, world: int | None = None) -> slice:

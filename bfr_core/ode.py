@@ -17,6 +17,8 @@ import torch
 from torchdiffeq import odeint
 from tqdm.auto import tqdm
 
+from .device import on_device
+
 EVALS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}
 FIXED_SOLVERS = tuple(EVALS_PER_STEP)  # exact NFE budgets; the only ones sampling and the app use
 SOLVERS = FIXED_SOLVERS + ("dopri5",)
@@ -140,6 +142,9 @@ def flow_map(
     """
     outs, trajs, nfe_used = [], [], 0
     starts = range(0, len(x), batch_size)
+    first = next(net.parameters(), None) if isinstance(net, torch.nn.Module) else None
+    device = torch.device("cpu") if first is None else first.device
+    net = on_device(net, device)  # a network on a GPU takes each batch there; results stay on the CPU
     for s in tqdm(starts, desc=desc, disable=desc is None or len(starts) < 2):
         sl = slice(s, s + batch_size)
         res = integrate(

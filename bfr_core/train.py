@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .checkpoint import atomic_torch_save, load_train_state
+from .device import check_bf16, on_device, resolve_device
 
 
 @dataclass
@@ -31,6 +32,8 @@ class TrainConfig:
     progress: bool = True
     desc: str = "train"
     snapshots: tuple[int, ...] = ()  # steps after which ``on_snapshot(step, ema_model)`` is called
+    device: str = "cpu"  # --device: cpu, cuda or auto (device.resolve_device)
+    bf16: bool = False  # bf16 autocast of the forward pass (CUDA only)
     on_snapshot: Callable[[int, torch.nn.Module], None] | None = None
 
 
@@ -58,7 +61,10 @@ def fit(
     Returns the EMA copy of the model: after step t, w_ema ← d_t·w_ema + (1 − d_t)·w with
     d_t = min(ema_decay, (1 + t) / (10 + t)), so short runs are not dominated by their start.
     """
-    generator = torch.Generator().manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    check_bf16(device, cfg.bf16)
+    model.to(device)  # a no-op on the CPU
+    generator = torch.Generator().manual_seed(cfg.seed)  # draws stay on the CPU whatever the device
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = copy.deepcopy(model).requires_grad_(False)
     start, wall_before, loss_value = 0, 0.0, float("nan")
@@ -88,6 +94,7 @@ def fit(
     t0 = time.perf_counter()
     model.train()
     trained = distributed.wrap(model)  # under torchrun, DistributedDataParallel averages gradients over ranks
+    trained = on_device(trained, device, cfg.bf16)  # on a GPU: batches in, outputs back to the CPU
     bar = tqdm(
         range(start, cfg.steps),
         initial=start,
@@ -125,4 +132,4 @@ def fit(
     wall = wall_before + time.perf_counter() - t0
     save(cfg.steps, wall)
     final = ema if cfg.ema_decay > 0 else model
-    return TrainResult(final.eval(), cfg.steps, loss_value, wall)
+    return TrainResult(final.eval().cpu(), cfg.steps, loss_value, wall)

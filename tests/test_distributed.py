@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -33,6 +34,32 @@ def train(out, steps: int, processes: int, *extra, wait: bool = True):
     return load_model(out / "base.safetensors")
 
 
+def kill_every_process_of(out: Path) -> None:
+    """SIGKILL every process whose command line names ``out`` and wait until none is left.
+
+    torchrun's workers may run in sessions of their own: killing the launcher's process group can leave
+    them training on, writing into ``out`` while the resumed run starts (the cause of a flaky failure).
+    """
+    needle = str(out).encode()
+    for _ in range(200):
+        alive = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and needle in (proc / "cmdline").read_bytes():
+                    alive.append(int(proc.name))
+            except OSError:
+                continue
+        if not alive:
+            return
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"processes of {out} survive SIGKILL: {alive}")
+
+
 def max_difference(a, b) -> float:
     return max(float((x - y).abs().max()) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
@@ -51,8 +78,9 @@ def test_a_killed_two_process_run_resumes_where_it_stopped(tmp_path):
     deadline = time.time() + 120
     while not state.exists() and time.time() < deadline and run.poll() is None:
         time.sleep(0.05)
-    os.killpg(run.pid, signal.SIGKILL)  # every rank at once, as a crash would
+    os.killpg(run.pid, signal.SIGKILL)  # the launcher's group, as a crash would
     run.wait()
+    kill_every_process_of(tmp_path / "killed")  # ranks torchrun started in sessions of their own
     assert state.exists() and not (tmp_path / "killed" / "base.safetensors").exists()
     # another --seed: a fresh start would end elsewhere; a resume restores weights and random state
     resumed, meta = train(tmp_path / "killed", 1500, 2, "--save-every", "100", "--resume", "--seed", "1")

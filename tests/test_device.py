@@ -1,0 +1,78 @@
+"""--device and --bf16: the CPU path is untouched, the GPU path moves data right, bad requests are refused."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from bfr_core import device as dev
+from bfr_core.flow import base_batches, train_flow
+from bfr_core.data import load_dataset
+from bfr_core.nets import MLPVelocity, init_weights
+from bfr_core.ode import flow_map
+from bfr_core.train import TrainConfig
+
+
+def test_devices_resolve_and_a_missing_gpu_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert dev.resolve_device("cpu") == dev.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="--device cuda: no CUDA device is available"):
+        dev.resolve_device("cuda")
+    with pytest.raises(ValueError, match="--device must be one of auto, cpu, cuda, got 'tpu'"):
+        dev.resolve_device("tpu")
+    with pytest.raises(ValueError, match="--bf16 needs a CUDA device"):
+        dev.check_bf16(torch.device("cpu"), True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "1")  # under torchrun each rank takes its own GPU
+    assert dev.resolve_device("auto") == dev.resolve_device("cuda") == torch.device("cuda", 1)
+
+
+def test_the_cli_refuses_bf16_and_cuda_without_a_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusals apply to machines without one")
+    for flags, message in (
+        (["--bf16"], "--bf16 needs a CUDA device"),
+        (["--device", "cuda"], "no CUDA device"),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "bfr_core", "--quiet", "train-base", "--dataset", "moons", "--steps", "2"]
+            + ["--out", str(tmp_path / "b"), *flags],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 2 and message in r.stderr
+
+
+def tiny_run(device: str = "cpu", steps: int = 6):
+    ds = load_dataset("moons")
+    net = init_weights(MLPVelocity((2,), hidden=16, depth=1), torch.Generator().manual_seed(0))
+    cfg = TrainConfig(steps=steps, lr=1e-2, seed=3, progress=False, device=device)
+    return train_flow(net, base_batches(ds.x_train, ds.y_train, False), "ot", 0.0, 32, cfg).model
+
+
+def test_the_gpu_path_moves_batches_and_outputs_without_changing_the_numbers(monkeypatch):
+    """Forcing the GPU path's wrapper (OnDevice) on the CPU gives bit-identical training and sampling: the
+    moves in and out are the only thing it adds, so on a GPU only the arithmetic's device differs."""
+    plain = tiny_run()
+    monkeypatch.setattr("bfr_core.train.on_device", lambda net, device, bf16=False: dev.OnDevice(net, device))
+    wrapped = tiny_run()
+    for a, b in zip(plain.state_dict().values(), wrapped.state_dict().values()):
+        assert torch.equal(a, b)
+    z = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
+    out = dev.OnDevice(plain, torch.device("cpu"))(torch.zeros(50), z, None, None)
+    assert torch.equal(out, plain(torch.zeros(50), z, None, None))
+    assert flow_map(plain, z, nfe=4).x.device.type == "cpu"
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU; none is lent to this project's CI"
+)
+def test_training_and_sampling_on_a_gpu_follow_the_cpu():
+    cpu, gpu = tiny_run("cpu"), tiny_run("cuda")
+    assert next(gpu.parameters()).device.type == "cpu"  # the trained model comes back to the CPU
+    for a, b in zip(cpu.state_dict().values(), gpu.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-4)
+    z = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
+    on_gpu = flow_map(gpu.cuda(), z, nfe=4).x
+    assert on_gpu.device.type == "cpu" and torch.allclose(on_gpu, flow_map(cpu, z, nfe=4).x, atol=1e-4)
