@@ -8,11 +8,9 @@ refiner is worth its NFE when it beats the base given the same or more extra eva
 
 from __future__ import annotations
 
-import json
-
 import torch
 
-from .checkpoint import CheckpointError
+from .checkpoint import load_stored_measurement
 from .evaluate import Scorer, describe
 from .ode import grid_steps
 from .pipeline import Pipeline, Settings, refiner_settings
@@ -71,21 +69,13 @@ def worth_its_nfe(pipe: Pipeline, score: Scorer, n: int = 1000, seed: int = 0, p
 
 def load_budget(bundle) -> dict | None:
     """The bundle's stored equal-NFE comparison, validated, or None when it has none."""
-    path = bundle.path / BUDGET_FILE
-    if not path.is_file():
-        return None
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        rows = stored["rows"]
-        ok = isinstance(rows, list) and all(
+
+    def valid(stored):
+        return isinstance(stored["rows"], list) and all(
             isinstance(r["row"], str)
             and isinstance(r["total_nfe"], int)
             and isinstance(r[stored["metric"]], float)
-            for r in rows
+            for r in stored["rows"]
         )
-        int(stored["n"]), str(stored["command"])
-    except (ValueError, KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise CheckpointError(f"{path}: not a valid stored equal-NFE comparison")
-    return stored
+
+    return load_stored_measurement(bundle.path / BUDGET_FILE, valid, "equal-NFE comparison")

@@ -123,3 +123,23 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
             raise CheckpointError(f"{path}: tensor {k!r} contains NaN or inf")
     model.load_state_dict({k: t.to(expected[k].dtype) for k, t in tensors.items()})
     return model.eval(), meta
+
+
+def load_stored_measurement(path: Path, valid, what: str) -> dict | None:
+    """A JSON measurement stored in a bundle (``bfr sweep``, ``bfr worth-nfe``), or None when absent.
+
+    ``valid(stored)`` checks its shape (a KeyError, TypeError or ValueError counts as invalid); the
+    provenance fields ``n`` and ``command`` are required too. Raises CheckpointError("PATH: not a valid
+    stored WHAT") for anything else, so an edited or corrupted file is refused by name.
+    """
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        ok = bool(valid(stored))
+        int(stored["n"]), str(stored["command"])
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: not a valid stored {what}")
+    return stored

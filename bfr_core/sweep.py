@@ -6,12 +6,11 @@ these helpers measure both on one batch so the claim can be checked rather than 
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import torch
 
-from .checkpoint import CheckpointError
+from .checkpoint import load_stored_measurement
 from .evaluate import Scorer
 from .pipeline import Pipeline, Settings
 from .runner import run_rows
@@ -22,22 +21,16 @@ SWEEP_FILE = "overrefine.json"  # the curves measured when the bundle was built 
 
 def load_sweep(bundle) -> dict | None:
     """The bundle's stored NFE sweep, validated, or None when it has none."""
-    path = bundle.path / SWEEP_FILE
-    if not path.is_file():
-        return None
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
+
+    def valid(stored):
         sweep = stored["sweep"]
-        ok = isinstance(sweep["base"], (int, float)) and all(
+        curves = all(
             all(isinstance(p, list) and len(p) == 2 for p in sweep[m]) for m in ("lfr", "dfr") if m in sweep
         )
-        ok = ok and (stored["alpha"] is None or isinstance(stored["alpha"], (int, float)))
-        int(stored["n"]), str(stored["command"])
-    except (ValueError, KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise CheckpointError(f"{path}: not a valid stored NFE sweep")
-    return stored
+        alpha = stored["alpha"] is None or isinstance(stored["alpha"], (int, float))
+        return isinstance(sweep["base"], (int, float)) and curves and alpha
+
+    return load_stored_measurement(bundle.path / SWEEP_FILE, valid, "NFE sweep")
 
 
 @torch.no_grad()

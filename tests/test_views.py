@@ -381,3 +381,28 @@ def test_the_equal_nfe_view_names_the_refiners_that_beat_every_base_only_setting
     assert [t.name for t in fig.data][:2] == ["more base steps", "default base + a refiner"]
     with pytest.raises(Exception, match="stores no equal-NFE comparison"):
         callbacks.worth_nfe("moons")
+
+
+def test_a_stored_sweep_is_validated_before_it_is_shown(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from bfr_core.checkpoint import CheckpointError
+    from bfr_core.sweep import SWEEP_FILE, load_sweep
+
+    bundle = SimpleNamespace(path=tmp_path)
+    assert load_sweep(bundle) is None  # none stored: the view measures live
+    good = {"n": 2000, "command": "bfr sweep", "alpha": 0.2, "sweep": {"base": 9.0, "lfr": [[1, 8.0]]}}
+    (tmp_path / SWEEP_FILE).write_text(json.dumps(good))
+    assert load_sweep(bundle) == good
+    for bad in (
+        {**good, "sweep": {"base": "9"}},
+        {**good, "alpha": "x"},
+        {k: v for k, v in good.items() if k != "n"},
+    ):
+        (tmp_path / SWEEP_FILE).write_text(json.dumps(bad))
+        with pytest.raises(CheckpointError, match=f"{SWEEP_FILE}: not a valid stored NFE sweep"):
+            load_sweep(bundle)
+    (tmp_path / SWEEP_FILE).write_text("{not json")
+    with pytest.raises(CheckpointError, match="not a valid stored NFE sweep"):
+        load_sweep(bundle)
