@@ -340,7 +340,7 @@ def write_markdown(kept: dict, dest: Path) -> None:
         name, n, seed = key.rsplit("/", 2)
         section = f"{name}, n = {n[1:]}"
         by_bundle.setdefault(section, {})[seed[4:]] = run["rows"]
-        ran = run.get("commands") or [kept.get("command", "(not recorded)")]  # older runs kept one
+        ran = run.get("commands") or ["(an earlier run: its command was not recorded per run)"]
         commands[section] = list(dict.fromkeys([*commands.get(section, []), *ran]))
     text = [
         "FID/KID on the bundle's classifier features and FID2/KID2 on its independent `classifier2`, "
