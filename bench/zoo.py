@@ -67,11 +67,16 @@ def with_variants(bundle: Bundle, variants: list[str]) -> tuple[Bundle, dict[str
             raise SystemExit(f"--variant needs ROLE=FILE, got {spec!r}")
         overrides[role] = bundle.path / rel
         bundle = bundle.with_model(role, overrides[role])
-    suffix = "".join(
+    return bundle, overrides, variant_suffix(variants)
+
+
+def variant_suffix(variants: list[str]) -> str:
+    """The run-name suffix of ``ROLE=FILE`` overrides: ``[role=parent/stem]`` each, e.g.
+    ``dfr=ablation/dfr_none.safetensors`` → ``[dfr=ablation/dfr_none]``."""
+    return "".join(
         f"[{role}={Path(rel).parent.name + '/' if '/' in rel else ''}{Path(rel).stem}]"
         for role, _, rel in (v.partition("=") for v in variants)
     )
-    return bundle, overrides, suffix
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -149,7 +154,7 @@ VARIANT_FINDINGS = [  # claim, (run suffix, row) that should be better, (run suf
         ("[dfr=ablation/dfr_none]", "dfr"),
     ),
 ]
-TRANSFER = "[base=snapshots/base_step1000/base]"  # refiners of the final base applied to an earlier one
+TRANSFER = "[base=base_step1000/base]"  # refiners of the final base applied to an earlier one
 
 
 def variant_lines(by_bundle: dict) -> list[str]:

@@ -72,11 +72,13 @@ def test_variant_verdicts_compare_two_runs_and_transfer_gains():
     by_bundle = {
         "m[dfr=ablation/dfr_blur-strong], n = 10": {"0": {"dfr": row(5, 6)}},
         "m[dfr=ablation/dfr_none], n = 10": {"0": {"dfr": row(9, 7)}},
-        "m[base=snapshots/base_step1000/base], n = 10": {
-            "0": {"base": row(10, 10), "lfr": row(5, 9), "dfr": row(7, 8)}
-        },
+        f"m{zoo.TRANSFER}, n = 10": {"0": {"base": row(10, 10), "lfr": row(5, 9), "dfr": row(7, 8)}},
     }
     text = "\n".join(zoo.variant_lines(by_bundle))
     assert "a real blur (σ 0.5–1 px) beats no augmentation | reproduced" in text
     assert "DFR transfers to an earlier base better than LFR (relative FID change) | mixed" in text
     assert "the paper's blur" not in text  # that variant was not run
+    # the run names the verdicts look for are the ones `--variant` produces
+    assert zoo.variant_suffix(["base=snapshots/base_step1000/base.safetensors"]) == zoo.TRANSFER
+    for _, (suffix, _), (other, _) in zoo.VARIANT_FINDINGS:
+        assert suffix == zoo.variant_suffix([f"dfr={suffix[5:-1]}.safetensors"])
