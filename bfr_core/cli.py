@@ -246,7 +246,10 @@ def cmd_latent_map(args):
         "wall_s": round(time.perf_counter() - t0, 1),
         "command": command_line(),
     }
-    save_tensors({"xy": lmap.coords()}, meta, args.bundle / f"{MAP_FILE}.safetensors")
+    tensors = {"xy": lmap.coords()}
+    if lmap.refined is not None:  # stored too, so the first view needs no refining (float32: exact)
+        tensors["refined"] = torch.from_numpy(lmap.refined).view(-1, *pipe.bundle.shape)
+    save_tensors(tensors, meta, args.bundle / f"{MAP_FILE}.safetensors")
     print(f"wrote {args.bundle / MAP_FILE}.safetensors: {len(lmap.points())} points in {meta['wall_s']} s")
 
 

@@ -132,12 +132,10 @@ def bundle_latent_map(pipe, alpha: float | None = None, lfr_nfe: int | None = No
     if lat is None:
         raise ValueError(f"bundle {pipe.bundle.path.name!r} has no cached latents (latents.safetensors)")
     k = min(MAP_POINTS, len(lat["z"]))
-    prior, refined, setting = pipe.prior(k, MAP_PRIOR_SEED), None, None
+    prior, refined, setting, s = pipe.prior(k, MAP_PRIOR_SEED), None, None, None
     if pipe.bundle.has("lfr"):
         solver = None if lfr_nfe is None else solver_for_nfe(lfr_nfe)
         s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver=solver, lfr_nfe=lfr_nfe))
-        labels = pipe.labels_for(k, None)
-        refined = pipe.refine("latent", prior, labels, s, torch.Generator().manual_seed(MAP_PRIOR_SEED)).x
         lfr_file = hashlib.sha256(pipe.bundle.file("lfr").read_bytes()).hexdigest()[:16]
         setting = {"alpha": s.alpha, "lfr_solver": s.lfr_solver, "lfr_nfe": s.lfr_nfe, "lfr_sha256": lfr_file}
     coords, f = None, pipe.bundle.file(MAP_FILE)
@@ -147,4 +145,12 @@ def bundle_latent_map(pipe, alpha: float | None = None, lfr_nfe: int | None = No
             raise CheckpointError(f"{f}: not a map of this bundle's first {k} latents; run `bfr latent-map`")
         if meta.get("lfr") == setting:
             coords = tensors["xy"]
+            stored = tensors.get("refined")  # the refined latents it was fitted on: no refining at first view
+            if stored is not None and s is not None:
+                if tuple(stored.shape) != (k, *prior.shape[1:]):
+                    raise CheckpointError(f"{f}: its refined latents have shape {tuple(stored.shape)}")
+                refined = stored.float()
+    if s is not None and refined is None:
+        labels = pipe.labels_for(k, None)
+        refined = pipe.refine("latent", prior, labels, s, torch.Generator().manual_seed(MAP_PRIOR_SEED)).x
     return LatentMap(prior, lat["z"][:k], lat["y"][:k], refined=refined, coords=coords, setting=setting)

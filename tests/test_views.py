@@ -68,6 +68,14 @@ def test_latent_map_command_stores_the_default_setting_the_app_loads(tiny_bundle
     prior = torch.from_numpy(loaded.prior).view(-1, *pipe.bundle.shape)
     want = pipe.refine("latent", prior, labels, s, torch.Generator()).x
     assert np.allclose(loaded.refined, want.flatten(1).numpy(), atol=1e-5)
+    # ... stored beside the coordinates, so the first view refines nothing
+    from bfr_core.checkpoint import load_tensors
+
+    stored, _ = load_tensors(bundle / f"{MAP_FILE}.safetensors")
+    assert torch.equal(stored["refined"].flatten(1), torch.from_numpy(fitted.refined))
+    no_refining = Pipeline(bundle)
+    no_refining.refine = lambda *a, **k: 1 / 0
+    assert np.array_equal(bundle_latent_map(no_refining).refined, fitted.refined)
     other = bundle_latent_map(Pipeline(bundle), lfr_nfe=2)  # another setting: fitted live, not stored
     assert not other.fitted and other.setting["lfr_solver"] == "euler"
     assert main(["--quiet", "train-lfr", "--bundle", str(bundle), "--steps", "2", "--alpha-max", "0.5"]) == 0
