@@ -252,7 +252,9 @@ def test_the_bias_lab_is_remembered_by_its_arguments_and_the_cache_is_bounded(mo
     from bfr_core import lab
 
     calls = []
-    monkeypatch.setattr(lab, "run_bias_lab", lambda *a, progress=None, data=None, curves=None: calls.append(a) or object())
+    monkeypatch.setattr(
+        lab, "run_bias_lab", lambda *a, progress=None, data=None, curves=None: calls.append(a) or object()
+    )
     monkeypatch.setattr(lab, "_kept", type(lab._kept)())
     monkeypatch.setattr(lab, "LAB_CACHE_SIZE", 2)
     first = lab.cached_bias_lab("moons", 60, 250)
