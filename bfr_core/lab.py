@@ -212,12 +212,12 @@ def cached_bias_lab(
     last LAB_CACHE_SIZE results are kept and a repeated request — or one warmed at start-up — costs
     nothing. ``progress`` is only called, and ``curves`` only filled, when the lab actually trains.
     """
-    data = None if points is None else points_dataset(points)
     key = (name, base_steps, refine_steps, points)
     with _kept_lock:
         if key in _kept:
             _kept.move_to_end(key)
             return _kept[key]
+    data = None if points is None else points_dataset(points)  # parsed only when the lab trains
     result = run_bias_lab(name, base_steps, refine_steps, progress=progress, data=data, curves=curves)
     with _kept_lock:
         _kept[key] = result
