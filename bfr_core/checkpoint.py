@@ -92,7 +92,8 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def save_model(model: torch.nn.Module, net_config: dict, meta: dict, path: str | Path) -> None:
-    save_tensors(model.state_dict(), {**meta, "net": net_config}, path)
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # a GPU snapshot too
+    save_tensors(weights, {**meta, "net": net_config}, path)
 
 
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .budget import BUDGET_FILE, worth_its_nfe
-from .device import resolve_device
+from .device import describe, resolve_device
 from .checkpoint import CheckpointError, atomic_torch_save, load_model, load_train_state, save_tensors
 from . import distributed
 from .classifier import accuracy, classifier_loss
@@ -189,6 +189,7 @@ def cmd_invert(args):
         "wall_s": round(wall, 2),
         "command": command_line(),
         "world_size": distributed.rank_and_world()[1],
+        "device": describe(resolve_device(args.device)),
     }
     save_tensors({"z": z.half(), "y": y}, meta, args.bundle / f"{args.name}.safetensors")
     state.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import torch
 
 from . import distributed
 from .checkpoint import CheckpointError, load_model, load_tensors, save_model
-from .device import DEVICES
+from .device import DEVICES, describe, resolve_device
 from .ode import FIXED_SOLVERS
 from .train import TrainConfig
 
@@ -68,6 +68,7 @@ def finish(bundle: Path, name: str, result, net_config: dict, meta: dict) -> Non
         "wall_s": round(result.wall_s, 2),
         "command": command_line(),
         "world_size": distributed.rank_and_world()[1],
+        "device": result.device,
     }
     if distributed.is_main():  # under torchrun, rank 0 writes for everyone
         save_model(result.model, net_config, meta, bundle / f"{name}.safetensors")
@@ -146,7 +147,13 @@ def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_f
         save_model(
             model,
             net_config,
-            {**meta, "steps": step, "snapshot_of_steps": cfg.steps, "command": command_line()},
+            {
+                **meta,
+                "steps": step,
+                "snapshot_of_steps": cfg.steps,
+                "command": command_line(),
+                "device": describe(resolve_device(cfg.device), cfg.bf16),
+            },
             path_for(step),
         )
 

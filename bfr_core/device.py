@@ -34,6 +34,13 @@ def check_bf16(device: torch.device, bf16: bool) -> None:
         raise ValueError("--bf16 needs a CUDA device (--device cuda or auto on a machine with a GPU)")
 
 
+def describe(device: torch.device, bf16: bool = False) -> str:
+    """What a model's metadata records of where it was trained: ``cpu`` or ``cuda (NAME[, bf16])``."""
+    if device.type != "cuda":
+        return "cpu"
+    return f"cuda ({torch.cuda.get_device_name(device)}{', bf16' if bf16 else ''})"
+
+
 class OnDevice(torch.nn.Module):
     """Call ``net`` on ``device``: tensor arguments are moved there, the output is returned (in float32)
     on the first tensor argument's device; with ``bf16`` the call runs under CUDA bf16 autocast."""

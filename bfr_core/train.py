@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .checkpoint import atomic_torch_save, load_train_state
-from .device import check_bf16, on_device, resolve_device
+from .device import check_bf16, describe, on_device, resolve_device
 
 
 @dataclass
@@ -43,6 +43,7 @@ class TrainResult:
     steps: int
     final_loss: float
     wall_s: float
+    device: str = "cpu"  # where it was trained, e.g. "cuda (NVIDIA H200, bf16)"
 
 
 def fit(
@@ -132,4 +133,4 @@ def fit(
     wall = wall_before + time.perf_counter() - t0
     save(cfg.steps, wall)
     final = ema if cfg.ema_decay > 0 else model
-    return TrainResult(final.eval().cpu(), cfg.steps, loss_value, wall)
+    return TrainResult(final.eval().cpu(), cfg.steps, loss_value, wall, describe(device, cfg.bf16))

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bfr_core import device as dev
+from bfr_core.checkpoint import load_model
 from bfr_core.flow import base_batches, train_flow
 from bfr_core.data import load_dataset
 from bfr_core.nets import MLPVelocity, init_weights
@@ -76,3 +77,32 @@ def test_training_and_sampling_on_a_gpu_follow_the_cpu():
     z = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
     on_gpu = flow_map(gpu.cuda(), z, nfe=4).x
     assert on_gpu.device.type == "cpu" and torch.allclose(on_gpu, flow_map(cpu, z, nfe=4).x, atol=1e-4)
+
+
+def cli_trained_moons(tmp_path, *flags):
+    out = tmp_path / "b"
+    subprocess.run(
+        [sys.executable, "-m", "bfr_core", "--quiet", "train-base", "--dataset", "moons", "--steps", "30"]
+        + ["--snapshot-at", "10", "--out", str(out), *flags],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def test_a_model_records_where_it_was_trained(tmp_path):
+    out = cli_trained_moons(tmp_path)
+    for path in (out / "base.safetensors", out / "snapshots/base_step10/base.safetensors"):
+        assert load_model(path)[1]["device"] == "cpu"
+    assert load_model(out / "base.safetensors")[1]["world_size"] == 1
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU; none is lent to this project's CI"
+)
+def test_the_cli_trains_on_a_gpu_with_bf16_and_the_files_load_on_the_cpu(tmp_path):
+    out = cli_trained_moons(tmp_path, "--device", "cuda", "--bf16")
+    for path in (out / "base.safetensors", out / "snapshots/base_step10/base.safetensors"):  # final, mid-run
+        model, meta = load_model(path)
+        assert next(model.parameters()).device.type == "cpu"
+        assert meta["device"].startswith("cuda (") and meta["device"].endswith(", bf16)")
