@@ -37,7 +37,9 @@ def chosen(folder: Path, since: float) -> list[Path]:
 
 
 def main(folder: str, out: str, marker: str) -> None:
-    files = sorted(chosen(Path(folder), Path(marker).stat().st_mtime), key=lambda p: p.stat().st_size, reverse=True)
+    files = sorted(
+        chosen(Path(folder), Path(marker).stat().st_mtime), key=lambda p: p.stat().st_size, reverse=True
+    )
     bins: list[list[Path]] = []
     for f in files:  # first fit, largest first
         for b in bins:
