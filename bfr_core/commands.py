@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from . import distributed
-from .checkpoint import CheckpointError, load_model, load_tensors, save_model
+from .checkpoint import MAX_LATENTS_BYTES, CheckpointError, load_model, load_tensors, save_model
 from .device import DEVICES, describe, resolve_device
 from .ode import FIXED_SOLVERS
 from .train import TrainConfig
@@ -164,7 +164,7 @@ def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_f
 def load_latents(bundle, name: str | None = None):
     """The bundle's cached inverted latents (z, y), or those of ``BUNDLE/NAME.safetensors``."""
     if name is not None:
-        tensors, _ = load_tensors(bundle.path / f"{name}.safetensors")
+        tensors, _ = load_tensors(bundle.path / f"{name}.safetensors", MAX_LATENTS_BYTES)
         if "z" not in tensors or "y" not in tensors or tensors["z"].shape[1:] != bundle.shape:
             raise CheckpointError(f"{bundle.path / name}.safetensors: not latents of this bundle's shape")
         return tensors["z"].float(), tensors["y"]

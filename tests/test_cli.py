@@ -302,6 +302,36 @@ def test_lfr_trains_on_latents_inverted_with_another_solver(tiny_bundle, tmp_pat
     assert r.returncode == 2 and "missing.safetensors: file not found" in r.stderr
 
 
+def test_a_latents_file_of_all_60000_mnist_images_is_read_though_a_model_that_size_is_refused(
+    tiny_bundle, tmp_path
+):
+    """60,000 MNIST latents in fp16 are 94 MB, over the 64 MiB limit on checkpoints; `--latents`
+    reads up to MAX_LATENTS_BYTES (a file this project writes locally), models keep the tight limit."""
+    import shutil
+
+    from bfr_core.checkpoint import (
+        MAX_FILE_BYTES,
+        MAX_LATENTS_BYTES,
+        CheckpointError,
+        load_model,
+        load_tensors,
+    )
+    from bfr_core.checkpoint import save_tensors
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    n = MAX_FILE_BYTES // (64 * 2) + 1000  # fp16 8x8 latents just over the checkpoint limit
+    z = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(0)).half()
+    big = bundle / "ablation" / "latents_big.safetensors"
+    save_tensors({"z": z, "y": torch.arange(n) % 10}, {"role": "latents", "n": n}, big)
+    assert MAX_FILE_BYTES < big.stat().st_size < MAX_LATENTS_BYTES
+    with pytest.raises(CheckpointError, match=f"over the {MAX_FILE_BYTES} byte limit"):
+        load_tensors(big)
+    argv = ["train-lfr", "--bundle", str(bundle), "--latents", "ablation/latents_big", "--steps", "3"]
+    assert main(["--quiet", *argv, "--name", "ablation/lfr_big"]) == 0
+    assert load_model(bundle / "ablation" / "lfr_big.safetensors")[1]["latents"] == n
+
+
 def test_an_interrupted_inversion_resumes_after_its_last_saved_chunk(tiny_bundle, tmp_path):
     """`invert --resume` continues from the state a killed run saved after each chunk and gives the
     same latents as an uninterrupted run; a state started with other settings is refused by name."""
