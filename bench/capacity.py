@@ -39,6 +39,7 @@ def describe(path: Path, bundle_latents: int) -> dict:
         ),
         "latents": meta.get("latents", bundle_latents),
         "train_wall_s": meta.get("wall_s"),
+        "device": meta.get("device", "cpu"),  # files trained before it was recorded: all on the CPU
     }
 
 
@@ -83,15 +84,16 @@ def main(argv=None) -> None:
         f"Base: FID {result['base_fid']:.3f}"
         + (f", FID2 {result['base_fid2']:.3f}" if "base_fid2" in result else ""),
         "",
-        "| LFR file | width | parameters | steps | α in training | latents | train wall (s) | FID (cut) "
-        "| FID2 (cut) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| LFR file | width | parameters | steps | α in training | latents | trained on | train wall (s) "
+        "| FID (cut) | FID2 (cut) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         fid2 = f"{r['fid2']:.3f} ({r['fid2_cut']:.0%})" if "fid2" in r else "n/a"
         lines.append(
             f"| {r['file']} | {r['channels']} | {r['parameters']:,} | {r['steps']} | {r['training_alpha']} "
-            f"| {r['latents']:,} | {r['train_wall_s']} | {r['fid']:.3f} ({r['fid_cut']:.0%}) | {fid2} |"
+            f"| {r['latents']:,} | {r['device']} | {r['train_wall_s']} | {r['fid']:.3f} ({r['fid_cut']:.0%}) "
+            f"| {fid2} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -108,13 +110,12 @@ def plot(rows: list[dict], result: dict, path: Path) -> None:
     for ax, m in zip(axes, ("fid", "fid2")):
         if f"base_{m}" not in result:
             continue
-        for width in sorted({r["channels"] for r in rows if isinstance(r["training_alpha"], float)}):
+        fixed = [r for r in rows if isinstance(r["training_alpha"], float)]
+        for width, latents in sorted({(r["channels"], r["latents"]) for r in fixed}):
             pts = sorted(
-                (r["steps"], r[m])
-                for r in rows
-                if r["channels"] == width and isinstance(r["training_alpha"], float)
+                (r["steps"], r[m]) for r in fixed if (r["channels"], r["latents"]) == (width, latents)
             )
-            ax.plot(*zip(*pts), "o-", label=f"fixed α, {width} channels")
+            ax.plot(*zip(*pts), "o-", label=f"fixed α, {width} ch, {latents:,} latents")
         ax.axhline(result[f"base_{m}"], color="grey", ls="--", label="base")
         ax.set_xlabel("LFR training steps")
         ax.set_ylabel(f"{m.upper()} (held-out training images)")

@@ -306,7 +306,7 @@ def settings_from(args) -> Settings:
 
 
 def cmd_sample(args):
-    pipe = Pipeline(args.bundle)
+    pipe = Pipeline(Bundle(args.bundle).flows_to(resolve_device(args.device)))
     st = pipe.run(args.n, args.seed, settings_from(args), label=args.label)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npy":  # the raw samples, for anyone's own metric
@@ -318,7 +318,8 @@ def cmd_sample(args):
 
 def cmd_evaluate(args):
     t0 = time.perf_counter()
-    rows = evaluate_bundle(Bundle(args.bundle), args.n, args.seed, args.data_dir, progress=not args.quiet)
+    bundle = Bundle(args.bundle).flows_to(resolve_device(args.device))
+    rows = evaluate_bundle(bundle, args.n, args.seed, args.data_dir, progress=not args.quiet)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
     for name, r in rows.items():
@@ -450,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="a .png grid, or .npy for the raw float32 samples (N×C×H×W in [-1, 1], not clipped)",
     )
+    add_device_args(p)
     p.set_defaults(func=cmd_sample)
 
     p = command("evaluate", "metrics of base / LFR / DFR against the held-out test split")
@@ -457,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=positive_int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
+    add_device_args(p)
     p.set_defaults(func=cmd_evaluate)
     return ap
 

@@ -128,6 +128,15 @@ class Bundle:
             self.meta["latents"] = meta
         self.check_consistency()
 
+    def flows_to(self, device: torch.device) -> "Bundle":
+        """Move the flow networks (base and refiners) to ``device``; the feature extractors stay on the
+        CPU, where scoring runs. ``flow_map`` feeds a network on a GPU there and returns to the CPU, so
+        samples, draws and metrics are the same tensors either way (up to the GPU's arithmetic)."""
+        for name, model in self.models.items():
+            if name not in FEATURE_EXTRACTORS:
+                model.to(device)
+        return self
+
     def shared_files(self) -> dict[str, Path]:
         """Files taken from a sibling bundle, as ``shared.json`` names them."""
         f = self.path / SHARED_FILE

@@ -106,3 +106,27 @@ def test_the_cli_trains_on_a_gpu_with_bf16_and_the_files_load_on_the_cpu(tmp_pat
         model, meta = load_model(path)
         assert next(model.parameters()).device.type == "cpu"
         assert meta["device"].startswith("cuda (") and meta["device"].endswith(", bf16)")
+
+
+def test_a_bundle_moves_its_flows_and_keeps_its_metric_networks_on_the_cpu(tiny_bundle):
+    from bfr_core.pipeline import FEATURE_EXTRACTORS, Bundle
+
+    bundle = Bundle(tiny_bundle).flows_to(torch.device("meta"))  # "meta": a device every machine has
+    for name, model in bundle.models.items():
+        expected = "cpu" if name in FEATURE_EXTRACTORS else "meta"
+        assert next(model.parameters()).device.type == expected, name
+    assert set(bundle.models) >= {"base", "classifier", "lfr", "dfr"}
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU; none is lent to this project's CI"
+)
+def test_sample_on_a_gpu_gives_the_cpu_samples(tiny_bundle, tmp_path):
+    import numpy as np
+
+    out = {}
+    for device in ("cpu", "cuda"):
+        out[device] = tmp_path / f"{device}.npy"
+        argv = ["sample", "--bundle", str(tiny_bundle), "--n", "16", "--out", str(out[device])]
+        subprocess.run([sys.executable, "-m", "bfr_core", "--quiet", *argv, "--device", device], check=True)
+    assert np.allclose(np.load(out["cpu"]), np.load(out["cuda"]), atol=1e-3)
