@@ -26,7 +26,7 @@ from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.roundtrip import bias_meter, round_trip
 from bfr_core.trajectories import frame_index, pipeline_paths
-from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_sweep, nfe_sweep
+from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_alpha_map, load_sweep, nfe_sweep
 
 from . import figures, registry, urlstate
 
@@ -324,6 +324,32 @@ def worth_nfe(bundle):
         + "."
     )
     return figures.budget_chart(stored), text
+
+
+@user_errors
+def alpha_map(bundle):
+    """The over-refinement map: the bundle's stored LFR quality over α × NFE (``bfr sweep --alphas``)."""
+    pipe = registry.pipeline(bundle)
+    stored = load_alpha_map(pipe.bundle)
+    if stored is None:
+        why = (
+            "its LFR was trained at one fixed α, so it has no α axis (the curves above are its map)"
+            if pipe.bundle.has("lfr") and pipe.bundle.alpha_range() is None
+            else "build one with the `bfr sweep --alphas …` command"
+        )
+        raise ValueError(f"bundle {bundle!r} stores no α × NFE map: {why}")
+    m = stored["map"]
+    best, metric = m["best"], m["metric"].upper()
+    row = m["quality"][m["alphas"].index(best["alpha"])]
+    text = (
+        f"Best cell: α = {best['alpha']:g} with {best['nfe']} LFR Euler step(s), {metric} "
+        f"{best['quality']:.2f} against the base's {m['base']:.2f}. "
+    )
+    if best["nfe"] < m["nfes"][-1]:
+        text += f"At that α, {m['nfes'][-1]} steps give {row[-1]:.2f}: more NFE for less, over-refinement."
+    else:
+        text += "At that α the most steps are best: this map shows no over-refinement."
+    return figures.alpha_nfe_heatmap(stored), text
 
 
 OVERSHOOT_SAMPLES = 200  # scored live; shown: the first 16

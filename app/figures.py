@@ -375,3 +375,42 @@ def png_file(img: Image.Image) -> str:
     if not path.exists():
         atomic_write_bytes(data, path)
     return str(path)
+
+
+def alpha_nfe_heatmap(stored: dict) -> go.Figure:
+    """The over-refinement map: quality over α (rows) × LFR Euler NFE (columns), each cell's value written
+    in it and hovered exactly, the best cell outlined; the base's quality in the title for scale."""
+    m = stored["map"]
+    nfes = [str(k) for k in m["nfes"]]
+    alphas = [f"{a:g}" for a in m["alphas"]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=m["quality"],
+            x=nfes,
+            y=alphas,
+            colorscale="Viridis_r",  # dark = high = worse
+            text=[[f"{q:.2f}" for q in row] for row in m["quality"]],
+            texttemplate="%{text}",
+            hovertemplate="α %{y}, NFE %{x}: " + m["metric"].upper() + " %{z:.3f}<extra></extra>",
+            colorbar=dict(title=m["metric"].upper()),
+        )
+    )
+    best = m["best"]
+    fig.add_shape(
+        type="rect",
+        x0=nfes.index(str(best["nfe"])) - 0.5,
+        x1=nfes.index(str(best["nfe"])) + 0.5,
+        y0=alphas.index(f"{best['alpha']:g}") - 0.5,
+        y1=alphas.index(f"{best['alpha']:g}") + 0.5,
+        line=dict(color="#d62728", width=3),
+    )
+    fig.update_layout(
+        title=f"LFR {m['metric'].upper()} over α × NFE (lower is better; base {m['base']:.2f}; best α "
+        f"{best['alpha']:g} at NFE {best['nfe']}: {best['quality']:.2f})<br><sup>{stored['n']} samples, "
+        f"precomputed by `{stored['command']}`</sup>",
+        height=420,
+        xaxis_title="LFR Euler steps (NFE)",
+        yaxis_title="α",
+        margin=dict(l=40, r=10, t=70, b=40),
+    )
+    return fig

@@ -102,6 +102,11 @@ TEXT = {  # what each view shows and what to look for
         "built). If more steps do not help, the bias is not discretisation: it is in the model, and only a "
         "refiner removes it."
     ),
+    "alpha_map": (
+        "**Over-refinement map.** The LFR's quality over its mixing coefficient α and its number of Euler "
+        "steps, on the same noise (stored when the bundle was built; bundles whose LFR takes α as an input)."
+        " The outlined cell is the best; the paper's claim is that it sits at few steps."
+    ),
     "overshoot": (
         "**Provoke it.** Integrate the LFR *past* t = 1, where it was never trained: an overshoot factor "
         "of 1.5 runs its flow to t = 1.5. This is extrapolation, labelled as such; watch the samples "
@@ -297,6 +302,12 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     w_plot, w_md = gr.Plot(label="equal total NFE"), gr.Markdown()
                 on([w_btn.click], callbacks.worth_nfe, [o_bundle], [w_plot, w_md], "worth_nfe")
+                gr.Markdown(TEXT["alpha_map"])
+                with gr.Row():
+                    a_btn = gr.Button("Show the α × NFE map", variant="secondary")
+                with gr.Row():
+                    a_plot, a_md = gr.Plot(label="α × NFE"), gr.Markdown()
+                on([a_btn.click], callbacks.alpha_map, [o_bundle], [a_plot, a_md], "alpha_map")
                 gr.Markdown(TEXT["overshoot"])
                 with gr.Row():
                     o_factor = gr.Slider(

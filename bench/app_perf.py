@@ -61,6 +61,7 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
     ),
     ("Overshoot to t = 1.5 then 2, MNIST", "/overshoot", ["mnist", 0.2, 1.5], ["mnist", 0.2, 2.0]),
     ("Is refinement worth its NFE? (stored chart; next: digits)", "/worth_nfe", ["mnist"], ["digits"]),
+    ("Over-refinement map α × NFE (stored; digits, then moons)", "/alpha_map", ["digits"], ["moons"]),
     (
         "Bias lab, defaults (moons, then 8gaussians)",
         "/bias_lab",

@@ -50,7 +50,7 @@ from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
 from .refiners import REFINERS, variants
 from .roundtrip import EXAMPLES_FILE, save_examples
-from .sweep import SWEEP_FILE, nfe_sweep
+from .sweep import ALPHA_MAP_FILE, SWEEP_FILE, alpha_nfe_map, nfe_sweep
 from .train import fit
 
 
@@ -278,6 +278,10 @@ def cmd_sweep(args):
     alpha = pipe.resolve(Settings(mode="none")).alpha
     t0 = time.perf_counter()
     score = scorer_for(bundle, args.data_dir)
+    if args.alphas:  # the α × NFE map instead of the NFE curves
+        found = alpha_nfe_map(pipe, score, args.n, args.seed, args.alphas, progress=printed_progress(args))
+        store_measurement(args, ALPHA_MAP_FILE, t0, map=found)
+        return
     sweep = nfe_sweep(pipe, score, n=args.n, seed=args.seed, alpha=alpha, progress=printed_progress(args))
     store_measurement(args, SWEEP_FILE, t0, alpha=alpha, sweep=sweep)
 
@@ -422,6 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--n", type=positive_int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--alphas",
+        type=probability,
+        nargs="+",
+        default=None,
+        help=f"map quality over these α × LFR NFE instead (α-conditioned LFR; stored as {ALPHA_MAP_FILE})",
+    )
     p.set_defaults(func=cmd_sweep)
 
     p = command(

@@ -60,17 +60,85 @@ def nfe_sweep(
                 mode=mode, alpha=alpha, **{f"{mode}_solver": "euler", f"{mode}_nfe": nfe}
             )
     out = {"metric": score.primary, **{mode: [] for mode in stages}, "metrics": {}}
-    for done, (name, run) in enumerate(run_rows(pipe, rows, n, seed)):
-        out["metrics"][name] = score(run.x, run.labels)
-        quality = out["metrics"][name][score.primary]
+    for name, metrics in scored_rows(pipe, score, rows, n, seed, progress):
+        out["metrics"][name] = metrics
         if name == "base":
-            out["base"] = quality
-            continue
-        mode, nfe = name.split()
-        out[mode].append((int(nfe), quality))
-        if progress:
-            progress(done / (len(rows) - 1), f"{mode} NFE {nfe}")
+            out["base"] = metrics[score.primary]
+        else:
+            mode, nfe = name.split()
+            out[mode].append((int(nfe), metrics[score.primary]))
     return out
+
+
+def scored_rows(pipe: Pipeline, score: Scorer, rows: dict[str, Settings], n: int, seed: int, progress=None):
+    """Yield (row name, every metric of ``score``) for each row run on shared prior draws; ``progress``,
+    when given, is called with (fraction done, row name) after each row."""
+    for done, (name, run) in enumerate(run_rows(pipe, rows, n, seed), start=1):
+        yield name, score(run.x, run.labels)
+        if progress:
+            progress(done / len(rows), name)
+
+
+ALPHA_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+ALPHA_MAP_FILE = "alpha_nfe.json"  # stored when the bundle is built (``bfr sweep --alphas``)
+
+
+@torch.no_grad()
+def alpha_nfe_map(
+    pipe: Pipeline, score: Scorer, n: int, seed: int, alphas=ALPHA_GRID, nfes=SWEEP_NFES, progress=None
+) -> dict:
+    """Quality of the LFR over α × its number of Euler steps, on shared prior draws (the over-refinement
+    map). Needs an α-conditioned LFR (``train-lfr --alpha-max``); every α must lie in its range.
+
+    Returns:
+        {"metric": name, "alphas": [...], "nfes": [...], "base": q, "quality": [[q for nfe] for α],
+        "second": the same grid for the independent metric (``fid2``) or None,
+        "best": {"alpha": a, "nfe": k, "quality": q}} with q ``score``'s primary metric.
+    """
+    lo_hi = pipe.bundle.alpha_range()
+    if lo_hi is None:
+        raise ValueError(
+            f"bundle {pipe.bundle.path.name!r} has an LFR trained at one fixed α: it has no α axis to map"
+        )
+    outside = [a for a in alphas if not lo_hi[0] <= a <= lo_hi[1]]
+    if outside:
+        raise ValueError(f"α {outside} outside the LFR's trained range {lo_hi[0]:g}..{lo_hi[1]:g}")
+    rows = {"base": Settings(mode="none")}
+    for a in alphas:
+        for k in nfes:
+            rows[f"{a:g} {k}"] = Settings(mode="lfr", alpha=a, lfr_solver="euler", lfr_nfe=k)
+    metrics = dict(scored_rows(pipe, score, rows, n, seed, progress))
+
+    def grid(key: str):
+        return [[metrics[f"{a:g} {k}"][key] for k in nfes] for a in alphas]
+
+    quality = grid(score.primary)
+    best = min((q, a, k) for a, row in zip(alphas, quality) for k, q in zip(nfes, row))
+    second = "fid2" if "fid2" in metrics["base"] else None
+    return {
+        "metric": score.primary,
+        "alphas": list(alphas),
+        "nfes": list(nfes),
+        "base": metrics["base"][score.primary],
+        "quality": quality,
+        "second": None
+        if second is None
+        else {"metric": second, "base": metrics["base"][second], "quality": grid(second)},
+        "best": {"alpha": best[1], "nfe": best[2], "quality": best[0]},
+    }
+
+
+def load_alpha_map(bundle) -> dict | None:
+    """The bundle's stored α × NFE map, validated, or None when it has none."""
+
+    def valid(stored):
+        m = stored["map"]
+        shape_ok = len(m["quality"]) == len(m["alphas"]) and all(
+            len(r) == len(m["nfes"]) for r in m["quality"]
+        )
+        return shape_ok and all(isinstance(q, (int, float)) for r in m["quality"] for q in r)
+
+    return load_stored_measurement(bundle.path / ALPHA_MAP_FILE, valid, "α × NFE map")
 
 
 @torch.no_grad()

@@ -94,3 +94,36 @@ def test_page_renders_images_and_plot(server):
         page.screenshot(path=str(ARTIFACTS / "app_shared_inspect.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "app_refine.png").stat().st_size > 10_000
+
+
+def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_from_a_shared_link(server):
+    """A link opens the Over-refinement tab on digits; the two stored views answer their buttons: the
+    equal-NFE chart with its verdict, and the α × NFE heatmap with its best cell named."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "chromium is not installed: .ci/run installs Debian's chromium (apt-get install chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(server + "?tab=overrefine&o_bundle=digits", wait_until="networkidle")
+        page.wait_for_function(
+            "[...document.querySelectorAll('[role=tab]')].some("
+            "t => t.innerText.trim() === 'Over-refinement' && t.getAttribute('aria-selected') === 'true')",
+            timeout=60_000,
+        )
+        page.get_by_role("button", name="Compare at equal NFE").click()
+        page.wait_for_function("document.body.innerText.includes('The best base-only FID')", timeout=60_000)
+        page.get_by_role("button", name="Show the α × NFE map").click()
+        page.wait_for_function(
+            "document.body.innerText.includes('Best cell: α =') && "
+            "document.querySelectorAll('.js-plotly-plot .heatmaplayer, .js-plotly-plot .hm').length > 0",
+            timeout=60_000,
+        )
+        body = page.locator("body").inner_text()
+        assert "Error" not in body
+        page.screenshot(path=str(ARTIFACTS / "app_alpha_map.png"), full_page=True)
+        browser.close()

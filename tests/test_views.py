@@ -10,7 +10,7 @@ from bfr_core.lab import run_bias_lab
 from bfr_core.latent_view import LatentMap, latent_distances, norm_per_dim
 from bfr_core.metrics import energy_distance
 from bfr_core.pipeline import Pipeline, Settings
-from bfr_core.sweep import lfr_drift, nfe_sweep
+from bfr_core.sweep import alpha_nfe_map, lfr_drift, load_alpha_map, nfe_sweep
 
 
 def test_norm_per_dim_is_the_norm_over_root_d():
@@ -109,6 +109,49 @@ def test_nfe_sweep_scores_each_refiner_at_each_euler_nfe(tiny_bundle):
     assert seen == sorted(seen) and seen[-1] == 1.0
     assert list(sweep["metrics"]) == ["base", "lfr 1", "lfr 3", "dfr 1", "dfr 3"]  # every metric kept
     assert sweep["metrics"]["dfr 3"] == score(pipe.run(40, 2, s).final, None)
+
+
+def test_the_alpha_nfe_map_holds_each_cell_of_the_nfe_sweep_at_that_alpha_and_marks_the_best(tiny_bundle):
+    pipe, score = Pipeline(tiny_bundle), MeanPixel()
+    found = alpha_nfe_map(pipe, score, n=40, seed=2, alphas=(0.1, 0.4), nfes=(1, 3))
+    assert (found["alphas"], found["nfes"], found["metric"]) == ([0.1, 0.4], [1, 3], "fid")
+    for row, a in zip(found["quality"], (0.1, 0.4)):  # each α row is the NFE sweep at that α, exactly
+        assert row == [q for _, q in nfe_sweep(pipe, score, n=40, seed=2, nfes=(1, 3), alpha=a)["lfr"]]
+    assert found["second"]["metric"] == "fid2" and len(found["second"]["quality"]) == 2
+    cells = [(q, a, k) for a, r in zip((0.1, 0.4), found["quality"]) for k, q in zip((1, 3), r)]
+    q, a, k = min(cells)
+    assert found["best"] == {"alpha": a, "nfe": k, "quality": q}
+    assert found["quality"][0] != found["quality"][1]  # α changes the refinement
+    with pytest.raises(ValueError, match=r"α \[0.9\] outside the LFR's trained range 0..0.5"):
+        alpha_nfe_map(pipe, score, n=8, seed=0, alphas=(0.2, 0.9), nfes=(1,))
+
+
+def test_sweep_alphas_stores_the_map_and_a_fixed_alpha_lfr_is_refused_by_name(tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    from bfr_core.cli import main
+    from bfr_core.pipeline import Bundle
+    from bfr_core.checkpoint import CheckpointError
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    assert main(["--quiet", "sweep", "--bundle", str(bundle), "--n", "30", "--alphas", "0.1", "0.3"]) == 0
+    stored = load_alpha_map(Bundle(bundle))
+    assert stored["map"]["alphas"] == [0.1, 0.3] and stored["n"] == 30
+    m = stored["map"]
+    assert m["best"]["quality"] == min(min(r) for r in m["quality"])
+    broken = json.loads((bundle / "alpha_nfe.json").read_text())
+    broken["map"]["quality"][0].pop()  # a ragged grid
+    (bundle / "alpha_nfe.json").write_text(json.dumps(broken))
+    with pytest.raises(CheckpointError, match="not a valid stored α × NFE map"):
+        load_alpha_map(Bundle(bundle))
+    fixed = tmp_path / "fixed"
+    shutil.copytree(tiny_bundle, fixed)
+    argv = ["train-lfr", "--bundle", str(fixed), "--alpha", "0.2", "--steps", "3"]
+    assert main(["--quiet", *argv]) == 0
+    with pytest.raises(ValueError, match="trained at one fixed α: it has no α axis to map"):
+        alpha_nfe_map(Pipeline(fixed), MeanPixel(), n=8, seed=0)
 
 
 def test_the_sweep_chart_draws_the_independent_metric_dashed_when_stored():
@@ -391,6 +434,23 @@ def test_the_equal_nfe_view_names_the_refiners_that_beat_every_base_only_setting
     assert [t.name for t in fig.data][:2] == ["more base steps", "default base + a refiner"]
     with pytest.raises(Exception, match="stores no equal-NFE comparison"):
         callbacks.worth_nfe("moons")
+
+
+def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_explains_a_fixed_alpha():
+    from app import callbacks
+
+    fig, text = callbacks.alpha_map("digits")
+    m = __import__("json").loads(open("checkpoints/digits/alpha_nfe.json").read())["map"]
+    heat = fig.data[0]
+    assert [list(r) for r in heat.z] == m["quality"] and list(heat.y) == [f"{a:g}" for a in m["alphas"]]
+    best = m["best"]
+    assert best["quality"] == min(min(r) for r in m["quality"])
+    assert f"α = {best['alpha']:g} with {best['nfe']} LFR Euler step(s)" in text
+    box = fig.layout.shapes[0]  # the outline sits on the best cell
+    assert (box.x0 + box.x1) / 2 == m["nfes"].index(best["nfe"])
+    assert (box.y0 + box.y1) / 2 == m["alphas"].index(best["alpha"])
+    with pytest.raises(Exception, match="trained at one fixed α, so it has no α axis"):
+        callbacks.alpha_map("mnist")
 
 
 def test_a_stored_sweep_is_validated_before_it_is_shown(tmp_path):
