@@ -343,10 +343,12 @@ def alpha_map(bundle):
     row = m["quality"][m["alphas"].index(best["alpha"])]
     text = (
         f"Best cell: α = {best['alpha']:g} with {best['nfe']} LFR Euler step(s), {metric} "
-        f"{best['quality']:.2f} against the base's {m['base']:.2f}. "
+        f"{best['quality']:.3g} against the base's {m['base']:.3g}. "
     )
-    if best["nfe"] < m["nfes"][-1]:
-        text += f"At that α, {m['nfes'][-1]} steps give {row[-1]:.2f}: more NFE for less, over-refinement."
+    if best["quality"] >= m["base"]:
+        text += "No cell beats the base: on this bundle the LFR does not improve the metric at any α or NFE."
+    elif best["nfe"] < m["nfes"][-1]:
+        text += f"At that α, {m['nfes'][-1]} steps give {row[-1]:.3g}: more NFE for less, over-refinement."
     else:
         text += "At that α the most steps are best: this map shows no over-refinement."
     return figures.alpha_nfe_heatmap(stored), text

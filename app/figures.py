@@ -389,9 +389,9 @@ def alpha_nfe_heatmap(stored: dict) -> go.Figure:
             x=nfes,
             y=alphas,
             colorscale="Viridis_r",  # dark = high = worse
-            text=[[f"{q:.2f}" for q in row] for row in m["quality"]],
+            text=[[f"{q:.3g}" for q in row] for row in m["quality"]],
             texttemplate="%{text}",
-            hovertemplate="α %{y}, NFE %{x}: " + m["metric"].upper() + " %{z:.3f}<extra></extra>",
+            hovertemplate="α %{y}, NFE %{x}: " + m["metric"].upper() + " %{z:.4g}<extra></extra>",
             colorbar=dict(title=m["metric"].upper()),
         )
     )
@@ -405,8 +405,8 @@ def alpha_nfe_heatmap(stored: dict) -> go.Figure:
         line=dict(color="#d62728", width=3),
     )
     fig.update_layout(
-        title=f"LFR {m['metric'].upper()} over α × NFE (lower is better; base {m['base']:.2f}; best α "
-        f"{best['alpha']:g} at NFE {best['nfe']}: {best['quality']:.2f})<br><sup>{stored['n']} samples, "
+        title=f"LFR {m['metric'].upper()} over α × NFE (lower is better; base {m['base']:.3g}; best α "
+        f"{best['alpha']:g} at NFE {best['nfe']}: {best['quality']:.3g})<br><sup>{stored['n']} samples, "
         f"precomputed by `{stored['command']}`</sup>",
         height=420,
         xaxis_title="LFR Euler steps (NFE)",
