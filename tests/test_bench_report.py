@@ -10,6 +10,7 @@ from conftest import ROOT
 spec = importlib.util.spec_from_file_location("report", ROOT / "bench" / "report.py")
 report = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(report)
+report_rows = __import__("sys").modules["report_rows"]  # imported by report.py from beside it
 
 
 def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
@@ -104,7 +105,7 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
         assert {"fid", "kid", "precision", "recall", "density", "coverage", "nfe", "solver", "wall_s"} <= set(
             row
         )
-    assert [rows[f"LFR rk4 x1, alpha={a}"]["alpha"] for a in report.ALPHAS] == list(report.ALPHAS)
+    assert [rows[f"LFR rk4 x1, alpha={a}"]["alpha"] for a in report_rows.ALPHAS] == list(report_rows.ALPHAS)
     # the training-free rescaled prior: G(s·z) with s from the bundle's cached latents, no extra NFE
     from bfr_core.baselines import prior_scale
     from bfr_core.pipeline import Bundle
@@ -172,12 +173,12 @@ def test_targets_are_none_for_rows_not_run_and_an_error_for_rows_that_do_not_exi
     import pytest
 
     only_base = {"base": {"fid": 10.0, "extra_nfe": 0}, "LFR rk4 x1 (paper)": {"fid": 6.0, "extra_nfe": 4}}
-    t = report.targets(only_base)
+    t = report_rows.targets(only_base)
     assert t["lfr_rk4x1_fid_cut"] == pytest.approx(0.4)
     assert t["dfr_rk4x1_fid_cut"] is None and t["best_sdedit_fid_at_extra_nfe"] is None
     renamed = [r for r in report.rows() if r[1] != "DFR rk4 x1 (paper)"]  # as if the row were renamed
-    monkeypatch.setattr(report, "rows", lambda: renamed)
+    monkeypatch.setattr(report_rows, "rows", lambda: renamed)
     with pytest.raises(
-        report.UndefinedRow, match="'DFR rk4 x1 \\(paper\\)', which rows\\(\\) does not define"
+        report_rows.UndefinedRow, match="'DFR rk4 x1 \\(paper\\)', which rows\\(\\) does not define"
     ):
-        report.targets(only_base)
+        report_rows.targets(only_base)
