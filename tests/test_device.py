@@ -130,3 +130,40 @@ def test_sample_on_a_gpu_gives_the_cpu_samples(tiny_bundle, tmp_path):
         argv = ["sample", "--bundle", str(tiny_bundle), "--n", "16", "--out", str(out[device])]
         subprocess.run([sys.executable, "-m", "bfr_core", "--quiet", *argv, "--device", device], check=True)
     assert np.allclose(np.load(out["cpu"]), np.load(out["cuda"]), atol=1e-3)
+
+
+def test_the_lease_packer_keeps_each_runs_4000_step_and_two_latest_files_written_since_the_marker(tmp_path):
+    """scripts/gpu_lease_pack.py: what comes back from a GPU lease (at most 8 files of 16 MiB)."""
+    import importlib.util
+    import os
+    import tarfile
+
+    from bfr_core.checkpoint import save_model
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("pack", ROOT / "scripts" / "gpu_lease_pack.py")
+    pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack)
+    net = MLPVelocity((2,), hidden=8, depth=1)
+    config = {"kind": "mlp", "shape": [2], "hidden": 8, "depth": 1}
+    old = tmp_path / "lfr_old.safetensors"
+    save_model(net, config, {"steps": 10}, old)
+    marker = tmp_path / "start"
+    marker.touch()
+    os.utime(old, (0, 0))  # written before the lease
+    names = ["run_step2000", "run_step4000", "run_step8000", "run_step12000", "run"]
+    for steps, name in zip((2000, 4000, 8000, 12000, 16000), names):
+        save_model(net, config, {"steps": steps}, tmp_path / f"{name}.safetensors")
+    save_model(net, config, {"steps": 4000}, tmp_path / "other_step4000.safetensors")
+    out = tmp_path / "out"
+    out.mkdir()
+    pack.main(str(tmp_path), str(out), str(marker))
+    packed = sorted(m for t in out.glob("*.tar") for m in tarfile.open(t).getnames())
+    assert packed == sorted(
+        [
+            "run_step4000.safetensors",
+            "run_step12000.safetensors",
+            "run.safetensors",
+            "other_step4000.safetensors",
+        ]
+    )
