@@ -53,7 +53,18 @@ class Dataset:
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, seed: int = 0) -> Dataset:
-    """Load a dataset by name (one of :data:`DATASETS`)."""
+    """Load a dataset by name (one of :data:`DATASETS`).
+
+    Args:
+        name: a toy 2-D set, "digits" (8×8, bundled), "mnist", "fashion-mnist" or "cifar10".
+        data_dir: where the MNIST-style IDX files or CIFAR-10 binary batches are (else BFR_DATA_DIR,
+            the repository's ``data/``, then ``../shared/data`` beside it); never downloaded.
+        seed: draws the toy sets' points.
+
+    Returns:
+        Dataset: train and test tensors in [-1, 1] (images N×C×H×W), labels, and the class count.
+        Raises DataError naming the missing or malformed file and where it was looked for.
+    """
     if name in TOY_SETS:
         return toy2d(name, n_train=20000, n_test=5000, seed=seed)
     if name == "digits":

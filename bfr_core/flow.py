@@ -134,8 +134,22 @@ def train_flow(
     on_step=None,
     ot_batch: int | None = None,
 ) -> TrainResult:
-    """Flow matching with batches from ``draw(generator, n) -> FlowBatch``; ``ot_batch`` > batch_size
-    couples that many pairs per step and trains on ``batch_size`` of them (``coupled_batch``)."""
+    """Train ``net`` by flow matching: minimise E‖v(t, x_t) − (x1 − x0)‖² on x_t = (1 − t)·x0 + t·x1 + σ·ε.
+
+    Args:
+        net: the velocity network v(t, x, y, cond).
+        draw: ``draw(generator, n) -> FlowBatch`` of sources x0, targets x1 (and classes, α).
+        coupling: "independent", "ot" (minibatch OT) or "ot-per-class" pairing of x0 with x1.
+        sigma: path noise σ; batch_size: the global batch (sharded over torchrun ranks).
+        cfg: steps, lr, EMA, seed, device, snapshots (``TrainConfig``).
+        state_path, resume: where the resumable state is saved, and whether to continue from it.
+        on_step: called with (step, loss) after every step (the bias lab's live curves).
+        ot_batch: when larger than ``batch_size``, couple that many pairs per step and train on
+            ``batch_size`` of them (closer pairs; ``coupled_batch``).
+
+    Returns:
+        TrainResult: the EMA model on the CPU, the steps, the final loss, wall time and device.
+    """
 
     def loss_fn(model, generator, step):
         batch = coupled_batch(draw, coupling, batch_size, ot_batch, generator)  # the global batch

@@ -116,10 +116,23 @@ def run_bias_lab(
     data: Dataset | None = None,
     curves: dict[str, list[tuple[int, float]]] | None = None,
 ) -> LabResult:
-    """Train base → invert → LFR → DFR on toy set ``name`` (or ``data``, e.g. :func:`points_dataset`);
-    ``progress(fraction, text)`` reports. Real points, latents and scores use at most ``n`` points.
-    Every step's training loss is appended to ``curves[stage]`` as it happens (stages "base", "LFR",
-    "DFR"; a fresh dict when None), so another thread can draw the curves while the lab trains."""
+    """Train base → invert → LFR → DFR on a 2-D point set, in seconds, and score every stage.
+
+    Args:
+        name: a toy set (``TOY_SETS``), unless ``data`` is given (e.g. :func:`points_dataset`).
+        base_steps, refine_steps: training steps of the base and of each refiner (10..MAX_LAB_STEPS);
+            a short base is a biased one.
+        n: real points, latents and scored samples (at most); seed: every draw's seed.
+        alpha: the LFR's mixing coefficient α.
+        progress: ``progress(fraction, text)`` after each stage.
+        curves: every step's training loss is appended to ``curves[stage]`` as it happens (stages
+            "base", "LFR", "DFR"; a fresh dict when None), so another thread can draw them live.
+
+    Returns:
+        LabResult: the points of every stage (real, base, LFR, DFR), the latents (prior, biased,
+        refined), the energy distance of each stage to held-out real points, the learned fields and
+        the loss curves.
+    """
     if not (isinstance(base_steps, int) and 10 <= base_steps <= MAX_LAB_STEPS):
         raise ValueError(f"base steps must be an integer in 10..{MAX_LAB_STEPS}, got {base_steps!r}")
     if not (isinstance(refine_steps, int) and 10 <= refine_steps <= MAX_LAB_STEPS):

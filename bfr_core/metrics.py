@@ -178,7 +178,18 @@ def image_reference(classifier, test_x, train_x, second=None, train_reference: i
 
 @torch.no_grad()
 def image_metrics(ref: ImageReference, samples, labels) -> dict:
-    """Everything the evaluate command reports for a batch of generated images."""
+    """Everything the evaluate command reports for a batch of generated images.
+
+    Args:
+        ref: the test split's features under the bundle's classifier (and the independent extractor),
+            from the dataset or the bundle's shipped ``reference.safetensors``.
+        samples: generated images N×C×H×W in [-1, 1]; labels: the classes they were drawn for, or None.
+
+    Returns:
+        {"fid", "kid", "precision", "recall", "density", "coverage", "confidence", "class_histogram"},
+        plus "accuracy" (with labels), "memorisation_ratio" (with the training images on disk) and
+        "fid2" / "kid2" (with the independent extractor). FID = ‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2(Σ_rΣ_g)^½).
+    """
     f_test = ref.test_features
     f_gen, probs = features_and_probs(ref.classifier, samples)
     pred = probs.argmax(1)

@@ -339,10 +339,20 @@ class Pipeline:
         return_trajectory: bool = False,
         t1: float = 1.0,
     ) -> ODEResult:
-        """F(x) by the refiner ``s`` names for ``space`` ("latent": x is z; "data": x is G(z)), at that
-        stage's solver and NFE, integrated to ``t1`` (past 1: extrapolated). ``s`` must be resolved;
-        ``generator`` feeds any noise the refiner draws (the noise-injection one), so a result never
-        depends on process-wide random state."""
+        """F(x) by the refiner ``s`` names for ``space``, at that stage's solver and NFE.
+
+        Args:
+            space: "latent" (x is z; the LFR family) or "data" (x is G(z); DFR, the noise refiner).
+            x, labels: the batch and its classes (None for an unconditional base).
+            s: resolved settings (``Pipeline.resolve``).
+            generator: feeds any noise the refiner draws (the noise-injection one), so a result never
+                depends on process-wide random state.
+            return_trajectory: also return every solver step's state.
+            t1: integrate to this time; past 1 the field is extrapolated (the overshoot view).
+
+        Returns:
+            ODEResult: the refined batch, the NFE used, the solver and the trajectory when asked.
+        """
         r = refiner_for(space, s.variant(space))
         solver, nfe = s.solver(r.stage)
         return r.apply(
@@ -373,8 +383,18 @@ class Pipeline:
     ) -> Stages:
         """Run base + refiners for ``n`` samples of prior seed ``seed`` (or the given ``z``).
 
-        ``base`` may pass G(z) already computed for this ``z`` at the same base settings, so
-        that comparing several refiner settings on one batch does not regenerate it.
+        Args:
+            n: samples, 1..MAX_SAMPLES (a ValueError names the range otherwise).
+            seed: seeds the prior draw z ~ N(0, I) (and, with seed + 1, any refiner's noise).
+            settings: mode, per-stage solver and NFE, α; unset fields come from the bundle.
+            label: the class to draw for a conditional base (None: balanced classes).
+            z: prior latents to use instead of drawing them.
+            base: G(z) already computed for this ``z`` at the same base settings, so that comparing
+                several refiner settings on one batch does not regenerate it.
+
+        Returns:
+            Stages: z, labels, the base samples G(z), the refined latents and G(z_refined) when an LFR
+            ran, the final images, the NFE of each stage and the resolved settings.
         """
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"number of samples must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
