@@ -127,3 +127,39 @@ def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_fro
         assert "Error" not in body
         page.screenshot(path=str(ARTIFACTS / "app_alpha_map.png"), full_page=True)
         browser.close()
+
+
+def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
+    """The bias lab's own-data path in a real browser: choose 'my points', paste a ring of 200 points,
+    train, and get the energy distances, the fields and the training curves."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "chromium is not installed: .ci/run installs Debian's chromium (apt-get install chromium)"
+        )
+    import math
+
+    from playwright.sync_api import sync_playwright
+
+    ring = "\n".join(
+        f"{math.cos(k / 200 * 2 * math.pi):.3f}, {math.sin(k / 200 * 2 * math.pi):.3f}" for k in range(200)
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(server + "?tab=lab", wait_until="networkidle")
+        page.get_by_role("button", name="Train live").wait_for(timeout=60_000)
+        page.get_by_label("toy set (or your own points)").click()
+        page.get_by_role("option", name="my points").click()
+        page.get_by_placeholder("0.1, 2.3").fill(ring)
+        page.get_by_role("button", name="Train live").click()
+        page.wait_for_function(
+            "document.body.innerText.includes('Energy distance to held-out points')", timeout=180_000
+        )
+        body = page.locator("body").inner_text()
+        assert "Error" not in body and "LFR **" not in body  # rendered Markdown, not raw
+        assert (
+            page.locator(".js-plotly-plot").count() >= 7
+        )  # data, latents, before/after, bars, 2 fields, curves
+        page.screenshot(path=str(ARTIFACTS / "app_lab_my_points.png"), full_page=True)
+        browser.close()
