@@ -50,6 +50,17 @@ def bundle_and_alpha(bundles: list[tuple[str, str]], alpha_max: float) -> tuple[
     )
 
 
+def stored_view(text: str, button: str, plot_label: str, fn, bundle) -> None:
+    """A view of something the bundle stores: its explanation, a button, then a chart beside a verdict
+    (``fn(bundle) -> (figure, markdown)``), served at the route named after ``fn``."""
+    gr.Markdown(text)
+    with gr.Row():
+        btn = gr.Button(button, variant="secondary")
+    with gr.Row():
+        plot, md = gr.Plot(label=plot_label), gr.Markdown()
+    on([btn.click], fn, [bundle], [plot, md], fn.__name__)
+
+
 def on(triggers: list, fn, inputs, outputs, api_name: str | bool = False):
     """One event for several triggers (``gr.on``), under the service's compute limits; ``api_name``
     names its HTTP endpoint (False: none)."""
@@ -296,18 +307,12 @@ def build_demo() -> gr.Blocks:
                     [o_plot, o_drift],
                     "overrefine",
                 )
-                gr.Markdown(TEXT["worth"])
-                with gr.Row():
-                    w_btn = gr.Button("Compare at equal NFE", variant="secondary")
-                with gr.Row():
-                    w_plot, w_md = gr.Plot(label="equal total NFE"), gr.Markdown()
-                on([w_btn.click], callbacks.worth_nfe, [o_bundle], [w_plot, w_md], "worth_nfe")
-                gr.Markdown(TEXT["alpha_map"])
-                with gr.Row():
-                    a_btn = gr.Button("Show the α × NFE map", variant="secondary")
-                with gr.Row():
-                    a_plot, a_md = gr.Plot(label="α × NFE"), gr.Markdown()
-                on([a_btn.click], callbacks.alpha_map, [o_bundle], [a_plot, a_md], "alpha_map")
+                stored_view(
+                    TEXT["worth"], "Compare at equal NFE", "equal total NFE", callbacks.worth_nfe, o_bundle
+                )
+                stored_view(
+                    TEXT["alpha_map"], "Show the α × NFE map", "α × NFE", callbacks.alpha_map, o_bundle
+                )
                 gr.Markdown(TEXT["overshoot"])
                 with gr.Row():
                     o_factor = gr.Slider(

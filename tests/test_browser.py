@@ -1,5 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) loads the app, clicks, and screenshots it."""
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -19,17 +20,24 @@ FLAGS = [
 ]
 
 
-def test_page_renders_images_and_plot(server):
+@contextlib.contextmanager
+def browser_page(height: int):
+    """A page of Debian's chromium (driven by Playwright), 1400 px wide; fails when chromium is missing."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(
-            "chromium is not installed: .ci/run installs Debian's chromium (apt-get install chromium)"
-        )
+        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": height})
+        finally:
+            browser.close()
+
+
+def test_page_renders_images_and_plot(server):
+    with browser_page(1100) as page:
         page.goto(server, wait_until="networkidle")
         page.get_by_role("button", name="Refine").wait_for(timeout=30_000)
         # the load event fills the three image panels; wait until all three <img> have pixels
@@ -92,23 +100,13 @@ def test_page_renders_images_and_plot(server):
             timeout=120_000,
         )
         page.screenshot(path=str(ARTIFACTS / "app_shared_inspect.png"), full_page=True)
-        browser.close()
     assert (ARTIFACTS / "app_refine.png").stat().st_size > 10_000
 
 
 def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_from_a_shared_link(server):
     """A link opens the Over-refinement tab on digits; the two stored views answer their buttons: the
     equal-NFE chart with its verdict, and the α × NFE heatmap with its best cell named."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            "chromium is not installed: .ci/run installs Debian's chromium (apt-get install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    with browser_page(1400) as page:
         page.goto(server + "?tab=overrefine&o_bundle=digits", wait_until="networkidle")
         page.wait_for_function(
             "[...document.querySelectorAll('[role=tab]')].some("
@@ -126,27 +124,17 @@ def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_fro
         body = page.locator("body").inner_text()
         assert "Error" not in body
         page.screenshot(path=str(ARTIFACTS / "app_alpha_map.png"), full_page=True)
-        browser.close()
 
 
 def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
     """The bias lab's own-data path in a real browser: choose 'my points', paste a ring of 200 points,
     train, and get the energy distances, the fields and the training curves."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            "chromium is not installed: .ci/run installs Debian's chromium (apt-get install chromium)"
-        )
     import math
-
-    from playwright.sync_api import sync_playwright
 
     ring = "\n".join(
         f"{math.cos(k / 200 * 2 * math.pi):.3f}, {math.sin(k / 200 * 2 * math.pi):.3f}" for k in range(200)
     )
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    with browser_page(1600) as page:
         page.goto(server + "?tab=lab", wait_until="networkidle")
         page.get_by_role("button", name="Train live").wait_for(timeout=60_000)
         page.get_by_label("toy set (or your own points)").click()
@@ -162,4 +150,3 @@ def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
             page.locator(".js-plotly-plot").count() >= 7
         )  # data, latents, before/after, bars, 2 fields, curves
         page.screenshot(path=str(ARTIFACTS / "app_lab_my_points.png"), full_page=True)
-        browser.close()
