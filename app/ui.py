@@ -156,38 +156,53 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs() as tabs:
             with gr.Tab("Refine", id=TAB_IDS["Refine"]):
                 gr.Markdown(TEXT["refine"])
+                D = callbacks.REFINE_DEFAULTS
                 with gr.Row():
                     with gr.Column(scale=1, min_width=280):
                         bundle = gr.Dropdown(
                             bundles, value=first, label="bundle (dataset — source of its bias)"
                         )
-                        seed = gr.Number(0, label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED)
-                        n = gr.Slider(1, 64, value=16, step=1, label="samples")
-                        label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value="any", label="class")
-                        base_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="base solver")
-                        base_nfe = gr.Slider(4, 40, value=20, step=4, label="base NFE")
+                        seed = gr.Number(
+                            D["seed"], label="seed (an integer)", minimum=0, maximum=callbacks.MAX_SEED
+                        )
+                        n = gr.Slider(1, 64, value=D["n"], step=1, label="samples")
+                        label = gr.Dropdown(
+                            ["any"] + [str(i) for i in range(10)], value=D["label"], label="class"
+                        )
+                        base_solver = gr.Radio(
+                            list(FIXED_SOLVERS), value=D["base_solver"], label="base solver"
+                        )
+                        base_nfe = gr.Slider(4, 40, value=D["base_nfe"], step=4, label="base NFE")
                         mode = gr.Radio(
                             [("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
-                            value="lfr+dfr",
+                            value=D["mode"],
                             label="refinement",
                         )
                         lfr_variant = gr.Radio(
                             [("LFR ODE (paper)", "ode"), ("LFR reflow, 1 Euler step", "reflow")],
-                            value="ode",
+                            value=D["lfr_variant"],
                             label="LFR variant",
                         )
                         lfr_nfe = gr.Slider(
-                            1, 10, value=4, step=1, label="LFR NFE (multiples of 4 use RK4, else Euler)"
+                            1,
+                            10,
+                            value=D["lfr_nfe"],
+                            step=1,
+                            label="LFR NFE (multiples of 4 use RK4, else Euler)",
                         )
                         alpha = gr.Slider(
                             0,
                             alpha_max,
-                            value=0.2,
+                            value=D["alpha"],
                             step=0.05,
                             label=f"α — LFR mixing (α-conditioned LFRs: [0, {alpha_max:g}]; fixed α: unused)",
                         )
                         dfr_nfe = gr.Slider(
-                            1, 10, value=4, step=1, label="DFR NFE (multiples of 4 use RK4, else Euler)"
+                            1,
+                            10,
+                            value=D["dfr_nfe"],
+                            step=1,
+                            label="DFR NFE (multiples of 4 use RK4, else Euler)",
                         )
                         go = gr.Button("Refine", variant="primary")
                         gen = gr.Button("Generate base only")

@@ -1,8 +1,9 @@
 """Start-up warm-up: compute the views a visitor opens first, in the background, while the server starts.
 
-The first Latents view of the default bundle (refining the map's prior draws, loading the bundle)
-and the bias lab at its default setting are pure functions of the shipped files, so they are
-computed once in a daemon thread and kept (``registry.latent_map``, ``lab.cached_bias_lab``); a
+The first Refine answer and the first Latents view of the default bundle (loading the bundle, refining the
+map's prior draws) and the bias lab at its default setting are pure functions of the shipped files, so they
+are computed once in a daemon thread and kept (``callbacks.refine_answer``, ``registry.latent_map``,
+``lab.cached_bias_lab``); a
 request that arrives earlier simply computes the same result itself. A failure is logged, never
 raised: the views report their own errors when asked.
 """
@@ -15,7 +16,7 @@ import time
 
 from bfr_core.lab import DEFAULT_LAB, cached_bias_lab
 
-from . import registry
+from . import callbacks, registry
 
 log = logging.getLogger("bfr_explorer")
 
@@ -28,6 +29,7 @@ def warm(bundle: str | None = None) -> dict[str, float]:
     jobs = [("bias lab", lambda: cached_bias_lab(*DEFAULT_LAB))]
     if bundle is not None:
         jobs.insert(0, (f"latents {bundle}", lambda: registry.latent_map(bundle)))
+        jobs.insert(0, (f"refine {bundle}", lambda: callbacks.refine(bundle, **callbacks.REFINE_DEFAULTS)))
     for what, job in jobs:
         t0 = time.perf_counter()
         try:

@@ -316,11 +316,24 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
     monkeypatch.setattr(warmup, "DEFAULT_LAB", ("moons", 10, 10))
     registry._latent_map.cache_clear()
     took = warmup.warm("digits")
-    assert list(took) == ["latents digits", "bias lab"] and all(s >= 0 for s in took.values())
+    assert list(took) == ["refine digits", "latents digits", "bias lab"] and all(
+        s >= 0 for s in took.values()
+    )
     assert registry._latent_map.cached("digits", None, None)
     assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10, None)]
+    from app import callbacks
+    from bfr_core.pipeline import Pipeline
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("the default Refine answer was computed again")
+
+    monkeypatch.setattr(Pipeline, "run", no_sampling)
+    first = callbacks.refine("digits", **callbacks.REFINE_DEFAULTS)  # the kept answer: no sampling
+    assert first is callbacks.refine("digits", **callbacks.REFINE_DEFAULTS) and first[0].endswith(".png")
+    with pytest.raises(Exception, match="computed again"):  # another seed is a new request
+        callbacks.refine("digits", **{**callbacks.REFINE_DEFAULTS, "seed": 1})
     failed = warmup.warm("no-such-bundle")  # logged, never raised
-    assert "latents no-such-bundle" in failed
+    assert "latents no-such-bundle" in failed and "refine no-such-bundle" in failed
 
 
 def test_concurrent_callers_of_one_key_share_one_computation_and_failures_are_not_kept():
