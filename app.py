@@ -11,7 +11,7 @@ import os
 import sys
 
 from app import service  # sets the no-telemetry environment before gradio is imported
-from app import warmup
+from app import callbacks, warmup
 from app.ui import build_demo
 
 
@@ -50,7 +50,15 @@ def main(argv=None) -> int:
         action="store_true",
         help="do not compute the default Latents and bias-lab views in the background at start-up",
     )
+    ap.add_argument(
+        "--no-answer-cache",
+        action="store_true",
+        help="compute every Refine request instead of keeping the last 64 answers (for load tests of the "
+        "compute path)",
+    )
     args = ap.parse_args(argv)
+    if args.no_answer_cache:
+        callbacks.refine_answer.set_maxsize(0)
     try:
         if not args.no_warm_up:
             warmup.start()

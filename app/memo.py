@@ -15,11 +15,13 @@ from concurrent.futures import Future
 
 def single_flight(maxsize: int):
     """Decorator: remember the last ``maxsize`` results by positional arguments; concurrent callers of
-    one key share a single computation. A failure is raised to every waiter and not remembered."""
+    one key share a single computation. A failure is raised to every waiter and not remembered.
+    ``fn.set_maxsize(0)`` keeps nothing: only callers that arrive while a key is computed share it."""
 
     def wrap(fn):
         kept: OrderedDict[tuple, Future] = OrderedDict()
         lock = threading.Lock()
+        limit = [maxsize]  # ``call.set_maxsize(0)``: keep nothing, share only computations in flight
 
         @functools.wraps(fn)
         def call(*args):
@@ -29,20 +31,32 @@ def single_flight(maxsize: int):
                 if owner:
                     future = kept[args] = Future()
                 kept.move_to_end(args)
-                while len(kept) > maxsize:
+                while limit[0] and len(kept) > limit[0]:
                     kept.popitem(last=False)
             if owner:
                 try:
                     future.set_result(fn(*args))
                 except BaseException as e:
-                    with lock:
-                        if kept.get(args) is future:
-                            del kept[args]
+                    forget(args, future)
                     future.set_exception(e)
+                if not limit[0]:  # nothing is kept: the entry lived only while it was computed
+                    forget(args, future)
             return future.result()
+
+        def forget(args, future):
+            with lock:
+                if kept.get(args) is future:
+                    del kept[args]
+
+        def set_maxsize(k: int) -> None:
+            with lock:
+                limit[0] = k
+                while len(kept) > k:
+                    kept.popitem(last=False)
 
         call.cache_clear = lambda: kept.clear()
         call.cached = lambda *args: args in kept and kept[args].done()
+        call.set_maxsize = set_maxsize
         return call
 
     return wrap

@@ -5,9 +5,10 @@
 Measures: start → ready (HTTP 200); every view's first answer on the default MNIST bundle from
 that fresh process (started as a user starts it: `python app.py`, with its background warm-up of the
 default Latents map and bias-lab run), and its next answer (a second setting: what scrubbing a slider
-costs); a Refine click (16 digits samples, default settings), the digits Latents view, and a load
-test — ``users`` concurrent gradio_client users × ``requests`` Refine calls each, every result
-compared with the single-user result for the same seed and settings.
+costs); the digits Latents view; then, on a second process started with ``--no-answer-cache`` (every
+Refine request samples: the app otherwise keeps its last answers), a Refine click (16 digits samples,
+default settings) and a load test — ``users`` concurrent gradio_client users × ``requests`` Refine
+calls each, every result compared with the single-user result for the same seed and settings.
 Writes bench/results/app_perf.json and .md.
 """
 
@@ -80,6 +81,32 @@ def percentile(xs, q):
     return float(np.percentile(np.asarray(xs), q))
 
 
+def start_app(port: int, *flags: str) -> tuple[subprocess.Popen, float]:
+    """``python app.py --port PORT FLAGS`` as a user starts it; returns (process, seconds to HTTP 200)."""
+    url = f"http://127.0.0.1:{port}/"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), *flags],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return proc, time.perf_counter() - t0
+        except OSError:
+            if time.perf_counter() - t0 > 120 or proc.poll() is not None:
+                stop(proc)
+                raise SystemExit("the app did not start") from None
+            time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=8)
@@ -89,23 +116,8 @@ def main() -> None:
     from gradio_client import Client
 
     url = f"http://127.0.0.1:{args.port}/"
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(args.port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, start_s = start_app(args.port)
     try:
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                if time.perf_counter() - t0 > 120 or proc.poll() is not None:
-                    raise SystemExit("the app did not start")
-                time.sleep(0.1)
-        start_s = time.perf_counter() - t0
         client = Client(url, verbose=False)
         views = {}
         for view, api, first, then in VIEWS:  # in a fresh process: each view's first answer
@@ -122,8 +134,6 @@ def main() -> None:
             out = client.predict(*([DEFAULTS[0], seed] + DEFAULTS[2:]), api_name="/refine")
             return time.perf_counter() - t, pixels(out[1])
 
-        refine(0)  # warm-up
-        single = [refine(0)[0] for _ in range(10)]
         t = time.perf_counter()
         client.predict("digits", 0, 0.2, 4, api_name="/latents")
         first_latents = time.perf_counter() - t
@@ -132,6 +142,15 @@ def main() -> None:
             t = time.perf_counter()
             client.predict("digits", 0, alpha, 4, api_name="/latents")
             latents.append(time.perf_counter() - t)
+    finally:
+        stop(proc)
+    # The compute path: a server that keeps no Refine answers, so every request below samples.
+    url = f"http://127.0.0.1:{args.port + 1}/"
+    proc, _ = start_app(args.port + 1, "--no-answer-cache", "--no-warm-up")
+    try:
+        client = Client(url, verbose=False)
+        refine(0)  # the first call loads the bundle
+        single = [refine(0)[0] for _ in range(10)]
 
         seeds = list(range(5))
         expected = {s: refine(s)[1] for s in seeds}
@@ -156,8 +175,7 @@ def main() -> None:
             results = [r for rs in pool.map(user, range(args.users)) for r in rs]
         load_wall = time.perf_counter() - t
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     lat = [r[0] for r in results]
     report = {
         "command": "python bench/app_perf.py " + " ".join(sys.argv[1:]),
@@ -191,12 +209,13 @@ def main() -> None:
             f"| {view}: first answer after start / next setting | {v['first_s']} s / {v['next_s']} s |\n"
             for view, v in views.items()
         )
-        + "| Refine, 16 digits samples, default settings (median of 10) | "
+        + "| Refine, 16 digits samples, default settings, computed each time (median of 10) | "
         f"{report['refine_16_digits_median_s']} s |\n"
         f"| Latents, digits: first view (stored map) | {report['latents_first_fit_s']} s |\n"
         f"| Latents, digits: another α (a live joint UMAP fit, median of 5) | "
         f"{report['latents_update_median_s']} s |\n"
-        f"| load: {L['users']} users × {L['requests_per_user']} Refine requests | {L['failed']} failed, "
+        f"| load: {L['users']} users × {L['requests_per_user']} Refine requests, each computed "
+        f"(`app.py --no-answer-cache`) | {L['failed']} failed, "
         f"{L['identical_to_single_user']}/{L['total']} identical to the single-user result |\n"
         f"| load latency P50 / P95 | {L['p50_s']} s / {L['p95_s']} s ({L['throughput_req_per_s']} req/s) |\n"
     )

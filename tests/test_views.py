@@ -367,6 +367,10 @@ def test_concurrent_callers_of_one_key_share_one_computation_and_failures_are_no
     assert calls == ["a", "bad", "bad"] and not slow.cached("bad")
     slow("b"), slow("c")
     assert not slow.cached("a") and slow.cached("c")  # bounded: the oldest key is dropped
+    slow.set_maxsize(0)  # keep nothing (the app's --no-answer-cache): every sequential call computes
+    assert not slow.cached("c")
+    n = len(calls)
+    assert slow("c") == slow("c") == ["c"] and calls[n:] == ["c", "c"] and not slow.cached("c")
 
 
 def test_pasted_points_become_a_standardised_held_out_split_and_bad_lines_are_named():
