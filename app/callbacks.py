@@ -199,6 +199,8 @@ REFINE_DEFAULTS = {
     "alpha": 0.2,
     "dfr_nfe": 4,
 }  # the Refine controls' initial values (the bundle: the menu's first), which the start-up warm-up computes
+TRAJECTORY_DEFAULTS = {"seed": 0, "base_nfe": 20, "refiner_nfe": 4, "t": 1.0}  # likewise, Trajectories
+INSPECT_DEFAULTS = {"index": 0, "solver": "rk4", "nfe": 20, "alpha": 0.2}  # likewise, Inspect
 
 
 @user_errors

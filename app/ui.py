@@ -157,6 +157,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Refine", id=TAB_IDS["Refine"]):
                 gr.Markdown(TEXT["refine"])
                 D = callbacks.REFINE_DEFAULTS
+                T, I = callbacks.TRAJECTORY_DEFAULTS, callbacks.INSPECT_DEFAULTS  # noqa: E741
                 with gr.Row():
                     with gr.Column(scale=1, min_width=280):
                         bundle = gr.Dropdown(
@@ -260,12 +261,16 @@ def build_demo() -> gr.Blocks:
                         image_only, value=image_only[0][1] if image_only else None, label="bundle"
                     )
                     t_seed = gr.Number(
-                        value=0, precision=0, minimum=0, maximum=callbacks.MAX_SEED, label="seed"
+                        value=callbacks.TRAJECTORY_DEFAULTS["seed"],
+                        precision=0,
+                        minimum=0,
+                        maximum=callbacks.MAX_SEED,
+                        label="seed",
                     )
-                    t_base = gr.Slider(4, 40, value=20, step=4, label="base NFE (RK4)")
-                    t_nfe = gr.Slider(1, 10, value=4, step=1, label="refiner NFE (Euler)")
+                    t_base = gr.Slider(4, 40, value=T["base_nfe"], step=4, label="base NFE (RK4)")
+                    t_nfe = gr.Slider(1, 10, value=T["refiner_nfe"], step=1, label="refiner NFE (Euler)")
                 with gr.Row():
-                    t_time = gr.Slider(0, 1, value=1.0, step=callbacks.TIME_STEP, label="t")
+                    t_time = gr.Slider(0, 1, value=T["t"], step=callbacks.TIME_STEP, label="t")
                     t_back = gr.Button("◀ step")
                     t_fwd = gr.Button("step ▶")
                     t_go = gr.Button("Solve", variant="primary")
@@ -286,10 +291,10 @@ def build_demo() -> gr.Blocks:
                     i_bundle = gr.Dropdown(
                         image_bundles, value=image_bundles[0][1] if image_bundles else None, label="bundle"
                     )
-                    i_index = gr.Slider(0, 255, value=0, step=1, label="test image")
-                    i_solver = gr.Radio(list(FIXED_SOLVERS), value="rk4", label="inversion solver")
-                    i_nfe = gr.Slider(4, 40, value=20, step=4, label="inversion NFE")
-                    i_alpha = gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α (LFR)")
+                    i_index = gr.Slider(0, 255, value=I["index"], step=1, label="test image")
+                    i_solver = gr.Radio(list(FIXED_SOLVERS), value=I["solver"], label="inversion solver")
+                    i_nfe = gr.Slider(4, 40, value=I["nfe"], step=4, label="inversion NFE")
+                    i_alpha = gr.Slider(0, alpha_max, value=I["alpha"], step=0.05, label="α (LFR)")
                     i_btn = gr.Button("Inspect", variant="primary")
                 i_strip = gr.Image(label="round trip", type="filepath", format="png")
                 with gr.Row():

@@ -1,8 +1,9 @@
 """Start-up warm-up: compute the views a visitor opens first, in the background, while the server starts.
 
-The first Refine answer and the first Latents view of the default bundle (loading the bundle, refining the
-map's prior draws) and the bias lab at its default setting are pure functions of the shipped files, so they
-are computed once in a daemon thread and kept (``callbacks.refine_answer``, ``registry.latent_map``,
+The first answer of each tab on the default bundle — Refine, the Latents map (refining its prior draws),
+the Trajectories paths, Inspect's bias meter — and the bias lab at its default setting are pure functions
+of the shipped files, so they are computed once in a daemon thread and kept (``callbacks.refine_answer``,
+``registry.latent_map``, ``callbacks.cached_paths``, ``callbacks.cached_bias_meter``,
 ``lab.cached_bias_lab``); a
 request that arrives earlier simply computes the same result itself. A failure is logged, never
 raised: the views report their own errors when asked.
@@ -26,10 +27,15 @@ def warm(bundle: str | None = None) -> dict[str, float]:
     names = registry.available_bundles()
     bundle = bundle or (names[0] if names else None)
     took = {}
-    jobs = [("bias lab", lambda: cached_bias_lab(*DEFAULT_LAB))]
-    if bundle is not None:
-        jobs.insert(0, (f"latents {bundle}", lambda: registry.latent_map(bundle)))
-        jobs.insert(0, (f"refine {bundle}", lambda: callbacks.refine(bundle, **callbacks.REFINE_DEFAULTS)))
+    jobs = []
+    if bundle is not None:  # in the order of the tabs
+        jobs += [
+            (f"refine {bundle}", lambda: callbacks.refine(bundle, **callbacks.REFINE_DEFAULTS)),
+            (f"latents {bundle}", lambda: registry.latent_map(bundle)),
+            (f"trajectories {bundle}", lambda: callbacks.trajectory(bundle, **callbacks.TRAJECTORY_DEFAULTS)),
+            (f"inspect {bundle}", lambda: callbacks.inspect_example(bundle, **callbacks.INSPECT_DEFAULTS)),
+        ]
+    jobs.append(("bias lab", lambda: cached_bias_lab(*DEFAULT_LAB)))
     for what, job in jobs:
         t0 = time.perf_counter()
         try:

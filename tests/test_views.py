@@ -316,8 +316,15 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
     monkeypatch.setattr(warmup, "DEFAULT_LAB", ("moons", 10, 10))
     registry._latent_map.cache_clear()
     took = warmup.warm("digits")
-    assert list(took) == ["refine digits", "latents digits", "bias lab"] and all(
-        s >= 0 for s in took.values()
+    expected = ["refine digits", "latents digits", "trajectories digits", "inspect digits", "bias lab"]
+    assert list(took) == expected and all(s >= 0 for s in took.values())
+    from app import callbacks as cb
+
+    hits = cb.cached_paths.cache_info().hits, cb.cached_bias_meter.cache_info().hits
+    cb.trajectory("digits", **cb.TRAJECTORY_DEFAULTS), cb.inspect_example("digits", **cb.INSPECT_DEFAULTS)
+    assert (cb.cached_paths.cache_info().hits, cb.cached_bias_meter.cache_info().hits) == (
+        hits[0] + 1,
+        hits[1] + 1,
     )
     assert registry._latent_map.cached("digits", None, None)
     assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10, None)]
