@@ -27,16 +27,13 @@ def warm(bundle: str | None = None) -> dict[str, float]:
     names = registry.available_bundles()
     bundle = bundle or (names[0] if names else None)
     took = {}
-    t, i = callbacks.TRAJECTORY_DEFAULTS, callbacks.INSPECT_DEFAULTS  # only the kept parts are computed:
-    trajectory_key = (t["seed"], t["base_nfe"], t["refiner_nfe"])  # the paths, not a rendered frame
-    meter_key = (i["solver"], i["nfe"])  # the bias meter, not a round trip no one keeps
     jobs = []
     if bundle is not None:  # in the order of the tabs
         jobs += [
             (f"refine {bundle}", lambda: callbacks.refine(bundle, **callbacks.REFINE_DEFAULTS)),
             (f"latents {bundle}", lambda: registry.latent_map(bundle)),
-            (f"trajectories {bundle}", lambda: callbacks.cached_paths(bundle, *trajectory_key)),
-            (f"inspect {bundle}", lambda: callbacks.cached_bias_meter(bundle, *meter_key)),
+            (f"trajectories {bundle}", lambda: callbacks.trajectory(bundle, **callbacks.TRAJECTORY_DEFAULTS)),
+            (f"inspect {bundle}", lambda: callbacks.inspect_example(bundle, **callbacks.INSPECT_DEFAULTS)),
         ]
     jobs.append(("bias lab", lambda: cached_bias_lab(*DEFAULT_LAB)))
     for what, job in jobs:
