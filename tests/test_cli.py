@@ -210,6 +210,20 @@ def test_reflow_starts_from_the_teachers_weights_unless_told(tiny_bundle):
         assert (gap < 1e-6) == (init == "teacher"), (init, gap)
 
 
+def test_reflow_student_width_is_the_teachers_unless_told(tiny_bundle):
+    """--channels sets a UNet student's width; on the digits bundle's MLP it is refused by name."""
+    from bfr_core.refiners.lfr_reflow import student_config
+
+    unet = {"kind": "unet_velocity", "shape": [1, 28, 28], "channels": 64, "num_classes": 10, "cond_dim": 0}
+    assert student_config(unet, None) == unet and student_config(unet, 64) == unet
+    assert student_config(unet, 32) == {**unet, "channels": 32}
+    mlp = {"kind": "mlp_velocity", "shape": [64], "hidden": 256, "depth": 3, "num_classes": 10, "cond_dim": 0}
+    with pytest.raises(ValueError, match="--channels: the LFR is a mlp_velocity"):
+        student_config(mlp, 32)
+    r = cli("reflow-lfr", "--bundle", str(tiny_bundle), "--pairs", "8", "--steps", "1", "--channels", "8")
+    assert r.returncode == 2 and "--channels: the LFR is a mlp_velocity" in r.stderr, r.stderr
+
+
 def test_quiet_and_data_dir_work_before_the_command():
     from bfr_core.cli import build_parser
 

@@ -29,6 +29,19 @@ def paired_batches(x0, x1, y=None, cond=None):
     return draw
 
 
+def student_config(teacher: dict, channels: int | None) -> dict:
+    """The student's network: the teacher's, or the teacher's UNet at ``channels`` width.
+
+    A narrower student is cheaper to train and to run than a wide teacher (the one-step map it
+    learns is simpler than the LFR's field). Raises ValueError for ``channels`` on an MLP teacher.
+    """
+    if channels is None or channels == teacher.get("channels"):
+        return dict(teacher)
+    if teacher.get("kind") != "unet_velocity":
+        raise ValueError(f"--channels: the LFR is a {teacher.get('kind')}, not a UNet with channels")
+    return {**teacher, "channels": channels}
+
+
 def train(args) -> None:
     from ..pipeline import Bundle
 
@@ -53,9 +66,15 @@ def train(args) -> None:
         args.teacher_nfe,
         desc=None if args.quiet else "reflow pairs",
     ).x
-    config = lfr_meta["net"]
+    config = student_config(lfr_meta["net"], args.channels)
+    init = "init_from" if args.init_from else args.init
+    if init == "teacher" and config != lfr_meta["net"]:
+        raise ValueError(
+            f"--init teacher copies the LFR's weights, so the student needs its width "
+            f"({lfr_meta['net'].get('channels')} channels); use --init scratch or --init-from NAME"
+        )
     net = build_net(config, cmds.seeded(args))
-    if args.init == "teacher":  # as 2-rectified flow starts from the 1-rectified one (Liu et al., 2022)
+    if init == "teacher":  # as 2-rectified flow starts from the 1-rectified one (Liu et al., 2022)
         net.load_state_dict(bundle.models["lfr"].state_dict())
     meta = {
         "role": "lfr_reflow",
@@ -64,7 +83,7 @@ def train(args) -> None:
         "alpha_max": lfr_meta.get("alpha_max"),
         "alpha_default": lfr_meta.get("alpha_default"),
         "pairs": n,
-        "init": args.init,
+        "init": init,
         "teacher": {"solver": args.teacher_solver, "nfe": args.teacher_nfe},
         "sampling": {"solver": "euler", "nfe": 1},
     }
@@ -89,6 +108,7 @@ class ReflowRefiner(Refiner):
             help="start from the LFR's weights (default) or from a fresh network",
         )
         cmds.add_refiner_args(p, self.name, train, sampling=False)
+        p.set_defaults(channels=None)  # the teacher's network unless --channels says another UNet width
 
 
 LFR_REFLOW = ReflowRefiner(
