@@ -207,6 +207,9 @@ def test_reflow_starts_from_the_teachers_weights_unless_told(tiny_bundle):
             for a, b in zip(student.state_dict().values(), teacher.state_dict().values())
         )
         assert meta["init"] == init and meta["role"] == "lfr_reflow"
+        _, teacher_meta = load_model(tiny_bundle / "lfr.safetensors")
+        assert meta["teacher"]["command"] == teacher_meta["command"]
+        assert meta["teacher"]["steps"] == teacher_meta["steps"]
         assert (gap < 1e-6) == (init == "teacher"), (init, gap)
 
 

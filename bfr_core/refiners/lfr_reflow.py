@@ -84,7 +84,13 @@ def train(args) -> None:
         "alpha_default": lfr_meta.get("alpha_default"),
         "pairs": n,
         "init": init,
-        "teacher": {"solver": args.teacher_solver, "nfe": args.teacher_nfe},
+        "teacher": {  # which LFR was distilled: its own card's command, steps and width
+            "solver": args.teacher_solver,
+            "nfe": args.teacher_nfe,
+            "command": lfr_meta.get("command"),
+            "steps": lfr_meta.get("steps"),
+            "channels": lfr_meta["net"].get("channels"),
+        },
         "sampling": {"solver": "euler", "nfe": 1},
     }
     cmds.train_and_save(
