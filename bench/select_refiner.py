@@ -9,6 +9,8 @@ G(z), an LFR (or reflow) candidate refines z and the base draws G(F(z)). Each is
 FID under the bundle's classifier (and its independent classifier2, as ``fid2``, when it has one) against the
 last 10,000 *training* images. The test split, which bench/report.py reports on, plays no part,
 so a choice made here does not tune the reported numbers. Writes bench/results/select_<role>_<bundle>.json.
+``--setting rk4:8`` (repeatable) scores every candidate at those solver:NFE instead of its recorded default,
+each as the row "FILE @ SOLVER NFE".
 """
 
 from __future__ import annotations
@@ -23,12 +25,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from bfr_core.data import load_dataset
 from bfr_core.metrics import features_and_probs, fid
+from bfr_core.ode import FIXED_SOLVERS
 from bfr_core.pipeline import Bundle, Pipeline, Settings, refiner_settings
 from bfr_core.refiners import REFINERS
 from bfr_core.runner import run_rows
 
 VALIDATION = 10_000  # the last training images
 CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels
+
+
+def solver_setting(s: str) -> tuple[str, int]:
+    """ "rk4:8" → ("rk4", 8): a fixed-step solver and its network evaluations."""
+    solver, _, nfe = s.partition(":")
+    if solver not in FIXED_SOLVERS or not nfe.isdigit() or int(nfe) < 1:
+        raise argparse.ArgumentTypeError(f"a setting is SOLVER:NFE with SOLVER in {FIXED_SOLVERS}, got {s!r}")
+    return solver, int(nfe)
 
 
 def main(argv=None) -> None:
@@ -41,6 +52,13 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--setting",
+        type=solver_setting,
+        action="append",
+        default=None,
+        help="SOLVER:NFE to run every candidate at (repeat); default: each candidate's recorded one",
+    )
     ap.add_argument(
         "--dfr-clip",
         choices=["card", "on", "off"],
@@ -72,8 +90,11 @@ def main(argv=None) -> None:
     refiner = REFINERS[args.role]
     rows, pipes = {"base": Settings(mode="none")}, {}
     for path in args.candidate:
-        pipes[str(path)] = Pipeline(bundle.with_model(args.role, path))
-        rows[str(path)] = pipes[str(path)].resolve(refiner_settings(refiner))
+        pipe = Pipeline(bundle.with_model(args.role, path))
+        for solver, nfe in args.setting or [(None, None)]:
+            name = str(path) if solver is None else f"{path} @ {solver} {nfe}"
+            pipes[name] = pipe
+            rows[name] = pipe.resolve(refiner_settings(refiner, solver, nfe))
     for name, run in run_rows(Pipeline(bundle), rows, args.n, args.seed, chunk=CHUNK, pipes=pipes):
         if name == "base":
             base_scores = score(run.x)
