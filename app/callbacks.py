@@ -27,7 +27,15 @@ from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.roundtrip import bias_meter, round_trip
 from bfr_core.trajectories import frame_index, pipeline_paths
-from bfr_core.sweep import OVERSHOOT_STEP, lfr_drift, lfr_overshoot, load_alpha_map, load_sweep, nfe_sweep
+from bfr_core.sweep import (
+    OVERSHOOT_STEP,
+    lfr_drift,
+    lfr_overshoot,
+    load_alpha_map,
+    load_sweep,
+    nfe_sweep,
+    overshoot_reference,
+)
 
 from . import figures, registry, urlstate
 from .memo import single_flight
@@ -389,6 +397,27 @@ OVERSHOOT_SAMPLES = 200  # scored live; shown: the first 16
 MAX_OVERSHOOT_UI = 2.0
 
 
+OVERSHOOT_DEFAULTS = {"alpha": 0.2, "factor": 1.5}  # the UI's initial values, warmed at start-up
+
+
+def overshoot_alpha(bundle: str, alpha) -> float | None:
+    """The α the overshoot runs at: the slider's for an α-conditioned LFR, None (its own) for a fixed one."""
+    return as_alpha(alpha) if registry.pipeline(bundle).bundle.alpha_range() else None
+
+
+@single_flight(maxsize=8)
+def cached_overshoot_reference(bundle: str, alpha: float | None) -> dict:
+    """The overshoot view's base and trained LFR rows (seed 1), kept: another factor costs one solve."""
+    pipe = registry.pipeline(bundle)
+    return overshoot_reference(pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, 1, alpha)
+
+
+def warm_overshoot(bundle: str) -> None:
+    """Keep the overshoot's reference rows at the UI's initial α (a bundle without an LFR has none)."""
+    if registry.pipeline(bundle).bundle.has("lfr"):
+        cached_overshoot_reference(bundle, overshoot_alpha(bundle, OVERSHOOT_DEFAULTS["alpha"]))
+
+
 @user_errors
 def overshoot(bundle, alpha, factor):
     """Provoke over-refinement: the LFR integrated past its trained end t = 1, beside the trained setting."""
@@ -402,8 +431,9 @@ def overshoot(bundle, alpha, factor):
     ):
         raise ValueError(f"overshoot must be a number in 1..{MAX_OVERSHOOT_UI:g}, got {factor!r}")
     factor = round(float(factor) / OVERSHOOT_STEP) * OVERSHOOT_STEP
-    a = as_alpha(alpha) if pipe.bundle.alpha_range() else None
-    r = lfr_overshoot(pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, seed=1, factor=factor, alpha=a)
+    a = overshoot_alpha(bundle, alpha)
+    reference = cached_overshoot_reference(bundle, a)
+    r = lfr_overshoot(pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, 1, factor, a, reference)
     shown = torch.stack([r["base"][0][:16], r["trained"][0][:16], r["overshoot"][0][:16]])
     metric = r["metric"].upper()
     text = (

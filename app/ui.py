@@ -338,7 +338,7 @@ def build_demo() -> gr.Blocks:
                     o_factor = gr.Slider(
                         1.0,
                         callbacks.MAX_OVERSHOOT_UI,
-                        value=1.5,
+                        value=callbacks.OVERSHOOT_DEFAULTS["factor"],
                         step=0.25,
                         label="overshoot: integrate LFR to t =",
                     )

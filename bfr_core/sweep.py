@@ -12,7 +12,7 @@ import torch
 
 from .checkpoint import load_stored_measurement
 from .evaluate import Scorer
-from .pipeline import Pipeline, Settings
+from .pipeline import Pipeline, Settings, Stages
 from .runner import run_rows
 
 SWEEP_NFES = (1, 2, 3, 4, 6, 8, 10)
@@ -166,14 +166,51 @@ MAX_OVERSHOOT = 3.0
 
 
 @torch.no_grad()
+def lfr_to(
+    pipe: Pipeline, base: Stages, t1: float, alpha: float | None, seed: int
+) -> tuple[torch.Tensor, int]:
+    """G(z + ∫₀^t1 v(t, z_t) dt) for the base draws z of ``base``, with Euler steps of ``OVERSHOOT_STEP``.
+
+    Returns the images and the LFR's NFE (t1 / step).
+    """
+    k = round(t1 / OVERSHOOT_STEP)
+    s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=k))
+    z_ref = pipe.refine("latent", base.z, base.labels, s, torch.Generator().manual_seed(seed + 1), t1=t1).x
+    return pipe.generate(z_ref, base.labels, s).x, k
+
+
+@torch.no_grad()
+def overshoot_reference(pipe: Pipeline, score, n: int, seed: int, alpha: float | None = None) -> dict:
+    """What the overshoot view compares against, whatever the factor: the base G(z) and the LFR to t = 1
+    (the trained setting, 4 Euler steps), each scored. An app keeps it, so a new factor costs one solve.
+
+    Returns:
+        {"stages": the base run, "metric": name, "base": (images, quality), "trained": (images, quality),
+        "nfe": {"trained": 4}}.
+    """
+    base = pipe.run(n, seed, Settings(mode="none"))
+    trained, k = lfr_to(pipe, base, 1.0, alpha, seed)
+    return {
+        "stages": base,
+        "metric": score.primary,
+        "base": (base.base, score(base.base, base.labels)[score.primary]),
+        "trained": (trained, score(trained, base.labels)[score.primary]),
+        "nfe": {"trained": k},
+    }
+
+
+@torch.no_grad()
 def lfr_overshoot(
-    pipe: Pipeline, score, n: int, seed: int, factor: float, alpha: float | None = None
+    pipe: Pipeline, score, n: int, seed: int, factor: float, alpha: float | None = None, reference=None
 ) -> dict:
     """Provoke over-refinement: integrate the LFR from t = 0 to t = ``factor`` > 1 instead of 1.
 
     The field was trained only for t ≤ 1, so past 1 this extrapolates: z ↦ z + ∫₀^factor v(t, z_t) dt
     with Euler steps of ``OVERSHOOT_STEP`` (NFE = factor / step). The same prior draws are refined to
     t = 1 (the trained setting, 4 Euler steps) for comparison.
+
+    Args:
+        reference: ``overshoot_reference`` of the same pipeline, n, seed and α, if already computed.
 
     Returns:
         {"trained": (images, quality), "overshoot": (images, quality), "base": (images, quality),
@@ -184,18 +221,12 @@ def lfr_overshoot(
         raise ValueError(
             f"overshoot must be a multiple of {OVERSHOOT_STEP} in 1..{MAX_OVERSHOOT}, got {factor!r}"
         )
-    base = pipe.run(n, seed, Settings(mode="none"))
-    out = {
-        "metric": score.primary,
-        "base": (base.base, score(base.base, base.labels)[score.primary]),
-        "nfe": {},
+    ref = reference or overshoot_reference(pipe, score, n, seed, alpha)
+    x, k = lfr_to(pipe, ref["stages"], factor, alpha, seed)
+    return {
+        "metric": ref["metric"],
+        "base": ref["base"],
+        "trained": ref["trained"],
+        "overshoot": (x, score(x, ref["stages"].labels)[score.primary]),
+        "nfe": {**ref["nfe"], "overshoot": k},
     }
-    for name, t1 in (("trained", 1.0), ("overshoot", factor)):
-        k = round(t1 / OVERSHOOT_STEP)
-        s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=k))
-        z_ref = pipe.refine(
-            "latent", base.z, base.labels, s, torch.Generator().manual_seed(seed + 1), t1=t1
-        ).x
-        x = pipe.generate(z_ref, base.labels, s).x
-        out[name], out["nfe"][name] = (x, score(x, base.labels)[score.primary]), k
-    return out

@@ -208,7 +208,7 @@ def test_bias_lab_exposes_and_reports(tmp_path):
 
 def test_overshoot_integrates_the_lfr_past_t1_and_equals_the_trained_run_at_1(tiny_bundle):
     from bfr_core.ode import flow_map
-    from bfr_core.sweep import lfr_overshoot
+    from bfr_core.sweep import lfr_overshoot, overshoot_reference
 
     pipe, score = Pipeline(tiny_bundle), MeanPixel()
     same = lfr_overshoot(pipe, score, n=12, seed=5, factor=1.0, alpha=0.2)
@@ -223,6 +223,11 @@ def test_overshoot_integrates_the_lfr_past_t1_and_equals_the_trained_run_at_1(ti
     s = pipe.resolve(Settings(mode="none"))
     assert torch.equal(r["overshoot"][0], pipe.generate(z_far, labels, s).x)
     assert r["overshoot"][1] == score(r["overshoot"][0], None)["fid"]
+    kept = overshoot_reference(pipe, score, 12, 5, 0.2)  # what the app keeps between factors
+    again = lfr_overshoot(pipe, score, n=12, seed=5, factor=1.5, alpha=0.2, reference=kept)
+    for row in ("base", "trained", "overshoot"):
+        assert torch.equal(again[row][0], r[row][0]) and again[row][1] == r[row][1]
+    assert again["nfe"] == r["nfe"]
     with pytest.raises(ValueError, match="overshoot must be a multiple of 0.25 in 1..3.0, got 1.1"):
         lfr_overshoot(pipe, score, n=4, seed=0, factor=1.1)
 
@@ -317,6 +322,7 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
     registry._latent_map.cache_clear()
     took = warmup.warm("digits")
     expected = ["refine digits", "latents digits", "trajectories digits", "inspect digits", "bias lab"]
+    expected.append("overshoot digits")
     assert list(took) == expected and all(s >= 0 for s in took.values())
     from app import callbacks as cb
 
@@ -327,6 +333,7 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
         hits[1] + 1,
     )
     assert registry._latent_map.cached("digits", None, None)
+    assert cb.cached_overshoot_reference.cached("digits", cb.OVERSHOOT_DEFAULTS["alpha"])
     assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10, None)]
     from app import callbacks
     from bfr_core.pipeline import Pipeline
@@ -340,7 +347,7 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
     with pytest.raises(Exception, match="computed again"):  # another seed is a new request
         callbacks.refine("digits", **{**callbacks.REFINE_DEFAULTS, "seed": 1})
     failed = warmup.warm("no-such-bundle")  # logged, never raised
-    assert "latents no-such-bundle" in failed and "refine no-such-bundle" in failed
+    assert "latents no-such-bundle" in failed and "overshoot no-such-bundle" in failed
 
 
 def test_concurrent_callers_of_one_key_share_one_computation_and_failures_are_not_kept():
