@@ -29,6 +29,8 @@ from bfr_core.roundtrip import bias_meter, round_trip
 from bfr_core.trajectories import frame_index, pipeline_paths
 from bfr_core.sweep import (
     OVERSHOOT_STEP,
+    SWEEP_NFES,
+    drift_from_base,
     lfr_drift,
     lfr_overshoot,
     load_alpha_map,
@@ -311,7 +313,8 @@ LIVE_SWEEP_SAMPLES = 500
 
 @user_errors
 def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
-    """Quality vs refiner NFE for LFR and DFR, and how a few LFR samples drift with NFE.
+    """Quality vs refiner NFE for LFR and DFR, and how a few LFR samples drift with NFE (a strip, and
+    each sample's distance from its base image per NFE).
 
     ``precomputed`` shows the curves stored in the bundle at build time (``bfr sweep``) when they exist
     for this α; ``live`` measures them now on 500 samples.
@@ -333,11 +336,12 @@ def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
             progress=lambda f, text: progress(f, desc=text),
         )
         sweep["note"] = f"{LIVE_SWEEP_SAMPLES} samples, measured live"
-    drift = None
+    drift = lines = None
     if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:
         rows = lfr_drift(pipe, 8, seed=1, alpha=a)  # (K+1, 8, C, H, W): one row per NFE
         drift = figures.png_file(figures.picture_rows(rows))
-    return figures.sweep_curves(sweep), drift
+        lines = figures.drift_lines(drift_from_base(rows), SWEEP_NFES)
+    return figures.sweep_curves(sweep), drift, lines
 
 
 @user_errors

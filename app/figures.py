@@ -194,6 +194,26 @@ def sweep_curves(sweep: dict) -> go.Figure:
     return fig
 
 
+def drift_lines(distances, nfes) -> go.Figure:
+    """One line per sample: its RMS pixel distance from its base image against LFR Euler steps, and
+    their mean. A line that keeps rising after the quality curve has turned is over-refinement."""
+    fig = go.Figure()
+    for i, d in enumerate(distances.tolist()):
+        fig.add_trace(go.Scatter(x=list(nfes), y=d, mode="lines", name=f"sample {i + 1}", line=dict(width=1)))
+    mean = distances.mean(0).tolist()
+    fig.add_trace(
+        go.Scatter(x=list(nfes), y=mean, mode="lines+markers", name="mean", line=dict(color="black", width=3))
+    )
+    fig.update_layout(
+        title="each sample's drift from G(z)",
+        height=400,
+        xaxis_title="LFR Euler steps",
+        yaxis_title="RMS pixel change from G(z)",
+        margin=dict(l=40, r=10, t=40, b=40),
+    )
+    return fig
+
+
 def budget_chart(stored: dict) -> go.Figure:
     """Quality against *total* NFE: the base given more solver steps (a line) beside each refiner after
     the default base (a labelled point); the independent metric, when stored, as hollow markers."""

@@ -319,12 +319,17 @@ def build_demo() -> gr.Blocks:
                     o_btn = gr.Button("Show", variant="primary")
                 with gr.Row():
                     o_plot = gr.Plot(label="metric vs NFE")
-                    o_drift = gr.Image(label="LFR drift with NFE", type="filepath", format="png")
+                    o_drift = gr.Image(
+                        label="LFR drift with NFE (rows: base, then 1…10 Euler steps)",
+                        type="filepath",
+                        format="png",
+                    )
+                    o_lines = gr.Plot(label="drift per sample")
                 on(
                     [o_btn.click],
                     callbacks.overrefine,
                     [o_bundle, o_alpha, o_source],
-                    [o_plot, o_drift],
+                    [o_plot, o_drift, o_lines],
                     "overrefine",
                 )
                 stored_view(

@@ -161,6 +161,15 @@ def lfr_drift(pipe: Pipeline, n: int, seed: int, nfes=SWEEP_NFES, alpha: float |
     return x.view(len(latents), n, *x.shape[1:])
 
 
+def drift_from_base(rows: torch.Tensor) -> torch.Tensor:
+    """Each sample's drift: d[i, k] = sqrt(mean over pixels of (rows[k + 1, i] − rows[0, i])²).
+
+    ``rows`` is :func:`lfr_drift`'s (K + 1, n, ...) stack, row 0 the base images G(z); the result is (n, K),
+    how far each sample has moved from its unrefined image after each refiner setting.
+    """
+    return (rows[1:] - rows[:1]).flatten(2).pow(2).mean(2).sqrt().T
+
+
 OVERSHOOT_STEP = 0.25  # Euler step in t: the trained setting t1 = 1 is 4 steps
 MAX_OVERSHOOT = 3.0
 

@@ -237,21 +237,36 @@ def test_overrefinement_shows_the_stored_curves_instantly_or_measures_live():
     import json
 
     stored = json.loads((registry.CHECKPOINTS / "digits" / "overrefine.json").read_text())
-    fig, _ = callbacks.overrefine("digits", 0.2, "precomputed")
+    fig, *_ = callbacks.overrefine("digits", 0.2, "precomputed")
     assert list(fig.data[0].y) == [q for _, q in stored["sweep"]["lfr"]]
     assert "precomputed by `python -m bfr_core" in fig.layout.title.text and stored["n"] == 2000
-    fig, _ = callbacks.overrefine("digits", 0.3, "precomputed")  # another α than stored: measured live
+    fig, *_ = callbacks.overrefine("digits", 0.3, "precomputed")  # another α than stored: measured live
     assert "measured live" in fig.layout.title.text
     with pytest.raises(gr.Error, match="source must be one of precomputed, live"):
         callbacks.overrefine("digits", 0.2, "cached")
 
 
 def test_overrefinement_curves_and_drift():
-    fig, drift = callbacks.overrefine("digits", 0.2, "live")
+    fig, drift, lines = callbacks.overrefine("digits", 0.2, "live")
     lfr, dfr = fig.data
     assert list(lfr.x) == [1, 2, 3, 4, 6, 8, 10] and len(dfr.y) == 7
     assert lfr.y[0] > lfr.y[-1]  # one Euler step collapses; more steps recover (measured, see README)
     assert pixels(drift).shape[0] == pixels(drift).shape[1]  # 8 rows (base + 7 NFE values) of 8 samples
+    *samples, mean = lines.data  # one line per strip column, then their mean
+    assert len(samples) == 8 and list(mean.x) == [1, 2, 3, 4, 6, 8, 10]
+    assert mean.y == pytest.approx([sum(t.y[k] for t in samples) / 8 for k in range(7)])
+
+
+def test_drift_from_base_is_each_samples_rms_change_from_row_0():
+    import torch
+
+    from bfr_core.sweep import drift_from_base
+
+    rows = torch.zeros(3, 2, 1, 2, 2)
+    rows[1, 0] = 1.0  # sample 0 moves by 1 everywhere at the first setting
+    rows[2, 1, 0, 0, 0] = 2.0  # sample 1 moves one of 4 pixels by 2 at the second: RMS sqrt(4 / 4) = 1
+    rows[2, 0] = 3.0
+    assert drift_from_base(rows).tolist() == [[1.0, 3.0], [0.0, 1.0]]
 
 
 def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
@@ -332,7 +347,7 @@ def test_every_mnist_view_answers_with_no_dataset_on_disk(monkeypatch, tmp_path)
             bfr_core.data.load_dataset("mnist")
         *_, summary, _ = callbacks.refine("mnist", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4)
         assert "NFE per sample" in summary
-        fig, drift = callbacks.overrefine("mnist", 0.2, "precomputed")
+        fig, drift, _ = callbacks.overrefine("mnist", 0.2, "precomputed")
         assert "precomputed by `python -m bfr_core" in fig.layout.title.text
         png, text, hist = callbacks.inspect_example("mnist", 0, "rk4", 20, 0.2)
         assert "the dataset is not on disk" in text and "Reconstruction error" in text

@@ -105,7 +105,8 @@ def test_page_renders_images_and_plot(server):
 
 def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_from_a_shared_link(server):
     """A link opens the Over-refinement tab on digits; the two stored views answer their buttons: the
-    equal-NFE chart with its verdict, and the α × NFE heatmap with its best cell named."""
+    equal-NFE chart with its verdict, and the α × NFE heatmap with its best cell named; Show draws the
+    curves, the drift strip and each sample's drift line."""
     with browser_page(1400) as page:
         page.goto(server + "?tab=overrefine&o_bundle=digits", wait_until="networkidle")
         page.wait_for_function(
@@ -120,6 +121,12 @@ def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_fro
             "document.body.innerText.includes('Best cell: α =') && "
             "document.querySelectorAll('.js-plotly-plot .heatmaplayer, .js-plotly-plot .hm').length > 0",
             timeout=60_000,
+        )
+        page.get_by_role("button", name="Show", exact=True).click()  # the curves, the strip, the drift lines
+        page.wait_for_function(
+            "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some("
+            "t => t.textContent.includes('drift from G(z)'))",
+            timeout=120_000,
         )
         body = page.locator("body").inner_text()
         assert "Error" not in body
