@@ -335,6 +335,12 @@ def cmd_evaluate(args):
 
 
 # ----------------------------------------------------------------------------- parser
+def add_draw_args(p, n: int) -> None:
+    """--n (how many samples) and --seed (which prior draws), for commands that sample and measure."""
+    p.add_argument("--n", type=positive_int, default=n)
+    p.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)  # accepted before or after the command
     common.add_argument(
@@ -352,10 +358,15 @@ def build_parser() -> argparse.ArgumentParser:
     # subcommands' SUPPRESS.
     sub = ap.add_subparsers(dest="command", required=True)
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, parents=[common])
+    def command(name: str, help: str, func, bundle: bool = True) -> argparse.ArgumentParser:
+        """A subcommand that runs ``func(args)``; with ``bundle``, it takes the required --bundle DIR."""
+        p = sub.add_parser(name, help=help, parents=[common])
+        if bundle:
+            p.add_argument("--bundle", type=Path, required=True)
+        p.set_defaults(func=func)
+        return p
 
-    p = command("train-base", "train the base flow-matching generator")
+    p = command("train-base", "train the base flow-matching generator", cmd_train_base, bundle=False)
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--out", type=Path, required=True, help="bundle directory")
     p.add_argument("--unconditional", action="store_true", help="ignore labels")
@@ -369,10 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_snapshot_arg(p, "OUT/snapshots/base_stepSTEP/base.safetensors")
     add_training_args(p, 256)
     add_sampling_args(p, "rk4", 20)
-    p.set_defaults(func=cmd_train_base)
 
-    p = command("train-classifier", "train a metric feature extractor (classifier) for the bundle's dataset")
-    p.add_argument("--bundle", type=Path, required=True)
+    p = command(
+        "train-classifier",
+        "train a metric feature extractor (classifier) for the bundle's dataset",
+        cmd_train_classifier,
+    )
     p.add_argument(
         "--name",
         choices=FEATURE_EXTRACTORS,
@@ -390,42 +403,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.3, help="std of training-time input noise")
     p.add_argument("--max-shift", type=int, default=1, help="random shift in pixels at training time")
     add_training_args(p, 256, velocity_net=False)
-    p.set_defaults(func=cmd_train_classifier)
 
-    p = command("invert", "invert real training data: z_b = G⁻¹(x), cached in latents.safetensors")
-    p.add_argument("--bundle", type=Path, required=True)
+    p = command(
+        "invert", "invert real training data: z_b = G⁻¹(x), cached in latents.safetensors", cmd_invert
+    )
     p.add_argument("--n", type=positive_int, default=None, help="images to invert (default all)")
     add_name_arg(p, "latents")
     add_sampling_args(p, "rk4", 20)
     p.add_argument("--chunk", type=positive_int, default=2000, help="images per saved step (resumable)")
     p.add_argument("--resume", action="store_true", help="continue a killed run after its last saved chunk")
     add_device_args(p)
-    p.set_defaults(func=cmd_invert)
 
     for refiner in REFINERS.values():  # each refiner file defines its own training command
         refiner.add_command(sub, [common])
 
-    p = command("reference", "store the test split's features in the bundle, so scoring needs no dataset")
-    p.add_argument("--bundle", type=Path, required=True)
-    p.set_defaults(func=cmd_reference)
+    command(
+        "reference",
+        "store the test split's features in the bundle, so scoring needs no dataset",
+        cmd_reference,
+    )
 
     p = command(
-        "examples", "store a few test images in the bundle, for the app's Inspect tab without a dataset"
+        "examples",
+        "store a few test images in the bundle, for the app's Inspect tab without a dataset",
+        cmd_examples,
     )
-    p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--n", type=positive_int, default=256)
-    p.set_defaults(func=cmd_examples)
 
-    p = command("latent-map", "fit the Latents view's UMAP once and store it in the bundle")
-    p.add_argument("--bundle", type=Path, required=True)
-    p.set_defaults(func=cmd_latent_map)
+    command("latent-map", "fit the Latents view's UMAP once and store it in the bundle", cmd_latent_map)
 
     p = command(
-        "sweep", "measure quality against refiner NFE and store it in the bundle (Over-refinement view)"
+        "sweep",
+        "measure quality against refiner NFE and store it in the bundle (Over-refinement view)",
+        cmd_sweep,
     )
-    p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--n", type=positive_int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
+    add_draw_args(p, 2000)
     p.add_argument(
         "--alphas",
         type=probability,
@@ -433,21 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"map quality over these α × LFR NFE instead (α-conditioned LFR; stored as {ALPHA_MAP_FILE})",
     )
-    p.set_defaults(func=cmd_sweep)
 
     p = command(
         "worth-nfe",
         "compare, at equal total NFE, more base steps with each refiner and store it in the bundle",
+        cmd_worth_nfe,
     )
-    p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--n", type=positive_int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_worth_nfe)
+    add_draw_args(p, 1000)
 
-    p = command("sample", "write a PNG of samples")
-    p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--n", type=positive_int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p = command("sample", "write a PNG of samples", cmd_sample)
+    add_draw_args(p, 64)
     p.add_argument("--label", type=int, default=None, help="class to draw (conditional bases)")
     p.add_argument("--mode", choices=MODES, default="lfr+dfr")
     p.add_argument("--lfr-variant", choices=list(variants("latent")), default="ode")
@@ -463,15 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a .png grid, or .npy for the raw float32 samples (N×C×H×W in [-1, 1], not clipped)",
     )
     add_device_args(p)
-    p.set_defaults(func=cmd_sample)
 
-    p = command("evaluate", "metrics of base / LFR / DFR against the held-out test split")
-    p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--n", type=positive_int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
+    p = command("evaluate", "metrics of base / LFR / DFR against the held-out test split", cmd_evaluate)
+    add_draw_args(p, 2000)
     p.add_argument("--out", type=Path, required=True)
     add_device_args(p)
-    p.set_defaults(func=cmd_evaluate)
     return ap
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a shipped bundle with the project's own CLI, timing every stage.
-# Usage: bash scripts/build_bundle.sh digits|moons|mnist|mnist-leak|mnist-euler8|fashion-mnist|cifar10 [OUT_DIR]
+# Usage: bash scripts/build_bundle.sh digits|moons|mnist|mnist-leak|mnist-euler8|mnist-wide|fashion-mnist|cifar10 [OUT_DIR]
 # Writes OUT_DIR (default checkpoints/<dataset>) and OUT_DIR/build_times.json (seconds per stage).
 # Step counts can be overridden (e.g. for a smoke run): BASE_STEPS, REFINER_STEPS, REFLOW_STEPS,
 # CLASSIFIER_STEPS, ABLATION_STEPS, ABLATION_POOL, SNAPSHOT_AT, INVERT_N, POOL, PAIRS, EVAL_N.
@@ -9,7 +9,7 @@
 # machine that is ~25% more training steps per second than one two-thread job.
 # An interrupted build resumes where it stopped: rerun it with RESUME=1.
 set -euo pipefail
-recipe=${1:?usage: build_bundle.sh digits|moons|mnist|mnist-leak|mnist-euler8|fashion-mnist|cifar10 [OUT_DIR]}
+recipe=${1:?usage: build_bundle.sh digits|moons|mnist|mnist-leak|mnist-euler8|mnist-wide|fashion-mnist|cifar10 [OUT_DIR]}
 out=${2:-checkpoints/$recipe}
 dataset=$recipe
 py=${PYTHON:-python}
@@ -52,6 +52,12 @@ case $recipe in
   # everything but the DFR is the mnist bundle's (shared.json), so only the DFR is trained.
   mnist-euler8) dataset=mnist; derived_from=mnist; refiner_steps=2000; pool=8192
     net_args="--channels 16 --batch-size 128"; dfr_args="--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0" ;;
+  # Model error, as mnist, with the refiners the GPU capacity study chose on held-out training images
+  # (bench/results/capacity_mnist_gpu.md): a 64-channel LFR (16,000 steps), a 32-channel DFR (4,000 steps), and a
+  # 32-channel reflow LFR started from a 32-channel LFR and distilled from the 64-channel one. Base, latents and
+  # feature extractors are the mnist bundle's (shared.json). Sized for a GPU: DEVICE=cuda (~20 min on one H200);
+  # on this 2-core CPU the LFRs alone would take ~25 h. A smoke run: LFR_STEPS=2 REFLOW_STEPS=2 DFR_STEPS=2 PAIRS=32 POOL=64 EVAL_N=20 WORTH_N=20.
+  mnist-wide) dataset=mnist; widened_from=mnist; base_steps=0; has_classifier=0; pairs=8192; pool=4096 ;;
   *) echo "no recipe $recipe" >&2; exit 2 ;;
 esac
 base_steps=${BASE_STEPS:-$base_steps}
@@ -108,6 +114,21 @@ dfr_chain() {
   fi
 }
 
+record_times() {  # OUT/build_times.json: seconds per stage and in all
+  local total
+  total=$(awk "BEGIN{print $EPOCHREALTIME - $total0}")
+  $py - "$out" "$total" "$parallel" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+times = {p.name: round(float(p.read_text()), 1) for p in sorted((out / ".times").iterdir()) if not p.suffix}
+times["total"] = round(float(sys.argv[2]), 1)
+times["parallel_chains"] = sys.argv[3] == "1"
+(out / "build_times.json").write_text(json.dumps(times, indent=1) + "\n")
+print(json.dumps(times, indent=1))
+PY
+}
+
 total0=$EPOCHREALTIME
 if [ -n "${derived_from:-}" ]; then  # a card over a sibling bundle: share every file but the DFR
   mkdir -p "$out"
@@ -117,6 +138,25 @@ if [ -n "${derived_from:-}" ]; then  # a card over a sibling bundle: share every
     "$derived_from" >> "$out/shared.json"
   printf '%s\n' '{"description": "discretization: the mnist base sampled with 8 Euler steps; its latents inverted accurately (RK4, 20 NFE)", "base_sampling": {"solver": "euler", "nfe": 8}, "dfr_clip": true}' > "$out/bundle.json"
   stage train-dfr $cli train-dfr --bundle "$out" --steps $refiner_steps --pool $pool $net_args $dfr_args $resume
+  exit 0
+fi
+if [ -n "${widened_from:-}" ]; then  # wider refiners over a sibling's base: share all but the refiners
+  mkdir -p "$out"
+  printf '{"base": "%s", "latents": "%s", "classifier": "%s", "classifier2": "%s", "reference": "%s", "examples": "%s"}\n' \
+    "$widened_from" "$widened_from" "$widened_from" "$widened_from" "$widened_from" "$widened_from" > "$out/shared.json"
+  printf '%s\n' '{"description": "short training, as mnist, with wider refiners trained on a GPU: a 64-channel LFR and a 32-channel DFR", "dfr_clip": true}' > "$out/bundle.json"
+  dev="--device ${DEVICE:-cpu}"; lfr_steps=${LFR_STEPS:-16000}
+  stage train-lfr $cli train-lfr --bundle "$out" --alpha 0.2 --channels 64 --batch-size 128 --steps $lfr_steps $dev $resume
+  stage train-lfr-c32 $cli train-lfr --bundle "$out" --alpha 0.2 --channels 32 --batch-size 128 --steps $lfr_steps \
+    --name capacity/lfr_c32_gpu $dev $resume
+  stage reflow-lfr $cli reflow-lfr --bundle "$out" --channels 32 --init-from capacity/lfr_c32_gpu --teacher-nfe 8 \
+    --pairs $pairs --steps ${REFLOW_STEPS:-1500} --batch-size 128 $dev $resume
+  stage train-dfr $cli train-dfr --bundle "$out" --steps ${DFR_STEPS:-4000} --pool $pool --channels 32 --batch-size 128 \
+    --ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0 $dev $resume
+  stage latent-map $cli latent-map --bundle "$out"
+  stage sweep $cli sweep --bundle "$out" --n ${EVAL_N:-2000} --seed 0
+  stage worth-nfe $cli worth-nfe --bundle "$out" --n ${WORTH_N:-500} --seed 0
+  record_times
   exit 0
 fi
 # The base is deliberately trained briefly (biased), so that refinement has work to do.
@@ -153,14 +193,4 @@ if [ -z "${SMOKE:-}" ]; then  # the Latents view's UMAP, fitted once and stored 
   stage latent-map $cli latent-map --bundle "$out"
 fi
 stage evaluate $cli evaluate --bundle "$out" --n $eval_n --seed 0 --out "$out/evaluate_seed0.json"
-total=$(awk "BEGIN{print $EPOCHREALTIME - $total0}")
-$py - "$out" "$total" "$parallel" <<'PY'
-import json, sys
-from pathlib import Path
-out = Path(sys.argv[1])
-times = {p.name: round(float(p.read_text()), 1) for p in sorted((out / ".times").iterdir()) if not p.suffix}
-times["total"] = round(float(sys.argv[2]), 1)
-times["parallel_chains"] = sys.argv[3] == "1"
-(out / "build_times.json").write_text(json.dumps(times, indent=1) + "\n")
-print(json.dumps(times, indent=1))
-PY
+record_times

@@ -19,6 +19,11 @@ SPACES = ("latent", "data")
 STAGE_OF_SPACE = {"latent": "lfr", "data": "dfr"}  # the Settings fields <stage>_solver, <stage>_nfe it uses
 
 
+def solver_rows(row: str) -> tuple:
+    """The rows ``evaluate`` reports for a refiner: its recorded default, one and ten Euler steps."""
+    return ((row, None, None), (f"{row}-euler1", "euler", 1), (f"{row}-euler10", "euler", 10))
+
+
 @dataclass(frozen=True)
 class Refiner:
     """One refiner.

@@ -17,7 +17,7 @@ from .. import commands as cmds
 from ..data import IMAGE_RANGE, load_dataset
 from ..flow import FlowBatch
 from ..nets import build_net, default_velocity_config
-from .base import Refiner
+from .base import Refiner, solver_rows
 
 
 @dataclass
@@ -163,11 +163,4 @@ class DataFlowRefiner(Refiner):
         cmds.add_refiner_args(p, self.name, train, coupling=True)
 
 
-DFR = DataFlowRefiner(
-    "dfr",
-    "data",
-    "dfr",
-    "DFR",
-    "train-dfr",
-    rows=(("dfr", None, None), ("dfr-euler1", "euler", 1), ("dfr-euler10", "euler", 10)),
-)
+DFR = DataFlowRefiner("dfr", "data", "dfr", "DFR", "train-dfr", rows=solver_rows("dfr"))

@@ -16,7 +16,7 @@ import torch
 from .. import commands as cmds
 from ..flow import FlowBatch, labels_or_none
 from ..nets import build_net, default_velocity_config
-from .base import Refiner
+from .base import Refiner, solver_rows
 
 
 def alpha_mix(z_b: torch.Tensor, alpha, generator: torch.Generator):
@@ -103,11 +103,4 @@ class LatentFlowRefiner(Refiner):
         cmds.add_refiner_args(p, self.name, train, coupling=True)
 
 
-LFR = LatentFlowRefiner(
-    "lfr",
-    "latent",
-    "ode",
-    "LFR",
-    "train-lfr",
-    rows=(("lfr", None, None), ("lfr-euler1", "euler", 1), ("lfr-euler10", "euler", 10)),
-)
+LFR = LatentFlowRefiner("lfr", "latent", "ode", "LFR", "train-lfr", rows=solver_rows("lfr"))
