@@ -36,6 +36,7 @@ from bfr_core.data import load_dataset
 from bfr_core.evaluate import describe
 from bfr_core.metrics import image_metrics, image_reference
 from bfr_core.pipeline import Bundle, Pipeline, Settings
+from bfr_core.runner import run_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # report_rows / report_render beside this file
 from report_render import markdown, plots  # noqa: E402
@@ -167,24 +168,19 @@ class Runner:
                     raise SystemExit(f"{self.path}: no latents.safetensors for the prior-rescaling row")
                 scale = prior_scale(pipe.bundle.latents["z"])
             z = self.z if scale is None else self.z * scale
-            # LFR generates from z' instead of z, and a rescaled prior from s·z
+            # LFR generates from z' instead of z (G(z) is then not an input), and a rescaled prior from s·z
             reuses_base = fields["mode"] in ("none", "dfr") and scale is None
-            base_x, base_wall = self.base(spec.get("base", "main")) if reuses_base else (z, 0.0)
+            base_x, base_wall = self.base(spec.get("base", "main")) if scale is None else (None, 0.0)
             t0 = time.perf_counter()
-
-            def run(z, b):
-                st = pipe.run(
-                    len(z), self.seed, Settings(**fields), z=z, base=b if reuses_base else None
-                )  # b unused for LFR
-                return st.final, st
-
-            x, st = chunked(run, z, base_x)
-            extra = sum(v for k, v in st.nfe.items() if k != "base")
+            _, run = next(
+                run_rows(pipe, {"row": Settings(**fields)}, self.n, self.seed, CHUNK, z=z, base=base_x)
+            )
+            x = run.x
             info = {
-                "nfe": st.nfe["base"] + extra,
-                "extra_nfe": extra,
-                "solver": describe(st.settings, st.nfe),
-                "earlier_work_s": base_wall,
+                "nfe": run.nfe["base"] + run.extra_nfe,
+                "extra_nfe": run.extra_nfe,
+                "solver": describe(run.settings, run.nfe),
+                "earlier_work_s": base_wall if reuses_base else 0.0,
                 **({"prior_scale": round(scale, 4)} if scale is not None else {}),
             }
         info["wall_s"] = round(info.pop("earlier_work_s") + time.perf_counter() - t0, 3)

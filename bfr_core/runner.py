@@ -48,31 +48,42 @@ def run_rows(
     seed: int,
     chunk: int | None = None,
     pipes: dict[str, Pipeline] | None = None,
+    z: torch.Tensor | None = None,
+    base: torch.Tensor | None = None,
 ) -> Iterator[tuple[str, RowRun]]:
     """Yield (name, RowRun) for each row, in order, all on the prior draws z of ``seed``.
 
     Args:
         pipe: the pipeline whose base makes the shared samples G(z).
-        rows: row name → settings; base settings left None share G(z).
+        rows: row name → settings; base settings left None share G(z), computed once when a row needs it.
         n, seed: how many prior draws, and their seed (``Pipeline.prior``).
         chunk: run in chunks of this many draws (bounded memory); None: one batch. A multiple of
             the class count keeps the labels balanced as in one batch.
         pipes: row name → another pipeline on the same base (e.g. ``bundle.with_model``).
+        z: the prior draws to use instead of ``pipe.prior(n, seed)`` (e.g. a rescaled prior), n of them.
+        base: G(z) already computed for these z by ``pipe``'s base; a row's wall time then leaves it out.
     """
-    z = pipe.prior(n, seed)
+    z = pipe.prior(n, seed) if z is None else z
+    if len(z) != n or (base is not None and len(base) != n):
+        given = "no" if base is None else len(base)
+        raise ValueError(f"run_rows: n = {n}, but {len(z)} prior draws and {given} base samples")
     parts = z.split(chunk or n)
-    t0 = time.perf_counter()
-    base = [pipe.run(len(zc), seed, Settings(mode="none"), z=zc) for zc in parts]
-    base_wall = time.perf_counter() - t0
+    shared_base = {"parts": None if base is None else base.split(chunk or n), "wall": 0.0}
+
+    def base_parts() -> list[torch.Tensor]:
+        if shared_base["parts"] is None:
+            t0 = time.perf_counter()
+            runs = [pipe.run(len(zc), seed, Settings(mode="none"), z=zc) for zc in parts]
+            shared_base["parts"], shared_base["wall"] = [r.base for r in runs], time.perf_counter() - t0
+        return shared_base["parts"]
+
     for name, settings in rows.items():
         runner = (pipes or {}).get(name, pipe)
         shared = settings.base_solver is None and settings.base_nfe is None
+        given = base_parts() if shared else [None] * len(parts)
         t0 = time.perf_counter()
-        runs = [
-            runner.run(len(zc), seed, settings, z=zc, base=b.base if shared else None)
-            for zc, b in zip(parts, base)
-        ]
-        wall = time.perf_counter() - t0 + (base_wall if shared else 0.0)
+        runs = [runner.run(len(zc), seed, settings, z=zc, base=b) for zc, b in zip(parts, given)]
+        wall = time.perf_counter() - t0 + (shared_base["wall"] if shared else 0.0)
         labels = None if runs[0].labels is None else torch.cat([r.labels for r in runs])
         x = torch.cat([r.final for r in runs])
         yield name, RowRun(x, labels, runs[0].nfe, runs[0].settings, round(wall, 3))

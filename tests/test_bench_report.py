@@ -182,3 +182,30 @@ def test_targets_are_none_for_rows_not_run_and_an_error_for_rows_that_do_not_exi
         report_rows.UndefinedRow, match="'DFR rk4 x1 \\(paper\\)', which rows\\(\\) does not define"
     ):
         report_rows.targets(only_base)
+
+
+def test_report_rows_are_the_pipelines_samples_on_the_same_draws(tiny_bundle):
+    """The report's plain rows run through bfr_core.runner.run_rows: the pipeline's own images, bit for bit,
+    with the shared base reused and a rescaled prior drawn as G(s·z)."""
+    import torch
+
+    from bfr_core.baselines import prior_scale
+    from bfr_core.pipeline import Pipeline, Settings
+
+    runner = report.Runner(tiny_bundle, 30, 3)
+    specs = {name: spec for _, name, spec in report.rows()}
+    pipe = Pipeline(tiny_bundle)
+    z = pipe.prior(30, 3)
+    for name, settings in (
+        ("base", Settings(mode="none")),
+        ("LFR rk4 x1 (paper)", Settings(mode="lfr", lfr_solver="rk4", lfr_nfe=4)),
+        ("DFR euler x2", Settings(mode="dfr", dfr_solver="euler", dfr_nfe=2)),
+    ):
+        x, info = runner.samples(specs[name], specs)
+        expected = pipe.run(30, 3, settings, z=z)
+        assert torch.equal(x, expected.final), name
+        assert info["nfe"] == sum(expected.nfe.values()), name
+    x, info = runner.samples(specs[report_rows.RESCALED], specs)
+    scale = prior_scale(pipe.bundle.latents["z"])
+    assert torch.equal(x, pipe.run(30, 3, Settings(mode="none"), z=z * scale).final)
+    assert info["prior_scale"] == round(scale, 4) and info["extra_nfe"] == 0

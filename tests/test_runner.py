@@ -40,3 +40,19 @@ def test_chunks_and_candidate_pipelines(tiny_bundle, tmp_path):
     by_candidate = other.run(40, 1, Settings(mode="lfr"))
     assert torch.allclose(chunked["candidate"].x, by_candidate.final, atol=1e-5)
     assert not torch.allclose(chunked["candidate"].x, whole["lfr"].x, atol=1e-3)
+
+
+def test_given_draws_and_base_samples_are_used_as_they_are(tiny_bundle):
+    """z and base passed in replace the seed's draws and the base solve; a length mismatch is refused."""
+    import pytest
+
+    pipe = Pipeline(tiny_bundle)
+    z = pipe.prior(20, 2) * 0.5
+    base = pipe.run(20, 2, Settings(mode="none"), z=z).base
+    runs = dict(
+        run_rows(pipe, {"base": Settings(mode="none"), "dfr": Settings(mode="dfr")}, 20, 2, z=z, base=base)
+    )
+    assert torch.equal(runs["base"].x, base)
+    assert torch.equal(runs["dfr"].x, pipe.run(20, 2, Settings(mode="dfr"), z=z).final)
+    with pytest.raises(ValueError, match="n = 10, but 20 prior draws and 20 base samples"):
+        next(run_rows(pipe, {"base": Settings(mode="none")}, 10, 2, z=z, base=base))
