@@ -3,10 +3,10 @@
     python bench/baselines.py --bundle checkpoints/digits --n 2000 --seeds 0 1 2
 
 Rows: each registered refiner the bundle holds (LFR, DFR, the trained noise-injection refiner) at
-one RK4 step and at 10 Euler steps, and training-free SDEdit at t* = 0.25 and 0.5. Every row
-refines the same base samples (the bundle's default base solver and NFE) and is scored against
-the held-out test split with ``evaluate.scorer_for`` (FID, and FID2 under the independent
-extractor when the bundle has one). Writes bench/results/<bundle>_baselines.{json,md}.
+one RK4 step and at 10 Euler steps (run by ``bfr_core.runner.run_rows``), and training-free SDEdit at
+t* = 0.25 and 0.5. Every row refines the same base samples (the bundle's default base solver and
+NFE) and is scored against the held-out test split with ``evaluate.scorer_for`` (FID, and FID2
+under the independent extractor when the bundle has one). Writes bench/results/<bundle>_baselines.{json,md}.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bfr_core.baselines import sdedit
 from bfr_core.evaluate import scorer_for
 from bfr_core.pipeline import Pipeline, Settings, refiner_settings
 from bfr_core.refiners import REFINERS
+from bfr_core.runner import RowRun, run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 REFINER_ROWS = ("lfr", "dfr", "noise_refiner")  # at (rk4, 4) and (euler, 10)
@@ -51,22 +52,17 @@ def rows_for(bundle) -> list[tuple[str, int, tuple]]:
     return rows
 
 
-def run_row(pipe, base_st, how, seed):
-    if how[0] == "sdedit":
-        _, t_star, solver, nfe = how
-        return sdedit(
-            pipe.bundle.models["base"],
-            base_st.base,
-            base_st.labels,
-            t_star,
-            solver,
-            nfe,
-            torch.Generator().manual_seed(1000 + seed),
-        )[0]
+def settings_of(how) -> Settings:
+    """A trained refiner's row as pipeline settings."""
     _, name, solver, nfe = how
-    return pipe.run(
-        len(base_st.z), seed, refiner_settings(REFINERS[name], solver, nfe), z=base_st.z, base=base_st.base
-    ).final
+    return refiner_settings(REFINERS[name], solver, nfe)
+
+
+def sdedit_row(pipe, base: RowRun, how, seed: int) -> torch.Tensor:
+    """SDEdit at t* on the base samples, with its noise from a generator of its own (seed 1000 + seed)."""
+    _, t_star, solver, nfe = how
+    g = torch.Generator().manual_seed(1000 + seed)
+    return sdedit(pipe.bundle.models["base"], base.x, base.labels, t_star, solver, nfe, g)[0]
 
 
 def main() -> None:
@@ -82,11 +78,13 @@ def main() -> None:
     if len(set(names)) != len(names):
         raise SystemExit("row names must be unique")
     scores = {name: [] for name in names}
-    for seed in args.seeds:
-        st = pipe.run(args.n, seed, Settings(mode="none"))
-        scores["base"].append(score(st.base, st.labels))
-        for name, _, how in rows:
-            scores[name].append(score(run_row(pipe, st, how, seed), st.labels))
+    trained = {name: settings_of(how) for name, _, how in rows if how[0] == "refiner"}
+    for seed in args.seeds:  # the trained refiners through the one evaluation path, on the shared base
+        runs = dict(run_rows(pipe, {"base": Settings(mode="none"), **trained}, args.n, seed))
+        base = runs["base"]
+        for name, _, how in [("base", 0, None), *rows]:
+            x = runs[name].x if name in runs else sdedit_row(pipe, base, how, seed)
+            scores[name].append(score(x, base.labels))
     metrics = [m for m in METRICS if m in scores["base"][0]]
     by_metric = {m: {name: [s[m] for s in v] for name, v in scores.items()} for m in metrics}
     extra = {"base": 0, **{r[0]: r[1] for r in rows}}
