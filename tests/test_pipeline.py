@@ -151,6 +151,41 @@ def test_shipped_mnist_bundle_is_complete_and_draws_the_requested_digits():
         assert batch_summary(clf, stage, st.labels)["accuracy"] > 0.85
 
 
+def test_shipped_mnist_wide_bundle_has_its_wider_refiners_and_stored_views():
+    """mnist-wide: mnist's base, latents and extractors (shared.json) with GPU-trained wider refiners, every
+    model made by the CLI with its device and steps recorded, and the views the app shows stored."""
+    from bfr_core.budget import load_budget
+    from bfr_core.checkpoint import load_tensors
+    from bfr_core.classifier import batch_summary
+    from bfr_core.sweep import load_sweep
+
+    root = Path("checkpoints/mnist-wide")
+    pipe = Pipeline(root)
+    assert set(pipe.bundle.shared_files()) == {
+        "base",
+        "latents",
+        "classifier",
+        "classifier2",
+        "reference",
+        "examples",
+    }
+    width = {name: pipe.bundle.meta[name]["net"]["channels"] for name in ("lfr", "lfr_reflow", "dfr")}
+    assert width == {"lfr": 64, "lfr_reflow": 32, "dfr": 32}
+    for name in ("lfr", "lfr_reflow", "dfr"):
+        meta = pipe.bundle.meta[name]
+        assert meta["command"].startswith("python -m bfr_core") and meta["steps"] > 0 and meta["device"]
+    assert pipe.bundle.meta["lfr_reflow"]["teacher"]["channels"] == 64
+    for f in root.rglob("*.safetensors"):
+        assert f.stat().st_size < 20 * 2**20, f
+    assert load_sweep(pipe.bundle)["n"] == 2000 and load_budget(pipe.bundle)["n"] >= 500
+    _, map_meta = load_tensors(root / "latent_map.safetensors")
+    assert map_meta["lfr"]["lfr_solver"] == "rk4" and map_meta["lfr"]["lfr_nfe"] == 4
+    st = pipe.run(40, 0, Settings(mode="lfr+dfr"))
+    clf = pipe.bundle.models["classifier"]
+    for stage in (st.base, st.x_from_refined, st.final):
+        assert batch_summary(clf, stage, st.labels)["accuracy"] > 0.85
+
+
 def test_bundles_share_feature_extractors_through_shared_json(tiny_bundle, tmp_path):
     import json
     import shutil
