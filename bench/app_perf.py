@@ -37,6 +37,12 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
         ["mnist", 1, *DEFAULTS[2:]],
     ),
     (
+        "Refine, mnist-wide (64-channel LFR → 32-channel DFR; not warmed)",
+        "/refine",
+        ["mnist-wide", *DEFAULTS[1:]],
+        ["mnist-wide", 1, *DEFAULTS[2:]],
+    ),
+    (
         "Latents, MNIST (stored UMAP; next: a live fit at LFR NFE 2)",
         "/latents",
         ["mnist", 0, 0.2, 4],
