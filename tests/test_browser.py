@@ -151,9 +151,8 @@ def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
         page.wait_for_function(
             "document.body.innerText.includes('Energy distance to held-out points')", timeout=180_000
         )
+        # data, latents, before/after, bars, 2 fields, curves: the last answer's plots may draw after its text
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 7", timeout=60_000)
         body = page.locator("body").inner_text()
         assert "Error" not in body and "LFR **" not in body  # rendered Markdown, not raw
-        assert (
-            page.locator(".js-plotly-plot").count() >= 7
-        )  # data, latents, before/after, bars, 2 fields, curves
         page.screenshot(path=str(ARTIFACTS / "app_lab_my_points.png"), full_page=True)
