@@ -197,6 +197,7 @@ def share_query(**controls) -> str:
     return urlstate.share_link("refine", **{k: controls[k] for k in REFINE_FIELDS})
 
 
+ALPHA_DEFAULT = 0.2  # every α slider's initial value (the α the shipped fixed-α LFRs were trained at)
 REFINE_DEFAULTS = {
     "seed": 0,
     "n": 16,
@@ -206,11 +207,11 @@ REFINE_DEFAULTS = {
     "mode": "lfr+dfr",
     "lfr_variant": "ode",
     "lfr_nfe": 4,
-    "alpha": 0.2,
+    "alpha": ALPHA_DEFAULT,
     "dfr_nfe": 4,
 }  # the Refine controls' initial values (the bundle: the menu's first), which the start-up warm-up computes
 TRAJECTORY_DEFAULTS = {"seed": 0, "base_nfe": 20, "refiner_nfe": 4, "t": 1.0}  # likewise, Trajectories
-INSPECT_DEFAULTS = {"index": 0, "solver": "rk4", "nfe": 20, "alpha": 0.2}  # likewise, Inspect
+INSPECT_DEFAULTS = {"index": 0, "solver": "rk4", "nfe": 20, "alpha": ALPHA_DEFAULT}  # likewise, Inspect
 
 
 @user_errors
@@ -401,7 +402,7 @@ OVERSHOOT_SAMPLES = 200  # scored live; shown: the first 16
 MAX_OVERSHOOT_UI = 2.0
 
 
-OVERSHOOT_DEFAULTS = {"alpha": 0.2, "factor": 1.5}  # the UI's initial values, warmed at start-up
+OVERSHOOT_DEFAULTS = {"alpha": ALPHA_DEFAULT, "factor": 1.5}  # the UI's initial values, warmed at start-up
 
 
 def overshoot_alpha(bundle: str, alpha) -> float | None:

@@ -46,7 +46,7 @@ def bundle_and_alpha(bundles: list[tuple[str, str]], alpha_max: float) -> tuple[
     """The bundle picker and α slider that the Latents and Over-refinement tabs both start with."""
     return (
         gr.Dropdown(bundles, value=bundles[0][1], label="bundle"),
-        gr.Slider(0, alpha_max, value=0.2, step=0.05, label="α"),
+        gr.Slider(0, alpha_max, value=callbacks.ALPHA_DEFAULT, step=0.05, label="α"),
     )
 
 
