@@ -60,5 +60,5 @@ wait
 
 # Files back: at most 8, 16 MiB each (a width-64 net is 6.8 MB), so a run's 4,000-step snapshot and
 # its two latest files travel, packed into tarballs.
-python3 scripts/gpu_lease_pack.py $B/capacity "$OUT" "$LOGS/start"
+python3 scripts/gpu_lease_pack.py "$OUT" "$LOGS/start" $B/capacity
 ls -la "$OUT"

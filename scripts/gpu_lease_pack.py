@@ -1,10 +1,11 @@
 """Pack a lease's new model files into tarballs that fit the device tool's return limits.
 
-    python scripts/gpu_lease_pack.py FOLDER OUT MARKER
+    python scripts/gpu_lease_pack.py OUT MARKER FOLDER [FOLDER ...]
 
-For every run NAME in FOLDER (``NAME.safetensors`` and its snapshots ``NAME_stepS.safetensors``),
+For every run NAME in each FOLDER (``NAME.safetensors`` and its snapshots ``NAME_stepS.safetensors``),
 keep the 4,000-step snapshot and the two latest files, then fill tarballs of at most 15 MB in
-order of size. Only model files written after the file MARKER are taken.
+order of size. Only model files written after the file MARKER are taken. A file is stored under its
+last two folders (``mnist/capacity/NAME.safetensors``): unpack the tarballs in ``checkpoints/``.
 """
 
 import json
@@ -36,10 +37,14 @@ def chosen(folder: Path, since: float) -> list[Path]:
     return keep
 
 
-def main(folder: str, out: str, marker: str) -> None:
-    files = sorted(
-        chosen(Path(folder), Path(marker).stat().st_mtime), key=lambda p: p.stat().st_size, reverse=True
-    )
+def arcname(path: Path) -> str:
+    return "/".join(path.parts[-3:])
+
+
+def main(out: str, marker: str, *folders: str) -> None:
+    since = Path(marker).stat().st_mtime
+    picked = [f for folder in folders for f in chosen(Path(folder), since)]
+    files = sorted(picked, key=lambda p: p.stat().st_size, reverse=True)
     bins: list[list[Path]] = []
     for f in files:  # first fit, largest first
         for b in bins:
@@ -51,7 +56,7 @@ def main(folder: str, out: str, marker: str) -> None:
     for i, b in enumerate(bins):
         with tarfile.open(Path(out) / f"models_{i}.tar", "w") as tar:
             for f in b:
-                tar.add(f, arcname=f.name)
+                tar.add(f, arcname=arcname(f))
         print(f"models_{i}.tar:", ", ".join(f"{f.name} ({steps_of(f)} steps)" for f in b))
 
 

@@ -157,8 +157,10 @@ def test_the_lease_packer_keeps_each_runs_4000_step_and_two_latest_files_written
     save_model(net, config, {"steps": 4000}, tmp_path / "other_step4000.safetensors")
     out = tmp_path / "out"
     out.mkdir()
-    pack.main(str(tmp_path), str(out), str(marker))
+    pack.main(str(out), str(marker), str(tmp_path))
     packed = sorted(m for t in out.glob("*.tar") for m in tarfile.open(t).getnames())
+    assert all(m.startswith(f"{tmp_path.parent.name}/{tmp_path.name}/") for m in packed)  # unpack in checkpoints/
+    packed = sorted(m.split("/")[-1] for m in packed)
     assert packed == sorted(
         [
             "run_step4000.safetensors",
@@ -167,3 +169,34 @@ def test_the_lease_packer_keeps_each_runs_4000_step_and_two_latest_files_written
             "other_step4000.safetensors",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(
+                not torch.cuda.is_available(), reason="needs a CUDA GPU; none is lent to this project's CI"
+            ),
+        ),
+    ],
+)
+def test_dfr_pool_and_reflow_pairs_are_drawn_on_the_training_device(tiny_bundle, tmp_path, device):
+    """train-dfr draws its pool of base samples, reflow-lfr its teacher pairs, where they train."""
+    import shutil
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    for argv in (
+        ["train-dfr", "--pool", "64", "--name", "ablation/dfr_dev"],
+        ["reflow-lfr", "--pairs", "32", "--name", "ablation/reflow_dev", "--snapshot-at", "1"],
+    ):
+        cmd = [sys.executable, "-m", "bfr_core", "--quiet", *argv, "--bundle", str(bundle), "--steps", "2"]
+        subprocess.run([*cmd, "--device", device], check=True, capture_output=True)
+    dfr_meta = load_model(bundle / "ablation/dfr_dev.safetensors")[1]
+    assert dfr_meta["pool_device"] == device + (":0" if device == "cuda" else "")
+    assert dfr_meta["device"].startswith(device)
+    assert load_model(bundle / "ablation/reflow_dev.safetensors")[1]["device"].startswith(device)
+    assert load_model(bundle / "ablation/reflow_dev_step1.safetensors")[1]["steps"] == 1

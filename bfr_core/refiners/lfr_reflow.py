@@ -13,6 +13,7 @@ import torch
 
 from .. import commands as cmds
 from ..checkpoint import CheckpointError
+from ..device import resolve_device
 from ..flow import FlowBatch
 from ..nets import build_net
 from ..ode import FIXED_SOLVERS, flow_map
@@ -45,7 +46,7 @@ def student_config(teacher: dict, channels: int | None) -> dict:
 def train(args) -> None:
     from ..pipeline import Bundle
 
-    bundle = Bundle(args.bundle)
+    bundle = Bundle(args.bundle).flows_to(resolve_device(args.device))  # the teacher's pairs there too
     if not bundle.has("lfr"):
         raise CheckpointError(f"{bundle.path}: no lfr.safetensors to distil; run train-lfr first")
     g = torch.Generator().manual_seed(args.seed + 1)
@@ -113,6 +114,7 @@ class ReflowRefiner(Refiner):
             default="teacher",
             help="start from the LFR's weights (default) or from a fresh network",
         )
+        cmds.add_snapshot_arg(p, "BUNDLE/NAME_stepSTEP.safetensors")
         cmds.add_refiner_args(p, self.name, train, sampling=False)
         p.set_defaults(channels=None)  # the teacher's network unless --channels says another UNet width
 
