@@ -159,7 +159,7 @@ def test_the_lease_packer_keeps_each_runs_4000_step_and_two_latest_files_written
     out.mkdir()
     pack.main(str(out), str(marker), str(tmp_path))
     packed = sorted(m for t in out.glob("*.tar") for m in tarfile.open(t).getnames())
-    assert all(m.startswith(f"{tmp_path.parent.name}/{tmp_path.name}/") for m in packed)  # unpack in checkpoints/
+    assert all(m.startswith(f"{tmp_path.parent.name}/{tmp_path.name}/") for m in packed)  # in checkpoints/
     packed = sorted(m.split("/")[-1] for m in packed)
     assert packed == sorted(
         [

@@ -128,3 +128,20 @@ def test_noise_refiner_is_a_flow_from_the_noised_sample_and_one_file_in_the_regi
     assert torch.allclose(out.x, expected)
     st = pipe.run(8, 0, Settings(mode="dfr", dfr_variant="noise"))
     assert st.nfe == {"base": 20, "dfr": 4} and "noise-refiner" in method_rows(pipe.bundle)
+
+
+def test_a_dfr_pool_larger_than_one_run_is_drawn_in_runs_of_consecutive_seeds(tiny_bundle, monkeypatch):
+    """train-dfr's pool may exceed MAX_SAMPLES: run k of it is the pipeline's base for seed + k."""
+    import bfr_core.pipeline as pipeline
+    from bfr_core.refiners.dfr import draw_pool
+
+    pipe = Pipeline(tiny_bundle)
+    base = Settings(mode="none")
+    small_x, small_y = draw_pool(pipe, 7, seed=3)
+    one = pipe.run(7, seed=3, settings=base)
+    assert torch.equal(small_x, one.base) and torch.equal(small_y, one.labels)
+    monkeypatch.setattr(pipeline, "MAX_SAMPLES", 4)
+    x, y = draw_pool(pipe, 10, seed=3)
+    runs = [pipe.run(n, seed=s, settings=base) for n, s in ((4, 3), (4, 4), (2, 5))]
+    assert torch.equal(x, torch.cat([r.base for r in runs]))
+    assert torch.equal(y, torch.cat([r.labels for r in runs]))  # each run's own balanced labels

@@ -101,20 +101,33 @@ def dfr_batches(pool_x, pool_y, x_train, y_train, conditional: bool, augment: Au
     return draw
 
 
+def draw_pool(pipe, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` base samples and their labels, drawn in runs of at most MAX_SAMPLES: run k takes prior
+    seed ``seed + k``, so a pool of up to MAX_SAMPLES is exactly ``pipe.run(n, seed)``'s base."""
+    from ..pipeline import MAX_SAMPLES, Settings
+
+    runs = [
+        pipe.run(min(MAX_SAMPLES, n - start), seed=seed + k, settings=Settings(mode="none"))
+        for k, start in enumerate(range(0, n, MAX_SAMPLES))
+    ]
+    labels = None if runs[0].labels is None else torch.cat([r.labels for r in runs])
+    return torch.cat([r.base for r in runs]), labels
+
+
 def train(args) -> None:
-    from ..pipeline import Bundle, Pipeline, Settings
+    from ..pipeline import Bundle, Pipeline
 
     # The pool is drawn where the training runs: the base on the GPU takes 32k samples in seconds.
     pipe = Pipeline(Bundle(args.bundle).flows_to(resolve_device(args.device)))
     bundle = pipe.bundle
     ds = load_dataset(bundle.dataset, args.data_dir)
     t0 = time.perf_counter()
-    pool = pipe.run(args.pool, seed=args.seed + 2, settings=Settings(mode="none"))
+    pool_x, pool_labels = draw_pool(pipe, args.pool, args.seed + 2)
     pool_s = time.perf_counter() - t0
     conditional = bundle.num_classes > 0
     augment = Augment(args.noise_p, args.noise_std, args.blur_p, args.blur_sigma_min, args.blur_sigma_max)
-    pool_y = pool.labels if conditional else torch.zeros(len(pool.base), dtype=torch.long)
-    draw = dfr_batches(pool.base, pool_y, ds.x_train, ds.y_train, conditional, augment)
+    pool_y = pool_labels if conditional else torch.zeros(len(pool_x), dtype=torch.long)
+    draw = dfr_batches(pool_x, pool_y, ds.x_train, ds.y_train, conditional, augment)
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)
     coupling = "ot-per-class" if conditional else "ot"
     meta = {
