@@ -13,10 +13,7 @@ budget=${1:-420}
 B=checkpoints/mnist
 : "${OUT:?set OUT to a folder for the results}"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2  # 16 cores: five trainings, the DFR pool, pytest
-LOGS=$(mktemp -d)
-start=$(date +%s)
-left() { echo $((budget - ($(date +%s) - start))); }
-touch "$LOGS/start"
+source scripts/gpu_lease_lib.sh
 # A smoke test on any machine: DEVICE=cpu STEPS=6 SNAPS="2 4" N_INVERT=200 bash scripts/gpu_lease.sh 120
 DEVICE=${DEVICE:-cuda} STEPS=${STEPS:-16000} SNAPS=${SNAPS:-2000 4000 8000 12000} N_INVERT=${N_INVERT:-50000}
 
@@ -27,10 +24,7 @@ lfr() { # NAME CHANNELS LATENTS: fixed α = 0.2, the shipped LFR's recipe, up to
     --name "capacity/$name" --device "$DEVICE" >"$LOGS/$name.log" 2>&1
 }
 
-{
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
-} >"$OUT/summary.txt" 2>&1
+machine_summary
 
 # Trainings on the shipped 10,000 latents start at once; the 50,000-image inversion runs beside them.
 # (The DFR's pool of base samples is drawn on the CPU, as `sample` does, before its GPU training.)
@@ -48,15 +42,8 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_device.py tests/
   tests/test_ode.py >"$LOGS/pytest.log" 2>&1
 wait
 
-{
-  echo "== pytest"; tail -n 5 "$LOGS/pytest.log"
-  for log in "$LOGS"/*.log; do
-    echo "== $(basename "$log")"
-    tr '\r' '\n' <"$log" | grep -v '^\s*$' | tail -n 4
-  done
-  echo "== files"; ls -la $B/capacity/
-  echo "== wall $(($(date +%s) - start)) s"
-} >>"$OUT/summary.txt" 2>&1
+logs_summary
+ls -la $B/capacity/ >>"$OUT/summary.txt"
 
 # Files back: at most 8, 16 MiB each (a width-64 net is 6.8 MB), so a run's 4,000-step snapshot and
 # its two latest files travel, packed into tarballs.

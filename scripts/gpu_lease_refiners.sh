@@ -16,10 +16,7 @@ budget=${1:-420}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 OMP_NUM_THREADS=3  # 16 cores, five trainings
 DEVICE=${DEVICE:-cuda} STEPS=${STEPS:-24000} SNAPS=${SNAPS:-2000 4000 8000 12000 16000} POOL=${POOL:-32768}
 PAIRS=${PAIRS:-32768}
-LOGS=$(mktemp -d)
-start=$(date +%s)
-left() { echo $((budget - ($(date +%s) - start))); }
-touch "$LOGS/start"
+source scripts/gpu_lease_lib.sh
 
 dfr() { # BUNDLE CHANNELS: the first lease's DFR recipe with a pool of $POOL
   local bundle=checkpoints/$1 name=capacity/dfr_c$2_pool
@@ -28,10 +25,7 @@ dfr() { # BUNDLE CHANNELS: the first lease's DFR recipe with a pool of $POOL
     --snapshot-at $SNAPS --name $name --device "$DEVICE" >"$LOGS/$1_dfr_c$2.log" 2>&1
 }
 
-{
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
-} >"$OUT/summary.txt" 2>&1
+machine_summary
 
 dfr mnist 32 &
 dfr mnist 64 &
@@ -43,14 +37,7 @@ timeout "$(left)" python3 -m bfr_core reflow-lfr --bundle checkpoints/mnist-wide
 timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_device.py >"$LOGS/pytest.log" 2>&1
 wait
 
-{
-  echo "== pytest"; tail -n 5 "$LOGS/pytest.log"
-  for log in "$LOGS"/*.log; do
-    echo "== $(basename "$log")"
-    tr '\r' '\n' <"$log" | grep -v '^\s*$' | tail -n 4
-  done
-  echo "== wall $(($(date +%s) - start)) s"
-} >>"$OUT/summary.txt" 2>&1
+logs_summary
 
 python3 scripts/gpu_lease_pack.py "$OUT" "$LOGS/start" checkpoints/mnist/capacity \
   checkpoints/mnist-leak/capacity checkpoints/mnist-wide/capacity >>"$OUT/summary.txt" 2>&1
