@@ -312,6 +312,22 @@ SWEEP_SOURCES = ("precomputed", "live")
 LIVE_SWEEP_SAMPLES = 500
 
 
+DRIFT_SAMPLES = 8
+
+
+@single_flight(maxsize=8)
+def cached_drift_rows(bundle: str, alpha: float | None) -> torch.Tensor:
+    """The Over-refinement strip's images: ``sweep.lfr_drift`` of 8 samples (seed 1), kept per (bundle, α)."""
+    return lfr_drift(registry.pipeline(bundle), DRIFT_SAMPLES, seed=1, alpha=alpha)
+
+
+def warm_overrefine(bundle: str) -> None:
+    """Keep the drift strip at the UI's initial α (a bundle without an LFR or of 2-D points has none)."""
+    pipe = registry.pipeline(bundle)
+    if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:
+        cached_drift_rows(bundle, as_alpha(ALPHA_DEFAULT) if pipe.bundle.alpha_range() else None)
+
+
 @user_errors
 def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
     """Quality vs refiner NFE for LFR and DFR, and how a few LFR samples drift with NFE (a strip, and
@@ -339,7 +355,7 @@ def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
         sweep["note"] = f"{LIVE_SWEEP_SAMPLES} samples, measured live"
     drift = lines = None
     if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:
-        rows = lfr_drift(pipe, 8, seed=1, alpha=a)  # (K+1, 8, C, H, W): one row per NFE
+        rows = cached_drift_rows(bundle, a)  # (K+1, 8, C, H, W): one row per NFE
         drift = figures.png_file(figures.picture_rows(rows))
         lines = figures.drift_lines(drift_from_base(rows), SWEEP_NFES)
     return figures.sweep_curves(sweep), drift, lines

@@ -4,8 +4,8 @@ The first answer of each tab on the default bundle — Refine, the Latents map (
 the Trajectories paths, Inspect's bias meter — and the bias lab at its default setting are pure functions
 of the shipped files, so they are computed once in a daemon thread and kept (``callbacks.refine_answer``,
 ``registry.latent_map``, ``callbacks.cached_paths``, ``callbacks.cached_bias_meter``,
-``lab.cached_bias_lab``), then the Over-refinement overshoot's base and trained rows
-(``callbacks.cached_overshoot_reference``); a
+``lab.cached_bias_lab``), then the Over-refinement tab's drift strip (``callbacks.cached_drift_rows``)
+and its overshoot's base and trained rows (``callbacks.cached_overshoot_reference``); a
 request that arrives earlier simply computes the same result itself. A failure is logged, never
 raised: the views report their own errors when asked.
 """
@@ -37,7 +37,8 @@ def warm(bundle: str | None = None) -> dict[str, float]:
             (f"inspect {bundle}", lambda: callbacks.inspect_example(bundle, **callbacks.INSPECT_DEFAULTS)),
         ]
     jobs.append(("bias lab", lambda: cached_bias_lab(*DEFAULT_LAB)))
-    if bundle is not None:  # the last tab's overshoot: its base and trained rows
+    if bundle is not None:  # the last tab: its drift strip, and the overshoot's base and trained rows
+        jobs.append((f"overrefine {bundle}", lambda: callbacks.warm_overrefine(bundle)))
         jobs.append((f"overshoot {bundle}", lambda: callbacks.warm_overshoot(bundle)))
     for what, job in jobs:
         t0 = time.perf_counter()

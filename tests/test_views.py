@@ -322,7 +322,7 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
     registry._latent_map.cache_clear()
     took = warmup.warm("digits")
     expected = ["refine digits", "latents digits", "trajectories digits", "inspect digits", "bias lab"]
-    expected.append("overshoot digits")
+    expected += ["overrefine digits", "overshoot digits"]
     assert list(took) == expected and all(s >= 0 for s in took.values())
     from app import callbacks as cb
 
@@ -334,6 +334,11 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
     )
     assert registry._latent_map.cached("digits", None, None)
     assert cb.cached_overshoot_reference.cached("digits", cb.OVERSHOOT_DEFAULTS["alpha"])
+    assert cb.cached_drift_rows.cached("digits", cb.ALPHA_DEFAULT)
+    kept_strip = cb.cached_drift_rows("digits", cb.ALPHA_DEFAULT)
+    monkeypatch.setattr(cb, "lfr_drift", lambda *a, **k: pytest.fail("the drift strip was solved again"))
+    assert cb.overrefine("digits", cb.ALPHA_DEFAULT)[1].endswith(".png")  # Over-refinement, first view
+    assert cb.cached_drift_rows("digits", cb.ALPHA_DEFAULT) is kept_strip
     assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10, None)]
     from app import callbacks
     from bfr_core.pipeline import Pipeline
