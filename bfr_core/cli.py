@@ -50,7 +50,7 @@ from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
 from .refiners import REFINERS, variants
 from .roundtrip import EXAMPLES_FILE, save_examples
-from .sweep import ALPHA_MAP_FILE, SWEEP_FILE, alpha_nfe_map, nfe_sweep
+from .sweep import ALPHA_MAP_FILE, SWEEP_FILE, alpha_nfe_map, load_sweep, merge_sweep, nfe_sweep
 from .train import fit
 
 
@@ -282,8 +282,21 @@ def cmd_sweep(args):
         found = alpha_nfe_map(pipe, score, args.n, args.seed, args.alphas, progress=printed_progress(args))
         store_measurement(args, ALPHA_MAP_FILE, t0, map=found)
         return
-    sweep = nfe_sweep(pipe, score, n=args.n, seed=args.seed, alpha=alpha, progress=printed_progress(args))
-    store_measurement(args, SWEEP_FILE, t0, alpha=alpha, sweep=sweep)
+    stages = args.refiners or ("lfr", "dfr")
+    sweep = nfe_sweep(
+        pipe, score, args.n, args.seed, alpha=alpha, progress=printed_progress(args), stages=stages
+    )
+    kept = {}
+    if args.refiners:  # the other curves stay as stored, measured on the same draws
+        stored = load_sweep(bundle)
+        if stored is None or (stored["n"], stored["seed"], stored["alpha"]) != (args.n, args.seed, alpha):
+            raise ValueError(
+                f"--refiners: {bundle.path / SWEEP_FILE} must exist with the same --n, --seed, α"
+            )
+        sweep = merge_sweep(stored["sweep"], sweep, stages)
+        others = [m for m in ("lfr", "dfr") if m not in stages]
+        kept = {"kept": {m: stored.get("kept", {}).get(m, stored["command"]) for m in others}}
+    store_measurement(args, SWEEP_FILE, t0, alpha=alpha, sweep=sweep, **kept)
 
 
 def cmd_worth_nfe(args):
@@ -444,6 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         help=f"map quality over these α × LFR NFE instead (α-conditioned LFR; stored as {ALPHA_MAP_FILE})",
+    )
+    p.add_argument(
+        "--refiners",
+        choices=["lfr", "dfr"],
+        nargs="+",
+        default=None,
+        help=f"measure only these refiners' curves (after one of them was retrained) and keep the others "
+        f"stored in {SWEEP_FILE}, which must hold the same --n, --seed and α",
     )
 
     p = command(

@@ -33,6 +33,19 @@ def load_sweep(bundle) -> dict | None:
     return load_stored_measurement(bundle.path / SWEEP_FILE, valid, "NFE sweep")
 
 
+def merge_sweep(stored: dict, fresh: dict, stages) -> dict:
+    """``stored`` sweep with the curves (and metric rows) of ``stages`` taken from ``fresh``.
+
+    Both must be measured on the same draws (n, seed, α): the base rows must agree, or this is a ValueError.
+    """
+    if stored["metrics"]["base"] != fresh["metrics"]["base"]:
+        raise ValueError("the stored sweep's base row differs from this run's: another n, seed or base")
+    own = tuple(f"{m} " for m in stages)
+    metrics = {k: v for k, v in stored["metrics"].items() if not k.startswith(own)}
+    metrics.update({k: v for k, v in fresh["metrics"].items() if k.startswith(own)})
+    return {**stored, **{m: fresh[m] for m in stages if m in fresh}, "metrics": metrics}
+
+
 @torch.no_grad()
 def nfe_sweep(
     pipe: Pipeline,
@@ -42,8 +55,11 @@ def nfe_sweep(
     nfes=SWEEP_NFES,
     alpha: float | None = None,
     progress=None,
+    stages=("lfr", "dfr"),
 ) -> dict:
     """Quality of each refiner against its number of Euler steps (NFE = steps), on shared draws.
+
+    ``stages`` limits the curves to some refiners (the base row is always measured).
 
     Returns:
         {"metric": name, "base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...], "metrics": {...}}:
@@ -52,7 +68,7 @@ def nfe_sweep(
         ("base", "lfr 1", …, "dfr 10").
     """
 
-    stages = [m for m in ("lfr", "dfr") if pipe.bundle.has(m)]
+    stages = [m for m in stages if pipe.bundle.has(m)]
     rows = {"base": Settings(mode="none")}
     for mode in stages:
         for nfe in nfes:

@@ -154,6 +154,33 @@ def test_sweep_alphas_stores_the_map_and_a_fixed_alpha_lfr_is_refused_by_name(ti
         alpha_nfe_map(Pipeline(fixed), MeanPixel(), n=8, seed=0)
 
 
+def test_sweep_refiners_remeasures_one_curve_and_keeps_the_others_exactly(tiny_bundle, tmp_path):
+    """After a DFR is retrained, `sweep --refiners dfr` measures its curve on the same draws; the
+    stored LFR curve and its provenance stay; another n is refused by name."""
+    import json
+    import shutil
+
+    from bfr_core.cli import main
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    sweep = ["--quiet", "sweep", "--bundle", str(bundle), "--seed", "2"]
+    assert main([*sweep, "--n", "40"]) == 0
+    first = json.loads((bundle / "overrefine.json").read_text())
+    argv = ["train-dfr", "--bundle", str(bundle), "--pool", "40", "--steps", "3", "--seed", "5"]
+    assert main(["--quiet", *argv]) == 0  # a new DFR
+    assert main([*sweep, "--n", "40", "--refiners", "dfr"]) == 0
+    second = json.loads((bundle / "overrefine.json").read_text())
+    assert second["sweep"]["lfr"] == first["sweep"]["lfr"]
+    assert second["sweep"]["base"] == first["sweep"]["base"]
+    assert second["sweep"]["dfr"] != first["sweep"]["dfr"]
+    assert second["kept"] == {"lfr": first["command"]}  # where the kept curve came from
+    lfr_rows = {k: v for k, v in second["sweep"]["metrics"].items() if k.startswith("lfr ")}
+    assert lfr_rows == {k: v for k, v in first["sweep"]["metrics"].items() if k.startswith("lfr ")}
+    assert main([*sweep, "--n", "30", "--refiners", "dfr"]) != 0  # other draws: refused
+    assert json.loads((bundle / "overrefine.json").read_text()) == second
+
+
 def test_the_sweep_chart_draws_the_independent_metric_dashed_when_stored():
     from app.figures import sweep_curves
 
