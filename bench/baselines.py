@@ -17,17 +17,18 @@ import statistics
 import sys
 from pathlib import Path
 
-import torch
 
-from bfr_core.baselines import sdedit
+from bfr_core.baselines import SDEdit
 from bfr_core.evaluate import scorer_for
 from bfr_core.pipeline import Pipeline, Settings, refiner_settings
 from bfr_core.refiners import REFINERS
-from bfr_core.runner import RowRun, run_rows
+from bfr_core.runner import run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 REFINER_ROWS = ("lfr", "dfr", "noise_refiner")  # at (rk4, 4) and (euler, 10)
-SDEDIT_ROWS = ((0.25, "euler", 4), (0.5, "rk4", 4), (0.5, "euler", 10), (0.25, "euler", 10))
+SDEDIT_ROWS = tuple(
+    SDEdit(*s) for s in ((0.25, "euler", 4), (0.5, "rk4", 4), (0.5, "euler", 10), (0.25, "euler", 10))
+)
 METRICS = ("fid", "fid2")
 
 
@@ -44,11 +45,7 @@ def rows_for(bundle) -> list[tuple[str, int, tuple]]:
             for n in REFINER_ROWS
             if bundle.has(n)
         ]
-        rows += [
-            (f"SDEdit t*={t} {s}x{k // 4 if s == 'rk4' else k}", k, ("sdedit", t, s, k))
-            for t, s, k in SDEDIT_ROWS
-            if k == nfe
-        ]
+        rows += [(sd.label, sd.nfe, sd) for sd in SDEDIT_ROWS if sd.nfe == nfe]
     return rows
 
 
@@ -56,13 +53,6 @@ def settings_of(how) -> Settings:
     """A trained refiner's row as pipeline settings."""
     _, name, solver, nfe = how
     return refiner_settings(REFINERS[name], solver, nfe)
-
-
-def sdedit_row(pipe, base: RowRun, how, seed: int) -> torch.Tensor:
-    """SDEdit at t* on the base samples, with its noise from a generator of its own (seed 1000 + seed)."""
-    _, t_star, solver, nfe = how
-    g = torch.Generator().manual_seed(1000 + seed)
-    return sdedit(pipe.bundle.models["base"], base.x, base.labels, t_star, solver, nfe, g)[0]
 
 
 def main() -> None:
@@ -78,12 +68,12 @@ def main() -> None:
     if len(set(names)) != len(names):
         raise SystemExit("row names must be unique")
     scores = {name: [] for name in names}
-    trained = {name: settings_of(how) for name, _, how in rows if how[0] == "refiner"}
+    trained = {name: settings_of(how) for name, _, how in rows if not isinstance(how, SDEdit)}
     for seed in args.seeds:  # the trained refiners through the one evaluation path, on the shared base
         runs = dict(run_rows(pipe, {"base": Settings(mode="none"), **trained}, args.n, seed))
-        base = runs["base"]
+        base, base_net = runs["base"], pipe.bundle.models["base"]
         for name, _, how in [("base", 0, None), *rows]:
-            x = runs[name].x if name in runs else sdedit_row(pipe, base, how, seed)
+            x = runs[name].x if name in runs else how.apply(base_net, base.x, base.labels, seed)[0]
             scores[name].append(score(x, base.labels))
     metrics = [m for m in METRICS if m in scores["base"][0]]
     by_metric = {m: {name: [s[m] for s in v] for name, v in scores.items()} for m in metrics}

@@ -13,6 +13,8 @@ latent bias that is mostly a contraction, and a yardstick for what LFR learns be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .ode import flow_map
@@ -26,6 +28,26 @@ def sdedit(base, x, labels, t_star: float, solver: str, nfe: int, generator: tor
     eps = torch.randn(x.shape, generator=generator)
     res = flow_map(base, (1 - s) * eps + s * x, labels, None, s, 1.0, solver, nfe)
     return res.x, res.nfe
+
+
+@dataclass(frozen=True)
+class SDEdit:
+    """One SDEdit setting — noise level t*, solver, NFE — named and applied one way in every benchmark."""
+
+    t_star: float
+    solver: str
+    nfe: int
+
+    @property
+    def label(self) -> str:
+        """E.g. "SDEdit t*=0.5 rk4x1": steps of the solver, as the refiners' rows count them."""
+        steps = self.nfe // 4 if self.solver == "rk4" else self.nfe
+        return f"SDEdit t*={self.t_star:g} {self.solver}x{steps}"
+
+    def apply(self, base, x, labels, seed: int) -> tuple[torch.Tensor, int]:
+        """:func:`sdedit` on all of ``x`` with noise from its own generator, seeded 1000 + ``seed``."""
+        g = torch.Generator().manual_seed(1000 + seed)
+        return sdedit(base, x, labels, self.t_star, self.solver, self.nfe, g)
 
 
 def prior_scale(z_b: torch.Tensor) -> float:

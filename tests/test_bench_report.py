@@ -209,3 +209,13 @@ def test_report_rows_are_the_pipelines_samples_on_the_same_draws(tiny_bundle):
     scale = prior_scale(pipe.bundle.latents["z"])
     assert torch.equal(x, pipe.run(30, 3, Settings(mode="none"), z=z * scale).final)
     assert info["prior_scale"] == round(scale, 4) and info["extra_nfe"] == 0
+    from bfr_core.baselines import SDEdit, sdedit
+
+    base = pipe.run(30, 3, Settings(mode="none"), z=z)
+    x, info = runner.samples(specs["SDEdit t*=0.5 rk4 x4"], specs)  # one SDEdit, the baselines' too
+    g = torch.Generator().manual_seed(1000 + 3)
+    assert torch.equal(x, sdedit(pipe.bundle.models["base"], base.base, base.labels, 0.5, "rk4", 4, g)[0])
+    assert SDEdit(0.5, "rk4", 4).label == "SDEdit t*=0.5 rk4x1" and info["extra_nfe"] == 4
+    x, _ = runner.samples(specs["LFR rk4 x1 -> DFR rk4 x1"], specs)  # DFR on the LFR row's images
+    lfr_then_dfr = Settings(mode="lfr+dfr", lfr_solver="rk4", lfr_nfe=4)  # the DFR at its defaults
+    assert torch.allclose(x, pipe.run(30, 3, lfr_then_dfr, z=z).final, atol=1e-6)
