@@ -46,15 +46,33 @@ HEADLINE = ["base", "lfr", "lfr-reflow-euler1", "dfr"]
 METRICS = ("fid", "fid2", "kid", "kid2", "fid_train")
 
 
-def fingerprint(bundle: Bundle, overrides: dict[str, Path]) -> str:
-    """Hash of every model file a row may load and of the bundle card (how the base samples, whether DFR
-    clips), so retraining a model or changing the card invalidates the kept rows."""
-    h = hashlib.sha256(json.dumps(bundle.card, sort_keys=True).encode())
-    for name in ("base", "lfr", "lfr_reflow", "dfr", "classifier", "classifier2"):
+MODELS = ("base", "lfr", "lfr_reflow", "dfr", "classifier", "classifier2")
+SCORED_BY = ("classifier", "classifier2")
+
+
+def fingerprint(bundle: Bundle, overrides: dict[str, Path], models=MODELS, read=None) -> str:
+    """Hash of the bundle card (how the base samples, whether DFR clips) and of ``models``' files, so
+    retraining a model or changing the card invalidates the kept rows that use them. ``read(name, path)``
+    returns a file's bytes (default: as it is now; a migration may pass an earlier version's)."""
+    read = read or (lambda name, f: f.read_bytes())
+    card = {k: v for k, v in bundle.card.items() if k != "description"}  # words change no sample
+    h = hashlib.sha256(json.dumps(card, sort_keys=True).encode())
+    for name in models:
         f = overrides.get(name) or bundle.file(name)
         if f is not None:
-            h.update(name.encode() + f.read_bytes())
+            h.update(name.encode() + read(name, f))
     return h.hexdigest()[:16]
+
+
+def row_models(row: str) -> tuple[str, ...]:
+    """The model files one row depends on: the base, the refiners it runs, the feature extractors."""
+    if row == "reference-train":
+        return SCORED_BY
+    return ("base", *(r.name for r in ROWS[row].refiners()), *SCORED_BY)
+
+
+def row_fingerprints(bundle: Bundle, overrides: dict[str, Path], rows, read=None) -> dict[str, str]:
+    return {r: fingerprint(bundle, overrides, row_models(r), read) for r in rows}
 
 
 def with_variants(bundle: Bundle, variants: list[str]) -> tuple[Bundle, dict[str, Path], str]:
@@ -266,12 +284,12 @@ def main(argv=None) -> None:
     rows = {r: ROWS[r] for r in ["base"] + [r for r in args.rows if r != "base"]}
     for path in args.bundle:
         bundle, overrides, suffix = with_variants(Bundle(path), args.variant)
-        fp = fingerprint(bundle, overrides)
+        fps = row_fingerprints(bundle, overrides, [*ROWS, "reference-train"])
         for seed in args.seeds:
             key = f"{path.name}{suffix}/n{args.n}/seed{seed}"
-            run = kept["runs"].get(key, {})
-            if run.get("fingerprint") != fp:
-                run = {"fingerprint": fp, "rows": {}}
+            run = kept["runs"].get(key, {"rows": {}})
+            valid = lambda r, v: v.get("fingerprint") is not None and v["fingerprint"] == fps.get(r)  # noqa: E731
+            run["rows"] = {r: v for r, v in run["rows"].items() if valid(r, v)}
             todo = {r: s for r, s in rows.items() if r not in run["rows"]}
             if not todo:
                 print(f"{key}: kept")
@@ -285,7 +303,7 @@ def main(argv=None) -> None:
             result = evaluate_bundle(bundle, args.n, seed, rows=todo, progress=False, samples=samples)
             if args.sample_cache:
                 save_samples(args.sample_cache / key, samples)
-            run["rows"].update({r: v for r, v in result.items()})
+            run["rows"].update({r: {**v, "fingerprint": fps[r]} for r, v in result.items()})
             run["wall_s"] = round(run.get("wall_s", 0) + time.perf_counter() - t0, 1)
             run["commands"] = list(dict.fromkeys([*run.get("commands", []), command]))
             kept["runs"][key] = run
@@ -319,7 +337,7 @@ def rescore(args) -> None:
     kept = json.loads(out_json.read_text())
     for path in args.bundle:
         bundle, overrides, suffix = with_variants(Bundle(path), args.variant)
-        score, fp = scorer_for(bundle), fingerprint(bundle, overrides)
+        score, fps = scorer_for(bundle), row_fingerprints(bundle, overrides, [*ROWS, "reference-train"])
         for key, run in kept["runs"].items():
             if not key.startswith(f"{path.name}{suffix}/n{args.n}/"):
                 continue
@@ -330,8 +348,8 @@ def rescore(args) -> None:
                 lf = f.with_suffix(".labels.npy")
                 labels = torch.from_numpy(np.load(lf)) if lf.is_file() else None
                 kept_row = run["rows"][row]
-                run["rows"][row] = {**kept_row, **score(torch.from_numpy(np.load(f)), labels)}
-            run["fingerprint"] = fp
+                fresh = score(torch.from_numpy(np.load(f)), labels)
+                run["rows"][row] = {**kept_row, **fresh, "fingerprint": fps[row]}
             print(f"rescored {key}", flush=True)
     out_json.write_text(json.dumps(kept, indent=1))
     write_markdown(kept, args.out_dir / "zoo.md")

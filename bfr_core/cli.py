@@ -50,7 +50,15 @@ from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
 from .refiners import REFINERS, variants
 from .roundtrip import EXAMPLES_FILE, save_examples
-from .sweep import ALPHA_MAP_FILE, SWEEP_FILE, alpha_nfe_map, load_sweep, merge_sweep, nfe_sweep
+from .sweep import (
+    ALPHA_MAP_FILE,
+    SWEEP_FILE,
+    alpha_nfe_map,
+    load_sweep,
+    merge_sweep,
+    nfe_sweep,
+    sibling_sweep,
+)
 from .train import fit
 
 
@@ -283,9 +291,15 @@ def cmd_sweep(args):
         store_measurement(args, ALPHA_MAP_FILE, t0, map=found)
         return
     stages = args.refiners or ("lfr", "dfr")
-    sweep = nfe_sweep(
-        pipe, score, args.n, args.seed, alpha=alpha, progress=printed_progress(args), stages=stages
-    )
+    if args.same_as:  # the sibling's solves would repeat exactly: take its curves
+        if not args.refiners:
+            raise ValueError("--same-as needs --refiners: which curves to take")
+        sibling = sibling_sweep(bundle, Bundle(args.same_as), stages, args.n, args.seed, alpha)
+        sweep, taken = sibling["sweep"], {m: f"{sibling['command']} (as {args.same_as})" for m in stages}
+    else:
+        progress = printed_progress(args)
+        sweep = nfe_sweep(pipe, score, args.n, args.seed, alpha=alpha, progress=progress, stages=stages)
+        taken = {}
     kept = {}
     if args.refiners:  # the other curves stay as stored, measured on the same draws
         stored = load_sweep(bundle)
@@ -295,7 +309,7 @@ def cmd_sweep(args):
             )
         sweep = merge_sweep(stored["sweep"], sweep, stages)
         others = [m for m in ("lfr", "dfr") if m not in stages]
-        kept = {"kept": {m: stored.get("kept", {}).get(m, stored["command"]) for m in others}}
+        kept = {"kept": {m: stored.get("kept", {}).get(m, stored["command"]) for m in others} | taken}
     store_measurement(args, SWEEP_FILE, t0, alpha=alpha, sweep=sweep, **kept)
 
 
@@ -465,6 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"measure only these refiners' curves (after one of them was retrained) and keep the others "
         f"stored in {SWEEP_FILE}, which must hold the same --n, --seed and α",
+    )
+    p.add_argument(
+        "--same-as",
+        type=Path,
+        default=None,
+        help="with --refiners: take those curves from this sibling bundle's stored sweep instead of "
+        "measuring them, when its base and those refiners are the very same files (shared.json)",
     )
 
     p = command(

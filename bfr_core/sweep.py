@@ -6,7 +6,9 @@ these helpers measure both on one batch so the claim can be checked rather than 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -31,6 +33,35 @@ def load_sweep(bundle) -> dict | None:
         return isinstance(sweep["base"], (int, float)) and curves and alpha
 
     return load_stored_measurement(bundle.path / SWEEP_FILE, valid, "NFE sweep")
+
+
+def sibling_sweep(bundle, sibling, stages, n: int, seed: int, alpha: float | None) -> dict:
+    """The stored sweep of ``sibling`` (a Bundle) when its curves of ``stages`` are this bundle's too.
+
+    They are when the base and each of those refiners are byte-identical files (a bundle sharing them
+    through ``shared.json``) and the draws match (n, seed; and α for an LFR curve): the solves would
+    repeat the sibling's exactly. Anything else is a ValueError naming what differs.
+    """
+    for name in ("base", *stages):
+        mine, theirs = bundle.file(name), sibling.file(name)
+        if mine is None or theirs is None or file_sha256(mine) != file_sha256(theirs):
+            raise ValueError(f"--same-as: {sibling.path.name}'s {name} is not this bundle's file")
+    stored = load_sweep(sibling)
+    if (
+        stored is None
+        or (stored["n"], stored["seed"]) != (n, seed)
+        or any(m not in stored["sweep"] for m in stages)
+    ):
+        raise ValueError(
+            f"--same-as: {sibling.path / SWEEP_FILE} has no such curves for --n {n} --seed {seed}"
+        )
+    if "lfr" in stages and stored["alpha"] != alpha:
+        raise ValueError(f"--same-as: {sibling.path.name}'s LFR curve is at α {stored['alpha']}, not {alpha}")
+    return stored
+
+
+def file_sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def merge_sweep(stored: dict, fresh: dict, stages) -> dict:

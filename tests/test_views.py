@@ -181,6 +181,37 @@ def test_sweep_refiners_remeasures_one_curve_and_keeps_the_others_exactly(tiny_b
     assert json.loads((bundle / "overrefine.json").read_text()) == second
 
 
+def test_sweep_same_as_takes_a_siblings_curve_only_when_its_files_are_the_same(tiny_bundle, tmp_path):
+    """A bundle sharing base and DFR with a sibling (shared.json) takes the sibling's stored DFR curve:
+    exactly what measuring it gives; a DFR of its own is refused by name."""
+    import json
+    import shutil
+
+    from bfr_core.cli import main
+
+    shutil.copytree(tiny_bundle, tmp_path / "digits")
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    for name in ("lfr", "lfr_reflow"):
+        shutil.copy(tiny_bundle / f"{name}.safetensors", twin)
+    shared = {m: "digits" for m in ("base", "dfr", "classifier", "latents")}
+    (twin / "shared.json").write_text(json.dumps(shared))
+    for bundle in ("digits", "twin"):
+        assert main(["--quiet", "sweep", "--bundle", str(tmp_path / bundle), "--n", "30", "--seed", "4"]) == 0
+    measured = json.loads((twin / "overrefine.json").read_text())
+    argv = ["--quiet", "sweep", "--bundle", str(twin), "--n", "30", "--seed", "4", "--refiners", "dfr"]
+    assert main([*argv, "--same-as", str(tmp_path / "digits")]) == 0
+    taken = json.loads((twin / "overrefine.json").read_text())
+    assert taken["sweep"] == measured["sweep"] and "as " in taken["kept"]["dfr"]
+    shutil.copy(tiny_bundle / "lfr_reflow.safetensors", twin / "dfr.safetensors")  # a DFR of its own
+    (twin / "shared.json").write_text(json.dumps({m: "digits" for m in ("base", "classifier", "latents")}))
+    with pytest.raises(ValueError, match="--same-as: digits's dfr is not this bundle's file"):
+        from bfr_core.pipeline import Bundle
+        from bfr_core.sweep import sibling_sweep
+
+        sibling_sweep(Bundle(twin), Bundle(tmp_path / "digits"), ["dfr"], 30, 4, None)
+
+
 def test_the_sweep_chart_draws_the_independent_metric_dashed_when_stored():
     from app.figures import sweep_curves
 

@@ -55,6 +55,43 @@ def test_zoo_rows_match_evaluate_and_are_kept(tiny_bundle, tmp_path):
     assert (tmp_path / "zoo.json").stat().st_mtime_ns == mtime
 
 
+def test_a_retrained_refiner_recomputes_only_the_rows_that_run_it(tiny_bundle, tmp_path):
+    """Each kept row carries the fingerprint of the files it uses (base, its refiners, the extractors)."""
+    import shutil
+
+    from bfr_core.cli import main as cli
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    argv = [
+        "--bundle",
+        str(bundle),
+        "--n",
+        "40",
+        "--seeds",
+        "2",
+        "--rows",
+        "lfr",
+        "dfr",
+        "--out-dir",
+        str(tmp_path),
+    ]
+    zoo.main(argv)
+    before = json.loads((tmp_path / "zoo.json").read_text())["runs"]["digits/n40/seed2"]["rows"]
+    assert (
+        cli(["--quiet", "train-dfr", "--bundle", str(bundle), "--pool", "40", "--steps", "3", "--seed", "9"])
+        == 0
+    )
+    zoo.main(argv)
+    after = json.loads((tmp_path / "zoo.json").read_text())["runs"]["digits/n40/seed2"]["rows"]
+    assert after["lfr"] == before["lfr"]  # kept as it was
+    timeless = lambda row: {k: v for k, v in row.items() if k != "wall_s"}  # noqa: E731
+    assert timeless(after["base"]) == timeless(before["base"])  # solved again beside the DFR: same draws
+    assert after["dfr"]["fingerprint"] != before["dfr"]["fingerprint"]
+    assert after["dfr"]["fid"] != before["dfr"]["fid"]  # computed again with the new DFR
+    assert zoo.row_models("lfr-reflow-euler1") == ("base", "lfr_reflow", "classifier", "classifier2")
+
+
 def test_verdicts_need_both_metrics_on_every_seed():
     rows = {
         "0": {"dfr-euler10": {"fid": 1, "fid2": 2}, "dfr-euler1": {"fid": 2, "fid2": 3}},
