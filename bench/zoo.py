@@ -71,6 +71,15 @@ def row_models(row: str) -> tuple[str, ...]:
     return ("base", *(r.name for r in ROWS[row].refiners()), *SCORED_BY)
 
 
+def computed_elsewhere(kept: dict, n: int, seed: int, row: str, fp: str) -> dict | None:
+    """A kept row of another run that used the very files of ``row`` on the same draws, if any."""
+    for key, run in kept["runs"].items():
+        found = run["rows"].get(row, {})
+        if key.endswith(f"/n{n}/seed{seed}") and found.get("fingerprint") == fp:
+            return found
+    return None
+
+
 def row_fingerprints(bundle: Bundle, overrides: dict[str, Path], rows, read=None) -> dict[str, str]:
     return {r: fingerprint(bundle, overrides, row_models(r), read) for r in rows}
 
@@ -290,9 +299,17 @@ def main(argv=None) -> None:
             run = kept["runs"].get(key, {"rows": {}})
             valid = lambda r, v: v.get("fingerprint") is not None and v["fingerprint"] == fps.get(r)  # noqa: E731
             run["rows"] = {r: v for r, v in run["rows"].items() if valid(r, v)}
+            taken = False
+            for r in rows:  # the same files on the same draws in another run (a variant, a sibling)
+                if r not in run["rows"] and (same := computed_elsewhere(kept, args.n, seed, r, fps[r])):
+                    run["rows"][r], taken = same, True
             todo = {r: s for r, s in rows.items() if r not in run["rows"]}
             if not todo:
                 print(f"{key}: kept")
+                if taken:  # rows from another run: record them here
+                    run["commands"] = list(dict.fromkeys([*run.get("commands", []), command]))
+                    kept["runs"][key] = run
+                    out_json.write_text(json.dumps(kept, indent=1))
                 continue
             todo.setdefault("base", ROWS["base"])  # the reference row shares the prior draws
             for r in list(todo):

@@ -59,7 +59,7 @@ def main(rev: str) -> None:
             for key, run in kept["runs"].items():
                 if "fingerprint" not in run:
                     continue
-                name = key.split("/", 1)[0]
+                name = key.rsplit("/", 2)[0]  # BUNDLE[ROLE=DIR/FILE]/nN/seedS
                 bundle_name = name.partition("[")[0]
                 where = Path(tmp) / "checkpoints" / bundle_name
                 variants = variants_of(run, name.removeprefix(bundle_name))

@@ -90,6 +90,10 @@ def test_a_retrained_refiner_recomputes_only_the_rows_that_run_it(tiny_bundle, t
     assert after["dfr"]["fingerprint"] != before["dfr"]["fingerprint"]
     assert after["dfr"]["fid"] != before["dfr"]["fid"]  # computed again with the new DFR
     assert zoo.row_models("lfr-reflow-euler1") == ("base", "lfr_reflow", "classifier", "classifier2")
+    variant = ["--variant", "lfr=lfr.safetensors"]  # the bundle's own LFR named as a variant: the same files
+    zoo.main([*argv, *variant])
+    runs = json.loads((tmp_path / "zoo.json").read_text())["runs"]
+    assert runs["digits[lfr=lfr]/n40/seed2"]["rows"]["dfr"] == after["dfr"]  # taken, not solved again
 
 
 def test_verdicts_need_both_metrics_on_every_seed():
