@@ -10,6 +10,7 @@ import argparse
 import re
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -140,8 +141,10 @@ def warm_start(net, config: dict, bundle: Path, name: str) -> dict:
 
 def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_for) -> TrainConfig:
     """Also save the model after each of ``steps`` (an earlier, shorter-trained copy of the same run)
-    at ``path_for(step)``, with the same metadata and ``steps`` set to that step."""
+    at ``path_for(step)``, with the same metadata, ``steps`` set to that step and ``wall_s`` the training
+    time to it in this process (a resumed run counts from its resumption)."""
     cfg.snapshots = tuple(steps)
+    t0 = time.perf_counter()
 
     def snapshot(step: int, model) -> None:
         save_model(
@@ -151,6 +154,7 @@ def with_snapshots(cfg: TrainConfig, steps, net_config: dict, meta: dict, path_f
                 **meta,
                 "steps": step,
                 "snapshot_of_steps": cfg.steps,
+                "wall_s": round(time.perf_counter() - t0, 2),
                 "command": command_line(),
                 "device": describe(resolve_device(cfg.device), cfg.bf16),
             },

@@ -29,13 +29,18 @@ case $recipe in
     lfr_args="--alpha 0.2"; lfr_steps=6000
     # DFR: OT over 1,024 pairs per step (128 trained on) and a real blur. FID against held-out training
     # images (bench/results/select_dfr_mnist.json, not the test split): base 8.84, the paper's recipe 19.59, this 5.46
-    dfr_args="--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0" ;;
+    dfr_args="--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0"
+    # The shipped DFR is this recipe at 64 channels with a pool of 10,000, trained on a GPU (DEVICE=cuda; chosen on
+    # held-out training images over 32 channels and other steps: bench/results/select_dfr_mnist_pool10k.json)
+    gpu_dfr="--pool 10000 --channels 64 --batch-size 128 --steps 4000" ;;
   # The authors' kind of bias: trained from sources √(1−l²)·ε + l·x (l = 0.08, as their β schedule's terminal
   # √ᾱ_T), sampled from pure N(0, I). Shares the mnist bundle's feature extractors (shared.json).
   mnist-leak) dataset=mnist; base_steps=3000; refiner_steps=2000; reflow_steps=1000; invert_n=10000; pool=4096
     pairs=4096; parallel=1; has_classifier=0; shared_from=mnist; net_args="--channels 16 --batch-size 128"
     base_args="--leak 0.08"; lfr_args="--alpha 0.2"
-    dfr_args="--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0" ;;
+    dfr_args="--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0"
+    # shipped: 32 channels, pool 10,000, 8,000 steps on a GPU (bench/results/select_dfr_mnist-leak_pool10k.json)
+    gpu_dfr="--pool 10000 --channels 32 --batch-size 128 --steps 8000" ;;
   # CIFAR-10, the paper's second system, with its settings from the authors' code: LFR at a fixed α = 0.5 and
   # path noise σ = 0; DFR sources get N(0, 0.01²) noise with probability 0.3 and no blur. The defaults are sized
   # for a GPU (a 64-channel UNet: weeks on this 2-core CPU); SMOKE=1 runs every stage here in minutes.
@@ -52,12 +57,13 @@ case $recipe in
   # everything but the DFR is the mnist bundle's (shared.json), so only the DFR is trained.
   mnist-euler8) dataset=mnist; derived_from=mnist; refiner_steps=2000; pool=8192
     net_args="--channels 16 --batch-size 128"; dfr_args="--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0" ;;
-  # Model error, as mnist, with the refiners the GPU capacity study chose on held-out training images
-  # (bench/results/capacity_mnist_gpu.md): a 64-channel LFR (16,000 steps), a 32-channel DFR (4,000 steps), and a
-  # 32-channel reflow LFR started from a 32-channel LFR and distilled from the 64-channel one. Base, latents and
-  # feature extractors are the mnist bundle's (shared.json). Sized for a GPU: DEVICE=cuda (~20 min on one H200);
-  # on this 2-core CPU the LFRs alone would take ~25 h. A smoke run: LFR_STEPS=2 REFLOW_STEPS=2 DFR_STEPS=2 PAIRS=32 POOL=64 EVAL_N=20 WORTH_N=20.
-  mnist-wide) dataset=mnist; widened_from=mnist; base_steps=0; has_classifier=0; pairs=8192; pool=4096 ;;
+  # Model error, as mnist, with the refiners chosen on held-out training images from GPU runs
+  # (bench/results/capacity_mnist_gpu.md, select_lfr_reflow_mnist-wide.json): a 64-channel LFR (16,000 steps)
+  # and its reflow at the same width, started from the LFR's weights; the DFR is mnist's 64-channel one.
+  # Base, latents, DFR and feature extractors are the mnist bundle's (shared.json). Sized for a GPU: DEVICE=cuda
+  # (~10 min on one H100); on this 2-core CPU the LFR alone would take ~25 h. A smoke run:
+  # LFR_STEPS=2 REFLOW_STEPS=2 PAIRS=32 EVAL_N=20 WORTH_N=20.
+  mnist-wide) dataset=mnist; widened_from=mnist; base_steps=0; has_classifier=0; pairs=32768 ;;
   *) echo "no recipe $recipe" >&2; exit 2 ;;
 esac
 base_steps=${BASE_STEPS:-$base_steps}
@@ -101,7 +107,11 @@ lfr_chain() {
 }
 
 dfr_chain() {
-  stage train-dfr $cli train-dfr --bundle "$out" --steps $refiner_steps --pool $pool $net_args $dfr_args $resume
+  if [ "${DEVICE:-cpu}" = cuda ] && [ -n "${gpu_dfr:-}" ]; then  # the shipped DFR's recipe
+    stage train-dfr $cli train-dfr --bundle "$out" $gpu_dfr $dfr_args --device cuda $resume
+  else
+    stage train-dfr $cli train-dfr --bundle "$out" --steps $refiner_steps --pool $pool $net_args $dfr_args $resume
+  fi
   if [ $ablation = 1 ]; then  # same steps and coupling for every variant; the paper's MNIST blur is the CLI default
     local common="--bundle $out --steps $ablation_steps --pool $ablation_pool $net_args $resume"
     stage ablation-none $cli train-dfr $common --name ablation/dfr_none --blur-p 0 --noise-p 0
@@ -140,19 +150,16 @@ if [ -n "${derived_from:-}" ]; then  # a card over a sibling bundle: share every
   stage train-dfr $cli train-dfr --bundle "$out" --steps $refiner_steps --pool $pool $net_args $dfr_args $resume
   exit 0
 fi
-if [ -n "${widened_from:-}" ]; then  # wider refiners over a sibling's base: share all but the refiners
+if [ -n "${widened_from:-}" ]; then  # wider LFRs over a sibling's base: share all but the LFRs
   mkdir -p "$out"
-  printf '{"base": "%s", "latents": "%s", "classifier": "%s", "classifier2": "%s", "reference": "%s", "examples": "%s"}\n' \
+  printf '{"base": "%s", "latents": "%s", "dfr": "%s", "classifier": "%s", "classifier2": "%s", "reference": "%s", ' \
     "$widened_from" "$widened_from" "$widened_from" "$widened_from" "$widened_from" "$widened_from" > "$out/shared.json"
-  printf '%s\n' '{"description": "short training, as mnist, with wider refiners trained on a GPU: a 64-channel LFR and a 32-channel DFR", "dfr_clip": true}' > "$out/bundle.json"
+  printf '"examples": "%s"}\n' "$widened_from" >> "$out/shared.json"
+  printf '%s\n' '{"description": "short training, as mnist, with wider refiners trained on a GPU: a 64-channel LFR, its 64-channel reflow, and mnist'"'"'s 64-channel DFR", "dfr_clip": true}' > "$out/bundle.json"
   dev="--device ${DEVICE:-cpu}"; lfr_steps=${LFR_STEPS:-16000}
   stage train-lfr $cli train-lfr --bundle "$out" --alpha 0.2 --channels 64 --batch-size 128 --steps $lfr_steps $dev $resume
-  stage train-lfr-c32 $cli train-lfr --bundle "$out" --alpha 0.2 --channels 32 --batch-size 128 --steps $lfr_steps \
-    --name capacity/lfr_c32_gpu $dev $resume
-  stage reflow-lfr $cli reflow-lfr --bundle "$out" --channels 32 --init-from capacity/lfr_c32_gpu --teacher-nfe 8 \
-    --pairs $pairs --steps ${REFLOW_STEPS:-1500} --batch-size 128 $dev $resume
-  stage train-dfr $cli train-dfr --bundle "$out" --steps ${DFR_STEPS:-4000} --pool $pool --channels 32 --batch-size 128 \
-    --ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0 $dev $resume
+  stage reflow-lfr $cli reflow-lfr --bundle "$out" --teacher-nfe 16 --pairs $pairs --steps ${REFLOW_STEPS:-16000} \
+    --batch-size 128 $dev $resume
   stage latent-map $cli latent-map --bundle "$out"
   stage sweep $cli sweep --bundle "$out" --n ${EVAL_N:-2000} --seed 0
   stage worth-nfe $cli worth-nfe --bundle "$out" --n ${WORTH_N:-500} --seed 0

@@ -93,7 +93,7 @@ def cli_trained_moons(tmp_path, *flags):
 def test_a_model_records_where_it_was_trained(tmp_path):
     out = cli_trained_moons(tmp_path)
     for path in (out / "base.safetensors", out / "snapshots/base_step10/base.safetensors"):
-        assert load_model(path)[1]["device"] == "cpu"
+        assert load_model(path)[1]["device"] == "cpu" and load_model(path)[1]["wall_s"] > 0
     assert load_model(out / "base.safetensors")[1]["world_size"] == 1
 
 
