@@ -57,6 +57,7 @@ from .sweep import (
     load_sweep,
     merge_sweep,
     nfe_sweep,
+    same_metrics,
     sibling_sweep,
 )
 from .train import fit
@@ -291,22 +292,36 @@ def cmd_sweep(args):
         store_measurement(args, ALPHA_MAP_FILE, t0, map=found)
         return
     stages = args.refiners or ("lfr", "dfr")
+    stored = load_sweep(bundle) if args.refiners else None
+    if args.refiners and (
+        stored is None or (stored["n"], stored["seed"], stored["alpha"]) != (args.n, args.seed, alpha)
+    ):
+        raise ValueError(f"--refiners: {bundle.path / SWEEP_FILE} must exist with the same --n, --seed, α")
     if args.same_as:  # the sibling's solves would repeat exactly: take its curves
         if not args.refiners:
             raise ValueError("--same-as needs --refiners: which curves to take")
         sibling = sibling_sweep(bundle, Bundle(args.same_as), stages, args.n, args.seed, alpha)
         sweep, taken = sibling["sweep"], {m: f"{sibling['command']} (as {args.same_as})" for m in stages}
     else:
+
+        def check_base(metrics):  # before the refiners' rows are solved: the same draws as stored?
+            if stored is not None and not same_metrics(stored["sweep"]["metrics"]["base"], metrics):
+                raise ValueError(f"--refiners: the base row differs from {bundle.path / SWEEP_FILE}'s")
+
         progress = printed_progress(args)
-        sweep = nfe_sweep(pipe, score, args.n, args.seed, alpha=alpha, progress=progress, stages=stages)
+        sweep = nfe_sweep(
+            pipe,
+            score,
+            args.n,
+            args.seed,
+            alpha=alpha,
+            progress=progress,
+            stages=stages,
+            check_base=check_base,
+        )
         taken = {}
     kept = {}
     if args.refiners:  # the other curves stay as stored, measured on the same draws
-        stored = load_sweep(bundle)
-        if stored is None or (stored["n"], stored["seed"], stored["alpha"]) != (args.n, args.seed, alpha):
-            raise ValueError(
-                f"--refiners: {bundle.path / SWEEP_FILE} must exist with the same --n, --seed, α"
-            )
         sweep = merge_sweep(stored["sweep"], sweep, stages)
         others = [m for m in ("lfr", "dfr") if m not in stages]
         kept = {"kept": {m: stored.get("kept", {}).get(m, stored["command"]) for m in others} | taken}

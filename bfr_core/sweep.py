@@ -7,6 +7,7 @@ these helpers measure both on one batch so the claim can be checked rather than 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,12 +65,26 @@ def file_sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def same_metrics(a: dict, b: dict, rel: float = 1e-4) -> bool:
+    """Equal keys, and every value equal to a relative ``rel`` (lists: element by element)."""
+
+    def close(x, y) -> bool:
+        if isinstance(x, list) and isinstance(y, list):
+            return len(x) == len(y) and all(close(u, v) for u, v in zip(x, y))
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+            return math.isclose(x, y, rel_tol=rel, abs_tol=1e-9)
+        return x == y
+
+    return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+
+
 def merge_sweep(stored: dict, fresh: dict, stages) -> dict:
     """``stored`` sweep with the curves (and metric rows) of ``stages`` taken from ``fresh``.
 
-    Both must be measured on the same draws (n, seed, α): the base rows must agree, or this is a ValueError.
+    Both must be measured on the same draws (n, seed, α): the base rows must agree — to a relative 1e-4,
+    since another thread count rounds the same solves differently in the last bits — or this is a ValueError.
     """
-    if stored["metrics"]["base"] != fresh["metrics"]["base"]:
+    if not same_metrics(stored["metrics"]["base"], fresh["metrics"]["base"]):
         raise ValueError("the stored sweep's base row differs from this run's: another n, seed or base")
     own = tuple(f"{m} " for m in stages)
     metrics = {k: v for k, v in stored["metrics"].items() if not k.startswith(own)}
@@ -87,10 +102,12 @@ def nfe_sweep(
     alpha: float | None = None,
     progress=None,
     stages=("lfr", "dfr"),
+    check_base=None,
 ) -> dict:
     """Quality of each refiner against its number of Euler steps (NFE = steps), on shared draws.
 
-    ``stages`` limits the curves to some refiners (the base row is always measured).
+    ``stages`` limits the curves to some refiners (the base row is always measured, first);
+    ``check_base(metrics)``, when given, sees the base row before any refiner row is solved (and may raise).
 
     Returns:
         {"metric": name, "base": q, "lfr": [(nfe, q)...], "dfr": [(nfe, q)...], "metrics": {...}}:
@@ -111,6 +128,8 @@ def nfe_sweep(
         out["metrics"][name] = metrics
         if name == "base":
             out["base"] = metrics[score.primary]
+            if check_base is not None:
+                check_base(metrics)
         else:
             mode, nfe = name.split()
             out[mode].append((int(nfe), metrics[score.primary]))

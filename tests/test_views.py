@@ -154,7 +154,7 @@ def test_sweep_alphas_stores_the_map_and_a_fixed_alpha_lfr_is_refused_by_name(ti
         alpha_nfe_map(Pipeline(fixed), MeanPixel(), n=8, seed=0)
 
 
-def test_sweep_refiners_remeasures_one_curve_and_keeps_the_others_exactly(tiny_bundle, tmp_path):
+def test_sweep_refiners_remeasures_one_curve_and_keeps_the_others_exactly(tiny_bundle, tmp_path, capsys):
     """After a DFR is retrained, `sweep --refiners dfr` measures its curve on the same draws; the
     stored LFR curve and its provenance stay; another n is refused by name."""
     import json
@@ -179,6 +179,12 @@ def test_sweep_refiners_remeasures_one_curve_and_keeps_the_others_exactly(tiny_b
     assert lfr_rows == {k: v for k, v in first["sweep"]["metrics"].items() if k.startswith("lfr ")}
     assert main([*sweep, "--n", "30", "--refiners", "dfr"]) != 0  # other draws: refused
     assert json.loads((bundle / "overrefine.json").read_text()) == second
+    tampered = {**second, "sweep": {**second["sweep"], "metrics": {**second["sweep"]["metrics"]}}}
+    tampered["sweep"]["metrics"]["base"] = {**second["sweep"]["metrics"]["base"], "fid": 1.0}
+    (bundle / "overrefine.json").write_text(json.dumps(tampered))  # as if another base had made it
+    capsys.readouterr()
+    assert main([*sweep, "--n", "40", "--refiners", "dfr"]) == 2
+    assert "the base row differs from" in capsys.readouterr().err
 
 
 def test_sweep_same_as_takes_a_siblings_curve_only_when_its_files_are_the_same(tiny_bundle, tmp_path):
