@@ -64,6 +64,19 @@ def class_histogram(hist_base, hist_refined) -> go.Figure:
     return fig
 
 
+def class_points(xy, labels, name: str, what: str, size: int, symbol: str) -> go.Scattergl:
+    """2-D points coloured by class, each hover naming what it is and its class."""
+    return go.Scattergl(
+        x=xy[:, 0],
+        y=xy[:, 1],
+        mode="markers",
+        name=name,
+        marker=dict(size=size, color=[PALETTE[int(c) % 10] for c in labels], symbol=symbol),
+        text=[f"{what}, class {int(c)}" for c in labels],
+        hoverinfo="text",
+    )
+
+
 def latent_scatter(prior_xy, biased_xy, biased_labels, refined_xy, refined_labels, title: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(
@@ -76,29 +89,10 @@ def latent_scatter(prior_xy, biased_xy, biased_labels, refined_xy, refined_label
             hoverinfo="name",
         )
     )
-    fig.add_trace(
-        go.Scattergl(
-            x=biased_xy[:, 0],
-            y=biased_xy[:, 1],
-            mode="markers",
-            name="biased latents G⁻¹(real)",
-            marker=dict(size=5, color=[PALETTE[int(c) % 10] for c in biased_labels], symbol="circle-open"),
-            text=[f"real image, class {int(c)}" for c in biased_labels],
-            hoverinfo="text",
-        )
-    )
+    name = "biased latents G⁻¹(real)"
+    fig.add_trace(class_points(biased_xy, biased_labels, name, "real image", 5, "circle-open"))
     if refined_xy is not None:
-        fig.add_trace(
-            go.Scattergl(
-                x=refined_xy[:, 0],
-                y=refined_xy[:, 1],
-                mode="markers",
-                name="LFR-refined latents",
-                marker=dict(size=7, color=[PALETTE[int(c) % 10] for c in refined_labels], symbol="x"),
-                text=[f"LFR latent, class {int(c)}" for c in refined_labels],
-                hoverinfo="text",
-            )
-        )
+        fig.add_trace(class_points(refined_xy, refined_labels, "LFR-refined latents", "LFR latent", 7, "x"))
     fig.update_layout(
         title=title, height=520, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h")
     )

@@ -329,16 +329,7 @@ class Pipeline:
     def prior(self, n: int, seed: int) -> torch.Tensor:
         return torch.randn((n, *self.bundle.shape), generator=torch.Generator().manual_seed(seed))
 
-    def refine(
-        self,
-        space: str,
-        x,
-        labels,
-        s: Settings,
-        generator: torch.Generator,
-        return_trajectory: bool = False,
-        t1: float = 1.0,
-    ) -> ODEResult:
+    def refine(self, space: str, x, labels, s: Settings, generator: torch.Generator, **ode) -> ODEResult:
         """F(x) by the refiner ``s`` names for ``space``, at that stage's solver and NFE.
 
         Args:
@@ -347,25 +338,15 @@ class Pipeline:
             s: resolved settings (``Pipeline.resolve``).
             generator: feeds any noise the refiner draws (the noise-injection one), so a result never
                 depends on process-wide random state.
-            return_trajectory: also return every solver step's state.
-            t1: integrate to this time; past 1 the field is extrapolated (the overshoot view).
+            ode: ``return_trajectory`` (every solver step's state too) and ``t1`` (integrate to this time;
+                past 1 the field is extrapolated: the overshoot view), as :meth:`Refiner.apply` takes them.
 
         Returns:
             ODEResult: the refined batch, the NFE used, the solver and the trajectory when asked.
         """
         r = refiner_for(space, s.variant(space))
         solver, nfe = s.solver(r.stage)
-        return r.apply(
-            self.bundle,
-            x,
-            labels,
-            s.alpha,
-            solver,
-            nfe,
-            generator,
-            return_trajectory,
-            t1,
-        )
+        return r.apply(self.bundle, x, labels, s.alpha, solver, nfe, generator, **ode)
 
     def generate(self, z, labels, s: Settings) -> ODEResult:
         """G(z) at the settings' base solver and NFE."""
