@@ -37,7 +37,7 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
         ["mnist", 1, *DEFAULTS[2:]],
     ),
     (
-        "Refine, mnist-wide (64-channel LFR → 32-channel DFR; not warmed)",
+        "Refine, mnist-wide (64-channel LFR → 64-channel DFR; not warmed)",
         "/refine",
         ["mnist-wide", *DEFAULTS[1:]],
         ["mnist-wide", 1, *DEFAULTS[2:]],
