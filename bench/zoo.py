@@ -50,17 +50,15 @@ MODELS = ("base", "lfr", "lfr_reflow", "dfr", "classifier", "classifier2")
 SCORED_BY = ("classifier", "classifier2")
 
 
-def fingerprint(bundle: Bundle, overrides: dict[str, Path], models=MODELS, read=None) -> str:
+def fingerprint(bundle: Bundle, overrides: dict[str, Path], models=MODELS) -> str:
     """Hash of the bundle card (how the base samples, whether DFR clips) and of ``models``' files, so
-    retraining a model or changing the card invalidates the kept rows that use them. ``read(name, path)``
-    returns a file's bytes (default: as it is now; a migration may pass an earlier version's)."""
-    read = read or (lambda name, f: f.read_bytes())
+    retraining a model or changing the card invalidates the kept rows that use them."""
     card = {k: v for k, v in bundle.card.items() if k != "description"}  # words change no sample
     h = hashlib.sha256(json.dumps(card, sort_keys=True).encode())
     for name in models:
         f = overrides.get(name) or bundle.file(name)
         if f is not None:
-            h.update(name.encode() + read(name, f))
+            h.update(name.encode() + f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -80,8 +78,8 @@ def computed_elsewhere(kept: dict, n: int, seed: int, row: str, fp: str) -> dict
     return None
 
 
-def row_fingerprints(bundle: Bundle, overrides: dict[str, Path], rows, read=None) -> dict[str, str]:
-    return {r: fingerprint(bundle, overrides, row_models(r), read) for r in rows}
+def row_fingerprints(bundle: Bundle, overrides: dict[str, Path], rows) -> dict[str, str]:
+    return {r: fingerprint(bundle, overrides, row_models(r)) for r in rows}
 
 
 def with_variants(bundle: Bundle, variants: list[str]) -> tuple[Bundle, dict[str, Path], str]:
