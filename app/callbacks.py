@@ -32,11 +32,10 @@ from bfr_core.sweep import (
     SWEEP_NFES,
     drift_from_base,
     lfr_drift,
-    lfr_overshoot,
+    lfr_overshoots,
     load_alpha_map,
     load_sweep,
     nfe_sweep,
-    overshoot_reference,
 )
 
 from . import figures, registry, urlstate
@@ -426,17 +425,23 @@ def overshoot_alpha(bundle: str, alpha) -> float | None:
     return as_alpha(alpha) if registry.pipeline(bundle).bundle.alpha_range() else None
 
 
+OVERSHOOT_FACTORS = tuple(
+    1 + OVERSHOOT_STEP * i for i in range(round((MAX_OVERSHOOT_UI - 1) / OVERSHOOT_STEP) + 1)
+)
+
+
 @single_flight(maxsize=8)
-def cached_overshoot_reference(bundle: str, alpha: float | None) -> dict:
-    """The overshoot view's base and trained LFR rows (seed 1), kept: another factor costs one solve."""
+def cached_overshoots(bundle: str, alpha: float | None) -> dict:
+    """The overshoot view at every factor of its slider (seed 1), computed together and kept: moving the
+    slider costs a picture, not a solve."""
     pipe = registry.pipeline(bundle)
-    return overshoot_reference(pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, 1, alpha)
+    return lfr_overshoots(pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, 1, OVERSHOOT_FACTORS, alpha)
 
 
 def warm_overshoot(bundle: str) -> None:
-    """Keep the overshoot's reference rows at the UI's initial α (a bundle without an LFR has none)."""
+    """Keep the overshoot view at the UI's initial α (a bundle without an LFR has none)."""
     if registry.pipeline(bundle).bundle.has("lfr"):
-        cached_overshoot_reference(bundle, overshoot_alpha(bundle, OVERSHOOT_DEFAULTS["alpha"]))
+        cached_overshoots(bundle, overshoot_alpha(bundle, OVERSHOOT_DEFAULTS["alpha"]))
 
 
 @user_errors
@@ -452,16 +457,14 @@ def overshoot(bundle, alpha, factor):
     ):
         raise ValueError(f"overshoot must be a number in 1..{MAX_OVERSHOOT_UI:g}, got {factor!r}")
     factor = round(float(factor) / OVERSHOOT_STEP) * OVERSHOOT_STEP
-    a = overshoot_alpha(bundle, alpha)
-    reference = cached_overshoot_reference(bundle, a)
-    r = lfr_overshoot(pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, 1, factor, a, reference)
-    shown = torch.stack([r["base"][0][:16], r["trained"][0][:16], r["overshoot"][0][:16]])
-    metric = r["metric"].upper()
+    r = cached_overshoots(bundle, overshoot_alpha(bundle, alpha))
+    (trained, q_trained, k_trained), (far, q_far, k_far) = r["factors"][1.0], r["factors"][factor]
+    shown = torch.stack([r["base"][0][:16], trained[:16], far[:16]])
     text = (
-        f"{metric} on {OVERSHOOT_SAMPLES} samples (lower is better; few samples: only large gaps mean much): "
-        f"base **{r['base'][1]:.2f}**, LFR to t = 1 as trained ({r['nfe']['trained']} Euler steps) "
-        f"**{r['trained'][1]:.2f}**, LFR to t = {factor:g} (**extrapolated** past the trained range, "
-        f"{r['nfe']['overshoot']} steps) **{r['overshoot'][1]:.2f}**. Rows: base, trained, overshoot."
+        f"{r['metric'].upper()} on {OVERSHOOT_SAMPLES} samples (lower is better; few samples: only large "
+        f"gaps mean much): base **{r['base'][1]:.2f}**, LFR to t = 1 as trained ({k_trained} Euler steps) "
+        f"**{q_trained:.2f}**, LFR to t = {factor:g} (**extrapolated** past the trained range, "
+        f"{k_far} steps) **{q_far:.2f}**. Rows: base, trained, overshoot."
     )
     return figures.png_file(figures.picture_rows(shown)), text
 

@@ -5,7 +5,7 @@ the Trajectories paths, Inspect's bias meter — and the bias lab at its default
 of the shipped files, so they are computed once in a daemon thread and kept (``callbacks.refine_answer``,
 ``registry.latent_map``, ``callbacks.cached_paths``, ``callbacks.cached_bias_meter``,
 ``lab.cached_bias_lab``), then the Over-refinement tab's drift strip (``callbacks.cached_drift_rows``)
-and its overshoot's base and trained rows (``callbacks.cached_overshoot_reference``); a
+and its overshoot at every factor (``callbacks.cached_overshoots``); a
 request that arrives earlier simply computes the same result itself. A failure is logged, never
 raised: the views report their own errors when asked.
 """

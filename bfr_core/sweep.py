@@ -15,7 +15,7 @@ import torch
 
 from .checkpoint import load_stored_measurement
 from .evaluate import Scorer
-from .pipeline import Pipeline, Settings, Stages
+from .pipeline import Pipeline, Settings
 from .runner import run_rows
 
 SWEEP_NFES = (1, 2, 3, 4, 6, 8, 10)
@@ -222,9 +222,7 @@ def lfr_drift(pipe: Pipeline, n: int, seed: int, nfes=SWEEP_NFES, alpha: float |
                 "latent", z, labels, replace(s, lfr_nfe=nfe), torch.Generator().manual_seed(seed + 1)
             ).x
         )
-    all_labels = None if labels is None else labels.repeat(len(latents))
-    x = pipe.generate(torch.cat(latents), all_labels, s).x
-    return x.view(len(latents), n, *x.shape[1:])
+    return decode_stack(pipe, latents, labels, s)
 
 
 def drift_from_base(rows: torch.Tensor) -> torch.Tensor:
@@ -240,68 +238,49 @@ OVERSHOOT_STEP = 0.25  # Euler step in t: the trained setting t1 = 1 is 4 steps
 MAX_OVERSHOOT = 3.0
 
 
-@torch.no_grad()
-def lfr_to(
-    pipe: Pipeline, base: Stages, t1: float, alpha: float | None, seed: int
-) -> tuple[torch.Tensor, int]:
-    """G(z + ∫₀^t1 v(t, z_t) dt) for the base draws z of ``base``, with Euler steps of ``OVERSHOOT_STEP``.
-
-    Returns the images and the LFR's NFE (t1 / step).
-    """
-    k = round(t1 / OVERSHOOT_STEP)
-    s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver="euler", lfr_nfe=k))
-    z_ref = pipe.refine("latent", base.z, base.labels, s, torch.Generator().manual_seed(seed + 1), t1=t1).x
-    return pipe.generate(z_ref, base.labels, s).x, k
+def decode_stack(pipe: Pipeline, latents: list[torch.Tensor], labels, s: Settings) -> torch.Tensor:
+    """G of several (n, ...) latent batches by one batched base solve (the base dominates the cost),
+    stacked as (len(latents), n, ...)."""
+    all_labels = None if labels is None else labels.repeat(len(latents))
+    x = pipe.generate(torch.cat(latents), all_labels, s).x
+    return x.view(len(latents), len(latents[0]), *x.shape[1:])
 
 
 @torch.no_grad()
-def overshoot_reference(pipe: Pipeline, score, n: int, seed: int, alpha: float | None = None) -> dict:
-    """What the overshoot view compares against, whatever the factor: the base G(z) and the LFR to t = 1
-    (the trained setting, 4 Euler steps), each scored. An app keeps it, so a new factor costs one solve.
-
-    Returns:
-        {"stages": the base run, "metric": name, "base": (images, quality), "trained": (images, quality),
-        "nfe": {"trained": 4}}.
-    """
-    base = pipe.run(n, seed, Settings(mode="none"))
-    trained, k = lfr_to(pipe, base, 1.0, alpha, seed)
-    return {
-        "stages": base,
-        "metric": score.primary,
-        "base": (base.base, score(base.base, base.labels)[score.primary]),
-        "trained": (trained, score(trained, base.labels)[score.primary]),
-        "nfe": {"trained": k},
-    }
-
-
-@torch.no_grad()
-def lfr_overshoot(
-    pipe: Pipeline, score, n: int, seed: int, factor: float, alpha: float | None = None, reference=None
+def lfr_overshoots(
+    pipe: Pipeline, score, n: int, seed: int, factors=(1.0,), alpha: float | None = None
 ) -> dict:
-    """Provoke over-refinement: integrate the LFR from t = 0 to t = ``factor`` > 1 instead of 1.
+    """Provoke over-refinement: integrate the LFR from t = 0 to t = factor instead of its trained t = 1.
 
-    The field was trained only for t ≤ 1, so past 1 this extrapolates: z ↦ z + ∫₀^factor v(t, z_t) dt
-    with Euler steps of ``OVERSHOOT_STEP`` (NFE = factor / step). The same prior draws are refined to
-    t = 1 (the trained setting, 4 Euler steps) for comparison.
-
-    Args:
-        reference: ``overshoot_reference`` of the same pipeline, n, seed and α, if already computed.
+    The field was trained only for t ≤ 1, so past 1 this extrapolates: z ↦ z + ∫₀^factor v(t, z_t) dt,
+    with Euler steps of ``OVERSHOOT_STEP`` (NFE = factor / step; factor 1 is the trained setting, 4 steps).
+    Every factor refines the same prior draws z of (n, seed); all are decoded by one base solve.
 
     Returns:
-        {"trained": (images, quality), "overshoot": (images, quality), "base": (images, quality),
-        "nfe": {"trained": 4, "overshoot": k}, "metric": name} with quality ``score``'s primary metric.
+        {"metric": name, "base": (G(z), quality), "factors": {factor: (images, quality, nfe)}} with
+        quality ``score``'s primary metric.
     """
-    steps = factor / OVERSHOOT_STEP
-    if not 1.0 <= factor <= MAX_OVERSHOOT or abs(steps - round(steps)) > 1e-9:
-        raise ValueError(
-            f"overshoot must be a multiple of {OVERSHOOT_STEP} in 1..{MAX_OVERSHOOT}, got {factor!r}"
-        )
-    ref = reference or overshoot_reference(pipe, score, n, seed, alpha)
-    x, k = lfr_to(pipe, ref["stages"], factor, alpha, seed)
+    for f in factors:
+        steps = f / OVERSHOOT_STEP
+        if not 1.0 <= f <= MAX_OVERSHOOT or abs(steps - round(steps)) > 1e-9:
+            raise ValueError(
+                f"overshoot must be a multiple of {OVERSHOOT_STEP} in 1..{MAX_OVERSHOOT}, got {f!r}"
+            )
+    base = pipe.run(n, seed, Settings(mode="none"))
+    s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver="euler"))
+    nfes = [round(f / OVERSHOOT_STEP) for f in factors]
+    g = torch.Generator()
+    latents = [
+        pipe.refine("latent", base.z, base.labels, replace(s, lfr_nfe=k), g.manual_seed(seed + 1), t1=f).x
+        for f, k in zip(factors, nfes)
+    ]
+    images = decode_stack(pipe, latents, base.labels, s)
+
+    def quality(x):
+        return score(x, base.labels)[score.primary]
+
     return {
-        "metric": ref["metric"],
-        "base": ref["base"],
-        "trained": ref["trained"],
-        "overshoot": (x, score(x, ref["stages"].labels)[score.primary]),
-        "nfe": {**ref["nfe"], "overshoot": k},
+        "metric": score.primary,
+        "base": (base.base, quality(base.base)),
+        "factors": {f: (x, quality(x), k) for f, x, k in zip(factors, images, nfes)},
     }

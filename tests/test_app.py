@@ -277,6 +277,14 @@ def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
         callbacks.overshoot("digits", 0.2, 2.5)
 
 
+def test_overshoot_solves_every_factor_once_then_moves_the_slider_without_solving(monkeypatch):
+    callbacks.overshoot("digits", 0.3, 1.25)
+    monkeypatch.setattr(callbacks, "lfr_overshoots", lambda *a, **k: pytest.fail("solved again"))
+    for factor in callbacks.OVERSHOOT_FACTORS:
+        assert f"LFR to t = {factor:g} (**extrapolated**" in callbacks.overshoot("digits", 0.3, factor)[1]
+    assert callbacks.OVERSHOOT_FACTORS == (1.0, 1.25, 1.5, 1.75, 2.0)
+
+
 def test_inspect_round_trips_a_shipped_test_image_and_meters_the_bias():
     png, text, hist = callbacks.inspect_example("digits", 3, "rk4", 20, 0.2)
     strip = pixels(png)

@@ -270,30 +270,29 @@ def test_bias_lab_exposes_and_reports(tmp_path):
         run_bias_lab("moons", base_steps=5)
 
 
-def test_overshoot_integrates_the_lfr_past_t1_and_equals_the_trained_run_at_1(tiny_bundle):
+def test_overshoot_integrates_the_lfr_past_t1_from_the_same_draws_at_every_factor(tiny_bundle):
     from bfr_core.ode import flow_map
-    from bfr_core.sweep import lfr_overshoot, overshoot_reference
+    from bfr_core.sweep import lfr_overshoots
 
     pipe, score = Pipeline(tiny_bundle), MeanPixel()
-    same = lfr_overshoot(pipe, score, n=12, seed=5, factor=1.0, alpha=0.2)
-    assert torch.equal(same["trained"][0], same["overshoot"][0]) and same["nfe"] == {
-        "trained": 4,
-        "overshoot": 4,
-    }
-    r = lfr_overshoot(pipe, score, n=12, seed=5, factor=1.5, alpha=0.2)
-    assert r["nfe"]["overshoot"] == 6
+    r = lfr_overshoots(pipe, score, n=12, seed=5, factors=(1.0, 1.5), alpha=0.2)
+    assert [k for *_, k in r["factors"].values()] == [4, 6]  # Euler steps of 0.25 in t
     z, labels = pipe.prior(12, 5), pipe.labels_for(12, None)
-    z_far = flow_map(pipe.bundle.models["lfr"], z, labels, torch.full((12, 1), 0.2), 0.0, 1.5, "euler", 6).x
     s = pipe.resolve(Settings(mode="none"))
-    assert torch.equal(r["overshoot"][0], pipe.generate(z_far, labels, s).x)
-    assert r["overshoot"][1] == score(r["overshoot"][0], None)["fid"]
-    kept = overshoot_reference(pipe, score, 12, 5, 0.2)  # what the app keeps between factors
-    again = lfr_overshoot(pipe, score, n=12, seed=5, factor=1.5, alpha=0.2, reference=kept)
-    for row in ("base", "trained", "overshoot"):
-        assert torch.equal(again[row][0], r[row][0]) and again[row][1] == r[row][1]
-    assert again["nfe"] == r["nfe"]
+    assert (
+        torch.equal(r["base"][0], pipe.generate(z, labels, s).x)
+        and r["base"][1] == score(r["base"][0], None)["fid"]
+    )
+    for f, k in ((1.0, 4), (1.5, 6)):
+        z_f = flow_map(pipe.bundle.models["lfr"], z, labels, torch.full((12, 1), 0.2), 0.0, f, "euler", k).x
+        images, quality, _ = r["factors"][f]
+        assert torch.allclose(images, pipe.generate(z_f, labels, s).x, atol=1e-5)  # one batched decode
+        assert quality == score(images, None)["fid"]
+    trained = pipe.run(12, 5, Settings(mode="lfr", alpha=0.2, lfr_solver="euler", lfr_nfe=4)).final
+    assert torch.allclose(r["factors"][1.0][0], trained, atol=1e-5)  # factor 1: the trained setting
+    assert not torch.allclose(r["factors"][1.5][0], trained, atol=1e-3)
     with pytest.raises(ValueError, match="overshoot must be a multiple of 0.25 in 1..3.0, got 1.1"):
-        lfr_overshoot(pipe, score, n=4, seed=0, factor=1.1)
+        lfr_overshoots(pipe, score, n=4, seed=0, factors=(1.0, 1.1))
 
 
 def test_examples_round_trip_through_the_cli_and_the_round_trip_inspector(tiny_bundle, tmp_path):
@@ -397,7 +396,7 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
         hits[1] + 1,
     )
     assert registry._latent_map.cached("digits", None, None)
-    assert cb.cached_overshoot_reference.cached("digits", cb.OVERSHOOT_DEFAULTS["alpha"])
+    assert cb.cached_overshoots.cached("digits", cb.OVERSHOOT_DEFAULTS["alpha"])
     assert cb.cached_drift_rows.cached("digits", cb.ALPHA_DEFAULT)
     kept_strip = cb.cached_drift_rows("digits", cb.ALPHA_DEFAULT)
     monkeypatch.setattr(cb, "lfr_drift", lambda *a, **k: pytest.fail("the drift strip was solved again"))
