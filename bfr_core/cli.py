@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,8 @@ from .images import picture
 from .metrics import latent_bias
 from .nets import build_net, default_classifier_config, default_velocity_config
 from .ode import FIXED_SOLVERS, DivergenceError, flow_map, invert
-from .latent_view import MAP_FILE, MAP_PRIOR_SEED, bundle_latent_map
+from .inception import WEIGHTS_ENV
+from .latent_view import MAP_FILE, MAP_REFINED_BUDGET, build_latent_map
 from .pipeline import FEATURE_EXTRACTORS, MODES, Bundle, Pipeline, Settings
 from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
@@ -246,21 +248,13 @@ def cmd_latent_map(args):
     t0 = time.perf_counter()
     if pipe.bundle.file(MAP_FILE) is not None:
         raise ValueError(f"{args.bundle}: already has a stored map; delete {MAP_FILE}.safetensors to refit")
-    lmap = bundle_latent_map(pipe).fit()
-    meta = {
-        "points": len(lmap.biased),
-        "prior_seed": MAP_PRIOR_SEED,
-        "lfr": lmap.setting,
-        "n_neighbors": lmap.n_neighbors,
-        "seed": lmap.seed,
-        "wall_s": round(time.perf_counter() - t0, 1),
-        "command": command_line(),
-    }
-    tensors = {"xy": lmap.coords()}
-    if lmap.refined is not None:  # stored too, so the first view needs no refining (float32: exact)
-        tensors["refined"] = torch.from_numpy(lmap.refined).view(-1, *pipe.bundle.shape)
+    tensors, meta = build_latent_map(pipe, args.refined_points, progress=printed_progress(args))
+    meta |= {"wall_s": round(time.perf_counter() - t0, 1), "command": command_line()}
     save_tensors(tensors, meta, args.bundle / f"{MAP_FILE}.safetensors")
-    print(f"wrote {args.bundle / MAP_FILE}.safetensors: {len(lmap.points())} points in {meta['wall_s']} s")
+    print(
+        f"wrote {args.bundle / MAP_FILE}.safetensors: {len(tensors['xy'])} points, "
+        f"{len(meta['settings'])} LFR settings, in {meta['wall_s']} s"
+    )
 
 
 def store_measurement(args, name: str, t0: float, **payload) -> None:
@@ -364,13 +358,24 @@ def cmd_sample(args):
 
 def cmd_evaluate(args):
     t0 = time.perf_counter()
-    bundle = Bundle(args.bundle).flows_to(resolve_device(args.device))
-    rows = evaluate_bundle(bundle, args.n, args.seed, args.data_dir, progress=not args.quiet)
+    device = resolve_device(args.device)
+    bundle = Bundle(args.bundle).flows_to(device)
+    inception = None
+    if args.inception_weights or os.environ.get(WEIGHTS_ENV):
+        inception = {
+            "weights": args.inception_weights,
+            "n_reference": args.inception_reference,
+            "device": device,
+        }
+    rows = evaluate_bundle(
+        bundle, args.n, args.seed, args.data_dir, progress=not args.quiet, inception=inception
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
     for name, r in rows.items():
         score = f"fid {r['fid']:8.3f}" if "fid" in r else f"energy {r['energy']:.4f}"
         score += f"  fid2 {r['fid2']:8.3f}" if "fid2" in r else ""
+        score += f"  fid-inception {r['fid_inception']:8.3f}" if "fid_inception" in r else ""
         mem = f"  memorisation {r['memorisation_ratio']:.3f}" if "memorisation_ratio" in r else ""
         print(f"{name:20s} {score}  extra NFE {r['extra_nfe']:3d} ({r['solver']}){mem}")
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
@@ -472,7 +477,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--n", type=positive_int, default=256)
 
-    command("latent-map", "fit the Latents view's UMAP once and store it in the bundle", cmd_latent_map)
+    p = command(
+        "latent-map",
+        "fit the Latents view's UMAP once, over every setting of its sliders, and store it in the bundle",
+        cmd_latent_map,
+    )
+    p.add_argument(
+        "--refined-points",
+        type=positive_int,
+        default=MAP_REFINED_BUDGET,
+        help="refined latents on the map over all its LFR settings (the default setting shows all its draws)",
+    )
 
     p = command(
         "sweep",
@@ -531,6 +546,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", "metrics of base / LFR / DFR against the held-out test split", cmd_evaluate)
     add_draw_args(p, 2000)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--inception-weights",
+        type=Path,
+        help=f"converted FID Inception weights (scripts/convert_inception_weights.py; or ${WEIGHTS_ENV}): "
+        "adds fid_inception, the FID papers quote",
+    )
+    p.add_argument(
+        "--inception-reference",
+        type=positive_int,
+        default=10_000,
+        help="test images the Inception FID compares against (slow on a CPU: ~5.7 GFLOP per image)",
+    )
     add_device_args(p)
     return ap
 

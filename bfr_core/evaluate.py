@@ -77,6 +77,20 @@ def scorer_for(bundle: Bundle, data_dir=None) -> Scorer:
     return Scorer(reference_from_data(bundle, ds), ds)
 
 
+def add_inception(score: Scorer, weights=None, n_reference: int = 10_000, device: str = "cpu") -> Scorer:
+    """Give ``score`` the ``fid_inception`` metric: FID on the FID Inception network's 2,048 pool features,
+    against the first ``n_reference`` test images. Needs the dataset's images on disk and local weights
+    (``bfr_core.inception``: never downloaded); a clear error otherwise."""
+    from .inception import inception_features, load_inception
+
+    if score.ref is None or score.ds is None:
+        raise ValueError("Inception-FID needs the dataset's test images on disk (--data-dir or BFR_DATA_DIR)")
+    net = load_inception(weights, device)
+    score.ref.inception = net
+    score.ref.inception_test_features = inception_features(net, score.ds.x_test[:n_reference])
+    return score
+
+
 def evaluate_bundle(
     bundle: Bundle,
     n: int,
@@ -85,11 +99,15 @@ def evaluate_bundle(
     rows: dict | None = None,
     progress: bool = True,
     samples: dict | None = None,
+    inception: dict | None = None,
 ) -> dict:
     """Run each method on ``n`` samples of prior seed ``seed`` and measure it against test.
 
-    ``samples``, when given, receives each row's samples and labels (to rescore them later)."""
+    ``samples``, when given, receives each row's samples and labels (to rescore them later);
+    ``inception``, when given, is ``add_inception``'s keyword arguments (adds ``fid_inception``)."""
     score = scorer_for(bundle, data_dir)
+    if inception is not None:
+        score = add_inception(score, **inception)
     rows = rows or method_rows(bundle)
     results = {}
     runs = run_rows(Pipeline(bundle), rows, n, seed)

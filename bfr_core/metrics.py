@@ -148,6 +148,8 @@ class ImageReference:
     second: torch.nn.Module | None = None
     second_test_features: torch.Tensor | None = None
     train_features: torch.Tensor | None = None
+    inception: torch.nn.Module | None = None  # the optional FID Inception network (``bfr_core.inception``)
+    inception_test_features: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -188,7 +190,8 @@ def image_metrics(ref: ImageReference, samples, labels) -> dict:
     Returns:
         {"fid", "kid", "precision", "recall", "density", "coverage", "confidence", "class_histogram"},
         plus "accuracy" (with labels), "memorisation_ratio" (with the training images on disk) and
-        "fid2" / "kid2" (with the independent extractor). FID = ‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2(Σ_rΣ_g)^½).
+        "fid2" / "kid2" (with the independent extractor), "fid_inception" (with Inception weights).
+        FID = ‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2(Σ_rΣ_g)^½).
     """
     f_test = ref.test_features
     f_gen, probs = features_and_probs(ref.classifier, samples)
@@ -211,6 +214,10 @@ def image_metrics(ref: ImageReference, samples, labels) -> dict:
         out["fid2"], out["kid2"] = fid(ref.second_test_features, f2), kid(ref.second_test_features, f2)
     if ref.train_features is not None:
         out["fid_train"] = fid(ref.train_features, f_gen)
+    if ref.inception is not None:  # the FID papers quote: 2,048 Inception pool features
+        from .inception import inception_features
+
+        out["fid_inception"] = fid(ref.inception_test_features, inception_features(ref.inception, samples))
     return out
 
 
