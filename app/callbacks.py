@@ -22,7 +22,6 @@ from bfr_core.checkpoint import CheckpointError
 from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import cached_bias_lab
-from bfr_core.latent_view import latent_distances, norm_per_dim
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.roundtrip import bias_meter, round_trip
@@ -274,34 +273,33 @@ def latents(bundle, seed, alpha, lfr_nfe, progress=gr.Progress()):
     lmap = registry.latent_map(bundle, alpha_arg, nfe_arg)
     if not lmap.fitted:
         progress(
-            0.1, desc="fitting UMAP on prior, biased and refined latents (the default setting is stored)"
+            0.1, desc="fitting UMAP on prior, biased and refined latents (a setting the stored map lacks)"
         )
         lmap.fit()
     labels_b = lmap.biased_labels if lmap.biased_labels is not None else [0] * len(lmap.biased_xy)
     refined_labels = None
-    if lmap.refined is not None:
-        refined_labels = pipe.labels_for(len(lmap.refined), None)
-        refined_labels = torch.zeros(len(lmap.refined)) if refined_labels is None else refined_labels
+    if lmap.refined_xy is not None:
+        shown = len(lmap.refined_xy)
+        refined_labels = pipe.labels_for(len(lmap.prior), None)
+        refined_labels = torch.zeros(shown) if refined_labels is None else refined_labels[:shown]
+        if shown < len(lmap.prior):
+            title += f" · refined: the first {shown} of {len(lmap.prior)} draws shown"
     scatter = figures.latent_scatter(
         lmap.prior_xy, lmap.biased_xy, labels_b, lmap.refined_xy, refined_labels, title
     )
-    prior, biased = torch.from_numpy(lmap.prior), torch.from_numpy(lmap.biased)
-    clouds = {"prior N(0, I)": prior, "biased G⁻¹(real)": biased}
-    summary = ""
-    if lmap.refined is not None:
-        z_ref = clouds["LFR-refined"] = torch.from_numpy(lmap.refined)
-        d = latent_distances(prior, biased, z_ref)
+    clouds = lmap.cloud_norms()
+    d, summary = lmap.distances(), ""
+    if d is not None:
         summary = (
             f"Energy distance (lower = closer): refined → biased **{d['refined_to_biased']:.3f}**, "
             f"refined → prior {d['refined_to_prior']:.3f}; prior → biased {d['prior_to_biased']:.3f}. "
-            f"Mean ‖z‖/√d: "
-            + ", ".join(f"{k} {float(norm_per_dim(v).mean()):.3f}" for k, v in clouds.items())
+            f"Mean ‖z‖/√d: " + ", ".join(f"{k} {float(v.mean()):.3f}" for k, v in clouds.items())
         )
-    norms = figures.norm_histogram({k: norm_per_dim(v).numpy() for k, v in clouds.items()})
+    norms = figures.norm_histogram(clouds)
     link = urlstate.share_link("latents", l_bundle=bundle, l_alpha=alpha, l_nfe=lfr_nfe)
     variance = None
     if len(pipe.bundle.shape) == 3:  # where the bias lives: per-pixel variance of the biased latents
-        var = biased.view(-1, *pipe.bundle.shape).var(0).mean(0).numpy()
+        var = torch.from_numpy(lmap.biased).view(-1, *pipe.bundle.shape).var(0).mean(0).numpy()
         title = f"per-pixel variance of the biased latents (prior: 1; mean {var.mean():.2f})"
         variance = figures.variance_map(var, title)
     return scatter, norms, f"{summary} [link to this view]({link})", variance

@@ -6,6 +6,7 @@ import gradio as gr
 
 from bfr_core.data import TOY_SETS
 from bfr_core.lab import DEFAULT_LAB, USER_POINTS, USER_POINTS_CHARS
+from bfr_core.latent_view import MAP_ALPHA_STEP, MAP_NFES
 from bfr_core.ode import FIXED_SOLVERS
 
 from . import callbacks, registry, urlstate
@@ -46,7 +47,7 @@ def bundle_and_alpha(bundles: list[tuple[str, str]], alpha_max: float) -> tuple[
     """The bundle picker and α slider that the Latents and Over-refinement tabs both start with."""
     return (
         gr.Dropdown(bundles, value=bundles[0][1], label="bundle"),
-        gr.Slider(0, alpha_max, value=callbacks.ALPHA_DEFAULT, step=0.05, label="α"),
+        gr.Slider(0, alpha_max, value=callbacks.ALPHA_DEFAULT, step=MAP_ALPHA_STEP, label="α"),
     )
 
 
@@ -81,9 +82,10 @@ TEXT = {  # what each view shows and what to look for
     ),
     "latents": (
         "Prior draws (grey), real images inverted through the base ODE (coloured rings: the **biased "
-        "latents**) and the LFR's refinement of those same prior draws (crosses). One UMAP is fitted on "
-        "all three clouds together — the default setting's map ships with the bundle; another α or NFE is"
-        " fitted anew (seconds) — so no cloud is placed by extrapolation. UMAP can still distort "
+        "latents**) and the LFR's refinement of those same prior draws (crosses). One UMAP, shipped with "
+        "the bundle, is fitted on the prior, the biased latents and the refined draws at every α and NFE of "
+        "these sliders together: move a slider and the refined cloud moves across a fixed map, with no "
+        "cloud placed by extrapolation (an α off the slider's grid is fitted anew). UMAP can still distort "
         "distances: the histogram of ‖z‖/√d and the energy distances below are the faithful view of where"
         " the refined latents sit."
     ),
@@ -237,7 +239,7 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(TEXT["latents"])
                 with gr.Row():
                     l_bundle, l_alpha = bundle_and_alpha(bundles, alpha_max)
-                    l_nfe = gr.Slider(1, 10, value=4, step=1, label="LFR NFE")
+                    l_nfe = gr.Slider(MAP_NFES[0], MAP_NFES[-1], value=4, step=1, label="LFR NFE")
                     l_btn = gr.Button("Show latents", variant="primary")
                 l_plot = gr.Plot(label="latents")
                 with gr.Row():

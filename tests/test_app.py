@@ -105,6 +105,19 @@ def test_latents_view_maps_prior_biased_and_refined_latents_together():
     assert "refined → biased" in summary and "Mean ‖z‖/√d" in summary
 
 
+def test_latents_sliders_move_the_refined_cloud_on_the_shipped_map_without_fitting(monkeypatch):
+    from bfr_core.latent_view import LatentMap
+
+    first = callbacks.latents("digits", 0, 0.2, 4)[0]
+    monkeypatch.setattr(LatentMap, "fit", lambda self: pytest.fail("a slider setting was fitted live"))
+    moved, norms, summary, _ = callbacks.latents("digits", 0, 0.35, 7)
+    assert np.array_equal(moved.data[0].x, first.data[0].x)  # the prior and biased clouds stay put
+    assert np.array_equal(moved.data[1].y, first.data[1].y)
+    assert 0 < len(moved.data[2].x) < 1000 and "draws shown" in moved.layout.title.text
+    assert len(norms.data[2].x) == 1000  # the figures use every refined draw
+    assert "LFR α=0.35, euler 7 NFE" in moved.layout.title.text and "refined → biased" in summary
+
+
 def test_latent_companions_match_their_formulas():
     import torch
 

@@ -182,7 +182,9 @@ def test_shipped_mnist_wide_bundle_has_its_wider_refiners_and_stored_views():
         assert f.stat().st_size < 20 * 2**20, f
     assert load_sweep(pipe.bundle)["n"] == 2000 and load_budget(pipe.bundle)["n"] >= 500
     _, map_meta = load_tensors(root / "latent_map.safetensors")
-    assert map_meta["lfr"]["lfr_solver"] == "rk4" and map_meta["lfr"]["lfr_nfe"] == 4
+    default = map_meta["settings"][0]  # the default setting first, every slider NFE after it
+    assert (default["lfr_solver"], default["lfr_nfe"], default["shown"]) == ("rk4", 4, map_meta["points"])
+    assert sorted(s["lfr_nfe"] for s in map_meta["settings"]) == list(range(1, 11))
     st = pipe.run(40, 0, Settings(mode="lfr+dfr"))
     clf = pipe.bundle.models["classifier"]
     for stage in (st.base, st.x_from_refined, st.final):

@@ -46,38 +46,53 @@ def test_latent_map_fits_all_three_clouds_jointly_and_reuses_stored_coordinates(
         LatentMap(prior, biased, None, coords=xy)  # coordinates for three clouds, two given
 
 
-def test_latent_map_command_stores_the_default_setting_the_app_loads(tiny_bundle, tmp_path, capsys):
+def test_latent_map_command_stores_every_slider_setting_on_one_map_the_app_reads(
+    tiny_bundle, tmp_path, capsys
+):
     import shutil
 
-    from bfr_core.checkpoint import CheckpointError, save_tensors
+    from bfr_core.checkpoint import CheckpointError, load_tensors, save_tensors
     from bfr_core.cli import main
-    from bfr_core.latent_view import MAP_FILE, bundle_latent_map
+    from bfr_core.latent_view import MAP_FILE, MAP_NFES, bundle_latent_map, slider_settings
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
-    fitted = bundle_latent_map(Pipeline(bundle)).fit()
-    assert main(["--quiet", "latent-map", "--bundle", str(bundle)]) == 0
-    loaded = bundle_latent_map(Pipeline(bundle))
-    assert loaded.fitted and np.allclose(loaded.coords().numpy(), fitted.coords().numpy(), atol=1e-4)
-    s = Pipeline(bundle).resolve(Settings(mode="lfr"))
-    setting = {k: loaded.setting[k] for k in ("alpha", "lfr_solver", "lfr_nfe")}
-    assert setting == {"alpha": s.alpha, "lfr_solver": s.lfr_solver, "lfr_nfe": s.lfr_nfe}
-    # the refined cloud is the LFR of the map's own prior draws at that setting
+    live = bundle_latent_map(Pipeline(bundle), alpha=0.3, lfr_nfe=3)  # nothing stored: refined here
+    assert not live.fitted and live.refined is not None and live.setting["lfr_solver"] == "euler"
+    assert main(["--quiet", "latent-map", "--bundle", str(bundle), "--refined-points", "520"]) == 0
+    tensors, meta = load_tensors(bundle / f"{MAP_FILE}.safetensors")
     pipe = Pipeline(bundle)
-    labels = pipe.labels_for(len(loaded.prior), None)
-    prior = torch.from_numpy(loaded.prior).view(-1, *pipe.bundle.shape)
-    want = pipe.refine("latent", prior, labels, s, torch.Generator()).x
-    assert np.allclose(loaded.refined, want.flatten(1).numpy(), atol=1e-5)
-    # ... stored beside the coordinates, so the first view refines nothing
-    from bfr_core.checkpoint import load_tensors
-
-    stored, _ = load_tensors(bundle / f"{MAP_FILE}.safetensors")
-    assert torch.equal(stored["refined"].flatten(1), torch.from_numpy(fitted.refined))
+    settings = slider_settings(pipe)  # α 0, 0.05, …, 0.5 (the LFR's range) × NFE 1..10, default first
+    assert len(settings) == 11 * len(MAP_NFES) and len(meta["settings"]) == len(settings)
+    s = pipe.resolve(Settings(mode="lfr"))
+    assert {k: settings[0][k] for k in ("alpha", "lfr_solver", "lfr_nfe")} == {
+        "alpha": s.alpha,
+        "lfr_solver": s.lfr_solver,
+        "lfr_nfe": s.lfr_nfe,
+    }
+    k = len(live.prior)
+    shown = [x["shown"] for x in meta["settings"]]
+    assert shown[0] == k and set(shown[1:]) == {(520 - k) // (len(settings) - 1)}
+    assert tensors["xy"].shape == (2 * k + sum(shown), 2) and tensors["refined_norms"].shape == (
+        len(settings),
+        k,
+    )
+    # a stored setting is read, never refined: its figures are those of all its refined draws
     no_refining = Pipeline(bundle)
-    no_refining.refine = lambda *a, **k: 1 / 0
-    assert np.array_equal(bundle_latent_map(no_refining).refined, fitted.refined)
-    other = bundle_latent_map(Pipeline(bundle), lfr_nfe=2)  # another setting: fitted live, not stored
-    assert not other.fitted and other.setting["lfr_solver"] == "euler"
+    no_refining.refine = lambda *a, **kw: pytest.fail("a stored setting was refined")
+    stored = bundle_latent_map(no_refining, alpha=0.3, lfr_nfe=3)
+    assert stored.fitted and stored.refined is None and len(stored.refined_xy) == shown[1]
+    assert np.allclose(stored.cloud_norms()["LFR-refined"], live.cloud_norms()["LFR-refined"], atol=1e-6)
+    for key, value in live.distances().items():
+        assert stored.distances()[key] == pytest.approx(value, rel=1e-9)
+    first = bundle_latent_map(no_refining)
+    assert np.array_equal(first.prior_xy, stored.prior_xy)  # one map: only the refined cloud moves
+    assert len(first.refined_xy) == k
+    i = next(i for i, x in enumerate(meta["settings"]) if x["alpha"] == 0.3 and x["lfr_nfe"] == 3)
+    start = 2 * k + sum(shown[:i])
+    assert torch.equal(torch.from_numpy(stored.refined_xy), tensors["xy"][start : start + shown[i]])
+    off_grid = bundle_latent_map(Pipeline(bundle), alpha=0.33, lfr_nfe=3)  # not on the slider grid: live
+    assert not off_grid.fitted and off_grid.refined is not None
     assert main(["--quiet", "train-lfr", "--bundle", str(bundle), "--steps", "2", "--alpha-max", "0.5"]) == 0
     assert not bundle_latent_map(Pipeline(bundle)).fitted  # a retrained LFR: the stored map no longer fits
     assert main(["--quiet", "latent-map", "--bundle", str(bundle)]) == 2
@@ -86,6 +101,13 @@ def test_latent_map_command_stores_the_default_setting_the_app_loads(tiny_bundle
         {"xy": torch.zeros(4, 2)}, {"points": 2, "prior_seed": 1}, bundle / f"{MAP_FILE}.safetensors"
     )
     with pytest.raises(CheckpointError, match="not a map of this bundle's first"):
+        bundle_latent_map(Pipeline(bundle))
+    save_tensors(
+        {"xy": torch.zeros(2 * k, 2)},
+        {"points": k, "prior_seed": 12345, "lfr": {}},
+        bundle / f"{MAP_FILE}.safetensors",
+    )
+    with pytest.raises(CheckpointError, match="an old map without its settings list"):
         bundle_latent_map(Pipeline(bundle))
 
 
