@@ -43,10 +43,16 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
         ["mnist-wide", 1, *DEFAULTS[2:]],
     ),
     (
-        "Latents, MNIST (stored UMAP; next: a live fit at LFR NFE 2)",
+        "Latents, MNIST (stored map of every slider setting; next: LFR NFE 2)",
         "/latents",
         ["mnist", 0, 0.2, 4],
         ["mnist", 0, 0.2, 2],
+    ),
+    (
+        "Latents, mnist-alpha (α-conditioned LFR: α 0.35 with NFE 7, then α 0.5 with NFE 10; stored)",
+        "/latents",
+        ["mnist-alpha", 0, 0.35, 7],
+        ["mnist-alpha", 0, 0.5, 10],
     ),
     (
         "Trajectories (solve, then scrub t)",
@@ -68,7 +74,12 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
     ),
     ("Overshoot to t = 1.5 then 2, MNIST", "/overshoot", ["mnist", 0.2, 1.5], ["mnist", 0.2, 2.0]),
     ("Is refinement worth its NFE? (stored chart; next: digits)", "/worth_nfe", ["mnist"], ["digits"]),
-    ("Over-refinement map α × NFE (stored; digits, then moons)", "/alpha_map", ["digits"], ["moons"]),
+    (
+        "Over-refinement map α × NFE (stored; mnist-alpha, then digits)",
+        "/alpha_map",
+        ["mnist-alpha"],
+        ["digits"],
+    ),
     (
         "Bias lab, defaults (moons, then 8gaussians)",
         "/bias_lab",
@@ -140,14 +151,23 @@ def main() -> None:
             out = client.predict(*([DEFAULTS[0], seed] + DEFAULTS[2:]), api_name="/refine")
             return time.perf_counter() - t, pixels(out[1])
 
+        t = time.perf_counter()  # the bias lab streams its loss curves: the first update, then the end
+        job = client.submit("checkerboard", 60, 250, "", api_name="/bias_lab")
+        next(iter(job))
+        lab_first_update = time.perf_counter() - t
+        job.result()
+        lab_done = time.perf_counter() - t
         t = time.perf_counter()
         client.predict("digits", 0, 0.2, 4, api_name="/latents")
         first_latents = time.perf_counter() - t
         latents = []
-        for alpha in (0.0, 0.1, 0.3, 0.4, 0.5):
+        for alpha, nfe in ((0.0, 4), (0.1, 2), (0.3, 9), (0.4, 1), (0.5, 6)):  # on the sliders' grid
             t = time.perf_counter()
-            client.predict("digits", 0, alpha, 4, api_name="/latents")
+            client.predict("digits", 0, alpha, nfe, api_name="/latents")
             latents.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        client.predict("digits", 0, 0.33, 4, api_name="/latents")  # off the grid (a shared link): fitted live
+        latents_live = time.perf_counter() - t
     finally:
         stop(proc)
     # The compute path: a server that keeps no Refine answers, so every request below samples.
@@ -189,8 +209,11 @@ def main() -> None:
         "start_to_ready_s": round(start_s, 2),
         "views_mnist": views,
         "refine_16_digits_median_s": round(statistics.median(single), 3),
+        "bias_lab_checkerboard_first_update_s": round(lab_first_update, 2),
+        "bias_lab_checkerboard_done_s": round(lab_done, 2),
         "latents_first_fit_s": round(first_latents, 2),
         "latents_update_median_s": round(statistics.median(latents), 3),
+        "latents_off_grid_live_fit_s": round(latents_live, 2),
         "load": {
             "users": args.users,
             "requests_per_user": args.requests,
@@ -217,9 +240,13 @@ def main() -> None:
         )
         + "| Refine, 16 digits samples, default settings, computed each time (median of 10) | "
         f"{report['refine_16_digits_median_s']} s |\n"
+        f"| Bias lab, checkerboard (not warmed): first streamed loss curves / every panel | "
+        f"{report['bias_lab_checkerboard_first_update_s']} s / {report['bias_lab_checkerboard_done_s']} s |\n"
         f"| Latents, digits: first view (stored map) | {report['latents_first_fit_s']} s |\n"
-        f"| Latents, digits: another α (a live joint UMAP fit, median of 5) | "
+        f"| Latents, digits: another α and NFE on the sliders' grid (stored map, median of 5) | "
         f"{report['latents_update_median_s']} s |\n"
+        f"| Latents, digits: α = 0.33, off the grid (a live joint UMAP fit) | "
+        f"{report['latents_off_grid_live_fit_s']} s |\n"
         f"| load: {L['users']} users × {L['requests_per_user']} Refine requests, each computed "
         f"(`app.py --no-answer-cache`) | {L['failed']} failed, "
         f"{L['identical_to_single_user']}/{L['total']} identical to the single-user result |\n"

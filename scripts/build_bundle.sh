@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a shipped bundle with the project's own CLI, timing every stage.
-# Usage: bash scripts/build_bundle.sh digits|moons|mnist|mnist-leak|mnist-euler8|mnist-wide|fashion-mnist|cifar10 [OUT_DIR]
+# Usage: bash scripts/build_bundle.sh digits|moons|mnist|mnist-leak|mnist-euler8|mnist-wide|mnist-alpha|fashion-mnist|cifar10 [OUT_DIR]
 # Writes OUT_DIR (default checkpoints/<dataset>) and OUT_DIR/build_times.json (seconds per stage).
 # Step counts can be overridden (e.g. for a smoke run): BASE_STEPS, REFINER_STEPS, REFLOW_STEPS,
 # CLASSIFIER_STEPS, ABLATION_STEPS, ABLATION_POOL, SNAPSHOT_AT, INVERT_N, POOL, PAIRS, EVAL_N.
@@ -9,7 +9,7 @@
 # machine that is ~25% more training steps per second than one two-thread job.
 # An interrupted build resumes where it stopped: rerun it with RESUME=1.
 set -euo pipefail
-recipe=${1:?usage: build_bundle.sh digits|moons|mnist|mnist-leak|mnist-euler8|mnist-wide|fashion-mnist|cifar10 [OUT_DIR]}
+recipe=${1:?usage: build_bundle.sh digits|moons|mnist|mnist-leak|mnist-euler8|mnist-wide|mnist-alpha|fashion-mnist|cifar10 [OUT_DIR]}
 out=${2:-checkpoints/$recipe}
 dataset=$recipe
 py=${PYTHON:-python}
@@ -64,6 +64,9 @@ case $recipe in
   # (~10 min on one H100); on this 2-core CPU the LFR alone would take ~25 h. A smoke run:
   # LFR_STEPS=2 REFLOW_STEPS=2 PAIRS=32 EVAL_N=20 WORTH_N=20.
   mnist-wide) dataset=mnist; widened_from=mnist; base_steps=0; has_classifier=0; pairs=32768 ;;
+  # Over-refinement on MNIST: mnist's base, latents, DFR and extractors (shared.json) with an α-conditioned
+  # LFR (α ∈ [0, 0.5], 16 channels, 2,000 steps: ~26 min here), mapped over α × LFR NFE for the app's heatmap.
+  mnist-alpha) dataset=mnist; alpha_from=mnist; base_steps=0; has_classifier=0 ;;
   *) echo "no recipe $recipe" >&2; exit 2 ;;
 esac
 base_steps=${BASE_STEPS:-$base_steps}
@@ -139,22 +142,23 @@ print(json.dumps(times, indent=1))
 PY
 }
 
+write_shared() {  # write_shared SIBLING NAME... : OUT/shared.json takes these files from the sibling bundle
+  local from=$1; shift
+  local parts=()
+  for name in "$@"; do parts+=("\"$name\": \"$from\""); done
+  mkdir -p "$out"
+  (IFS=,; echo "{${parts[*]}}") > "$out/shared.json"
+}
+
 total0=$EPOCHREALTIME
 if [ -n "${derived_from:-}" ]; then  # a card over a sibling bundle: share every file but the DFR
-  mkdir -p "$out"
-  printf '{"base": "%s", "lfr": "%s", "lfr_reflow": "%s", "latents": "%s", "latent_map": "%s", "classifier": "%s", ' \
-    "$derived_from" "$derived_from" "$derived_from" "$derived_from" "$derived_from" "$derived_from" > "$out/shared.json"
-  printf '"classifier2": "%s", "reference": "%s", "examples": "%s"}\n' "$derived_from" "$derived_from" \
-    "$derived_from" >> "$out/shared.json"
+  write_shared "$derived_from" base lfr lfr_reflow latents latent_map classifier classifier2 reference examples
   printf '%s\n' '{"description": "discretization: the mnist base sampled with 8 Euler steps; its latents inverted accurately (RK4, 20 NFE)", "base_sampling": {"solver": "euler", "nfe": 8}, "dfr_clip": true}' > "$out/bundle.json"
   stage train-dfr $cli train-dfr --bundle "$out" --steps $refiner_steps --pool $pool $net_args $dfr_args $resume
   exit 0
 fi
 if [ -n "${widened_from:-}" ]; then  # wider LFRs over a sibling's base: share all but the LFRs
-  mkdir -p "$out"
-  printf '{"base": "%s", "latents": "%s", "dfr": "%s", "classifier": "%s", "classifier2": "%s", "reference": "%s", ' \
-    "$widened_from" "$widened_from" "$widened_from" "$widened_from" "$widened_from" "$widened_from" > "$out/shared.json"
-  printf '"examples": "%s"}\n' "$widened_from" >> "$out/shared.json"
+  write_shared "$widened_from" base latents dfr classifier classifier2 reference examples
   printf '%s\n' '{"description": "short training, as mnist, with wider refiners trained on a GPU: a 64-channel LFR, its 64-channel reflow, and mnist'"'"'s 64-channel DFR", "dfr_clip": true}' > "$out/bundle.json"
   dev="--device ${DEVICE:-cpu}"; lfr_steps=${LFR_STEPS:-16000}
   stage train-lfr $cli train-lfr --bundle "$out" --alpha 0.2 --channels 64 --batch-size 128 --steps $lfr_steps $dev $resume
@@ -166,6 +170,16 @@ if [ -n "${widened_from:-}" ]; then  # wider LFRs over a sibling's base: share a
   record_times
   exit 0
 fi
+if [ -n "${alpha_from:-}" ]; then  # an α-conditioned LFR over a sibling's base: share all but the LFR
+  write_shared "$alpha_from" base latents dfr classifier classifier2 reference examples
+  printf '%s\n' '{"description": "the mnist base with an α-conditioned 16-channel LFR (α in [0, 0.5]): the α × NFE over-refinement map", "dfr_clip": true}' > "$out/bundle.json"
+  stage train-lfr $cli train-lfr --bundle "$out" --alpha-max 0.5 --alpha 0.2 --steps ${LFR_STEPS:-2000} --channels 16 \
+    --batch-size 128 $resume
+  stage latent-map $cli latent-map --bundle "$out"
+  stage alpha-map $cli sweep --bundle "$out" --n ${EVAL_N:-1000} --seed 0 --alphas 0.05 0.1 0.2 0.3 0.4 0.5
+  record_times
+  exit 0
+fi
 # The base is deliberately trained briefly (biased), so that refinement has work to do.
 stage train-base $cli train-base --dataset "$dataset" --out "$out" --steps $base_steps $net_args $base_args \
   ${snapshot_at:+--snapshot-at $snapshot_at} $resume
@@ -173,8 +187,7 @@ if [ "$dataset" = mnist ]; then  # clip DFR's images to [-1, 1]: chosen on held-
   echo '{"dfr_clip": true}' > "$out/bundle.json"
 fi
 if [ -n "$shared_from" ]; then
-  printf '{"classifier": "%s", "classifier2": "%s", "reference": "%s", "examples": "%s"}\n' "$shared_from" \
-    "$shared_from" "$shared_from" "$shared_from" > "$out/shared.json"
+  write_shared "$shared_from" classifier classifier2 reference examples
 fi
 if [ $has_classifier = 1 ]; then
   stage train-classifier $cli train-classifier --bundle "$out" --steps $classifier_steps $resume
