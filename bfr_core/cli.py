@@ -244,7 +244,7 @@ def cmd_examples(args):
 
 
 def cmd_latent_map(args):
-    pipe = Pipeline(args.bundle)
+    pipe = Pipeline(bundle_on_device(args))
     t0 = time.perf_counter()
     if pipe.bundle.file(MAP_FILE) is not None:
         raise ValueError(f"{args.bundle}: already has a stored map; delete {MAP_FILE}.safetensors to refit")
@@ -276,7 +276,7 @@ def printed_progress(args):
 
 
 def cmd_sweep(args):
-    bundle = Bundle(args.bundle)
+    bundle = bundle_on_device(args)
     pipe = Pipeline(bundle)
     alpha = pipe.resolve(Settings(mode="none")).alpha
     t0 = time.perf_counter()
@@ -323,7 +323,7 @@ def cmd_sweep(args):
 
 
 def cmd_worth_nfe(args):
-    bundle = Bundle(args.bundle)
+    bundle = bundle_on_device(args)
     t0 = time.perf_counter()
     score = scorer_for(bundle, args.data_dir)
     rows = worth_its_nfe(Pipeline(bundle), score, args.n, args.seed, progress=printed_progress(args))
@@ -356,10 +356,14 @@ def cmd_sample(args):
     print(f"wrote {args.out}: {args.n} samples, mode {st.settings.mode}, NFE {st.nfe}")
 
 
+def bundle_on_device(args) -> Bundle:
+    """The --bundle with its flow networks on --device (feature extractors and metrics stay on the CPU)."""
+    return Bundle(args.bundle).flows_to(resolve_device(args.device))
+
+
 def cmd_evaluate(args):
     t0 = time.perf_counter()
-    device = resolve_device(args.device)
-    bundle = Bundle(args.bundle).flows_to(device)
+    bundle, device = bundle_on_device(args), resolve_device(args.device)
     inception = None
     if args.inception_weights or os.environ.get(WEIGHTS_ENV):
         inception = {
@@ -488,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=MAP_REFINED_BUDGET,
         help="refined latents on the map over all its LFR settings (the default setting shows all its draws)",
     )
+    add_device_args(p)
 
     p = command(
         "sweep",
@@ -517,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --refiners: take those curves from this sibling bundle's stored sweep instead of "
         "measuring them, when its base and those refiners are the very same files (shared.json)",
     )
+    add_device_args(p)
 
     p = command(
         "worth-nfe",
@@ -524,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_worth_nfe,
     )
     add_draw_args(p, 1000)
+    add_device_args(p)
 
     p = command("sample", "write a PNG of samples", cmd_sample)
     add_draw_args(p, 64)

@@ -118,6 +118,46 @@ def test_a_bundle_moves_its_flows_and_keeps_its_metric_networks_on_the_cpu(tiny_
     assert set(bundle.models) >= {"base", "classifier", "lfr", "dfr"}
 
 
+STORED_VIEW_COMMANDS = (
+    ["sweep", "--n", "40"],
+    ["worth-nfe", "--n", "40"],
+    ["latent-map", "--refined-points", "400"],
+)
+
+
+def test_the_stored_view_commands_take_a_device_and_refuse_a_missing_gpu(tiny_bundle, capsys, monkeypatch):
+    from bfr_core import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for argv in STORED_VIEW_COMMANDS:
+        assert cli.main(["--quiet", *argv, "--bundle", str(tiny_bundle), "--device", "cuda"]) == 2
+        assert "--device cuda: no CUDA device is available" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU; none is lent to this project's CI"
+)
+def test_stored_views_computed_on_a_gpu_follow_the_cpu(tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    from bfr_core import cli
+
+    stored = {}
+    for device in ("cpu", "cuda"):
+        bundle = tmp_path / device / "digits"
+        shutil.copytree(tiny_bundle, bundle)
+        (bundle / "latent_map.safetensors").unlink(missing_ok=True)
+        for argv in STORED_VIEW_COMMANDS:
+            assert cli.main(["--quiet", *argv, "--bundle", str(bundle), "--device", device]) == 0
+        stored[device] = json.loads((bundle / "overrefine.json").read_text())["sweep"]
+    cpu, gpu = stored["cpu"], stored["cuda"]
+    assert gpu["base"] == pytest.approx(cpu["base"], rel=0.02)
+    for curve in ("lfr", "dfr"):
+        assert [k for k, _ in gpu[curve]] == [k for k, _ in cpu[curve]]
+        assert [q for _, q in gpu[curve]] == pytest.approx([q for _, q in cpu[curve]], rel=0.02)
+
+
 @pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU; none is lent to this project's CI"
 )
