@@ -46,7 +46,7 @@ from .metrics import latent_bias
 from .nets import build_net, default_classifier_config, default_velocity_config
 from .ode import FIXED_SOLVERS, DivergenceError, flow_map, invert
 from .inception import WEIGHTS_ENV
-from .latent_view import MAP_FILE, MAP_REFINED_BUDGET, build_latent_map
+from .latent_view import MAP_FILE, MAP_POINTS, MAP_REFINED_BUDGET, build_latent_map
 from .pipeline import FEATURE_EXTRACTORS, MODES, Bundle, Pipeline, Settings
 from .reference import FILE as REFERENCE_FILE
 from .reference import reference_from_data, save_reference
@@ -248,7 +248,7 @@ def cmd_latent_map(args):
     t0 = time.perf_counter()
     if pipe.bundle.file(MAP_FILE) is not None:
         raise ValueError(f"{args.bundle}: already has a stored map; delete {MAP_FILE}.safetensors to refit")
-    tensors, meta = build_latent_map(pipe, args.refined_points, progress=printed_progress(args))
+    tensors, meta = build_latent_map(pipe, args.refined_points, args.points, progress=printed_progress(args))
     meta |= {"wall_s": round(time.perf_counter() - t0, 1), "command": command_line()}
     save_tensors(tensors, meta, args.bundle / f"{MAP_FILE}.safetensors")
     print(
@@ -491,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=MAP_REFINED_BUDGET,
         help="refined latents on the map over all its LFR settings (the default setting shows all its draws)",
+    )
+    p.add_argument(
+        "--points",
+        type=positive_int,
+        default=MAP_POINTS,
+        help="prior draws and biased latents on the map (each); every setting refines that many draws",
     )
     add_device_args(p)
 

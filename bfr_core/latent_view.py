@@ -195,18 +195,34 @@ def refine_prior(pipe, prior: torch.Tensor, setting: dict) -> torch.Tensor:
     return pipe.refine("latent", prior, labels, s, torch.Generator().manual_seed(MAP_PRIOR_SEED)).x
 
 
-def map_clouds(pipe) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(prior draws, biased latents, their labels): the bundle's first MAP_POINTS cached latents and as
+def map_clouds(pipe, points: int = MAP_POINTS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(prior draws, biased latents, their labels): the bundle's first ``points`` cached latents and as
     many prior draws of seed MAP_PRIOR_SEED."""
     lat = pipe.bundle.latents
     if lat is None:
         raise ValueError(f"bundle {pipe.bundle.path.name!r} has no cached latents (latents.safetensors)")
-    k = min(MAP_POINTS, len(lat["z"]))
+    k = min(points, len(lat["z"]))
     return pipe.prior(k, MAP_PRIOR_SEED), lat["z"][:k], lat["y"][:k]
 
 
+def stored_points(pipe) -> int:
+    """How many latents of each cloud the bundle's stored map holds (MAP_POINTS without a map)."""
+    f = pipe.bundle.file(MAP_FILE)
+    if f is None:
+        return MAP_POINTS
+    points = load_tensors(f)[1].get("points")
+    if not isinstance(points, int) or points < 1:
+        raise CheckpointError(f"{f}: its 'points' must be a positive integer; run `bfr latent-map`")
+    return points
+
+
 def build_latent_map(
-    pipe, budget: int = MAP_REFINED_BUDGET, n_neighbors: int = 15, seed: int = 0, progress=None
+    pipe,
+    budget: int = MAP_REFINED_BUDGET,
+    points: int = MAP_POINTS,
+    n_neighbors: int = 15,
+    seed: int = 0,
+    progress=None,
 ) -> tuple[dict, dict]:
     """What ``bfr latent-map`` stores: one UMAP fitted on the prior draws, the biased latents and the
     refined draws of every ``slider_settings`` setting (all of them for the default setting; for the
@@ -216,7 +232,7 @@ def build_latent_map(
     Returns (tensors {"xy", "refined_norms" (S, k), "refined_distances" (S, 3)}, meta {"points",
     "prior_seed", "settings": [setting + {"shown": m}], "n_neighbors", "seed"}).
     """
-    prior, biased, _ = map_clouds(pipe)
+    prior, biased, _ = map_clouds(pipe, points)
     k, settings = len(prior), slider_settings(pipe)
     share = min(k, max(1, (budget - k) // max(len(settings) - 1, 1)))
     shown, norms, dists = [], [], []
@@ -278,15 +294,16 @@ def stored_map(pipe, k: int, setting: dict | None) -> tuple[torch.Tensor, dict |
 
 
 def bundle_latent_map(pipe, alpha: float | None = None, lfr_nfe: int | None = None) -> LatentMap:
-    """The map of a bundle at one LFR setting (None: its defaults): ``map_clouds`` and, when it has an
-    LFR, their refinement at (α, NFE). A setting the stored map holds is read from it (nothing is
-    refined or fitted); another one is refined here and fitted on first use (``LatentMap.fit``).
+    """The map of a bundle at one LFR setting (None: its defaults): ``map_clouds`` (as many points as its
+    stored map has) and, when it has an LFR, their refinement at (α, NFE). A setting the stored map holds
+    is read from it (nothing is refined or fitted); another one is refined here and fitted on first use
+    (``LatentMap.fit``).
 
     Raises:
         ValueError: the bundle has no cached latents, or a bad α / NFE.
         CheckpointError: a stored map that does not belong to these latents.
     """
-    prior, biased, labels = map_clouds(pipe)
+    prior, biased, labels = map_clouds(pipe, stored_points(pipe))
     setting = map_setting(pipe, alpha, lfr_nfe)
     found = stored_map(pipe, len(prior), setting)
     if found is not None:

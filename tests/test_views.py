@@ -97,6 +97,14 @@ def test_latent_map_command_stores_every_slider_setting_on_one_map_the_app_reads
     assert not bundle_latent_map(Pipeline(bundle)).fitted  # a retrained LFR: the stored map no longer fits
     assert main(["--quiet", "latent-map", "--bundle", str(bundle)]) == 2
     assert "already has a stored map" in capsys.readouterr().err
+    (bundle / f"{MAP_FILE}.safetensors").unlink()  # a smaller map: the app reads its clouds at its size
+    assert (
+        main(["--quiet", "latent-map", "--bundle", str(bundle), "--points", "40", "--refined-points", "150"])
+        == 0
+    )
+    small = bundle_latent_map(Pipeline(bundle), alpha=0.1, lfr_nfe=2)
+    assert small.fitted and small.prior.shape[0] == small.biased.shape[0] == 40
+    assert len(small.cloud_norms()["LFR-refined"]) == 40
     save_tensors(
         {"xy": torch.zeros(4, 2)}, {"points": 2, "prior_seed": 1}, bundle / f"{MAP_FILE}.safetensors"
     )
