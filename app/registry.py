@@ -19,7 +19,16 @@ from .memo import single_flight
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = Path(os.environ.get("BFR_CHECKPOINTS", ROOT / "checkpoints"))
-PREFERRED_ORDER = ("mnist", "mnist-wide", "mnist-alpha", "mnist-leak", "mnist-euler8", "fashion-mnist", "digits", "moons")
+PREFERRED_ORDER = (
+    "mnist",
+    "mnist-wide",
+    "mnist-alpha",
+    "mnist-leak",
+    "mnist-euler8",
+    "fashion-mnist",
+    "digits",
+    "moons",
+)
 
 
 def available_bundles(root: Path | None = None) -> list[str]:
