@@ -31,6 +31,8 @@ from bfr_core.sweep import (
     SWEEP_NFES,
     drift_from_base,
     lfr_drift,
+    OVERSHOOT_FACTORS,
+    load_overshoot,
     lfr_overshoots,
     load_alpha_map,
     load_sweep,
@@ -411,8 +413,8 @@ def alpha_map(bundle):
     return figures.alpha_nfe_heatmap(stored), text
 
 
-OVERSHOOT_SAMPLES = 200  # scored live; shown: the first 16
-MAX_OVERSHOOT_UI = 2.0
+OVERSHOOT_SAMPLES, OVERSHOOT_SEED = 200, 1  # scored; shown: the first 16 (as `bfr overshoot` stores it)
+MAX_OVERSHOOT_UI = OVERSHOOT_FACTORS[-1]
 
 
 OVERSHOOT_DEFAULTS = {"alpha": ALPHA_DEFAULT, "factor": 1.5}  # the UI's initial values, warmed at start-up
@@ -423,17 +425,17 @@ def overshoot_alpha(bundle: str, alpha) -> float | None:
     return as_alpha(alpha) if registry.pipeline(bundle).bundle.alpha_range() else None
 
 
-OVERSHOOT_FACTORS = tuple(
-    1 + OVERSHOOT_STEP * i for i in range(round((MAX_OVERSHOOT_UI - 1) / OVERSHOOT_STEP) + 1)
-)
-
-
 @single_flight(maxsize=8)
 def cached_overshoots(bundle: str, alpha: float | None) -> dict:
-    """The overshoot view at every factor of its slider (seed 1), computed together and kept: moving the
-    slider costs a picture, not a solve."""
+    """The overshoot view at every factor of its slider: stored in the bundle (``bfr overshoot``), else
+    computed together and kept; either way moving the slider costs a picture, not a solve."""
     pipe = registry.pipeline(bundle)
-    return lfr_overshoots(pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, 1, OVERSHOOT_FACTORS, alpha)
+    stored = load_overshoot(pipe, OVERSHOOT_SAMPLES, OVERSHOOT_SEED, alpha)  # `bfr overshoot`: no solve
+    if stored is not None:
+        return stored
+    return lfr_overshoots(
+        pipe, registry.scorer(bundle), OVERSHOOT_SAMPLES, OVERSHOOT_SEED, OVERSHOOT_FACTORS, alpha
+    )
 
 
 def warm_overshoot(bundle: str) -> None:

@@ -54,11 +54,13 @@ from .refiners import REFINERS, variants
 from .roundtrip import EXAMPLES_FILE, save_examples
 from .sweep import (
     ALPHA_MAP_FILE,
+    OVERSHOOT_FILE,
     SWEEP_FILE,
     alpha_nfe_map,
     load_sweep,
     merge_sweep,
     nfe_sweep,
+    overshoot_tensors,
     same_metrics,
     sibling_sweep,
 )
@@ -254,6 +256,25 @@ def cmd_latent_map(args):
     print(
         f"wrote {args.bundle / MAP_FILE}.safetensors: {len(tensors['xy'])} points, "
         f"{len(meta['settings'])} LFR settings, in {meta['wall_s']} s"
+    )
+
+
+def cmd_overshoot(args):
+    pipe = Pipeline(bundle_on_device(args))
+    if not pipe.bundle.has("lfr"):
+        raise ValueError(f"{args.bundle}: has no LFR to overshoot")
+    t0 = time.perf_counter()
+    tensors, meta = overshoot_tensors(pipe, scorer_for(pipe.bundle, args.data_dir), args.n, args.seed)
+    meta |= {
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "command": command_line(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    save_tensors(tensors, meta, args.bundle / f"{OVERSHOOT_FILE}.safetensors")
+    scores = ", ".join(f"t = {f:g}: {q:.3f}" for f, q in zip(meta["factors"], meta["quality"][1:]))
+    print(
+        f"wrote {args.bundle / OVERSHOOT_FILE}.safetensors in {meta['wall_s']} s: "
+        f"base {meta['quality'][0]:.3f}, {scores}"
     )
 
 
@@ -528,6 +549,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --refiners: take those curves from this sibling bundle's stored sweep instead of "
         "measuring them, when its base and those refiners are the very same files (shared.json)",
     )
+    add_device_args(p)
+
+    p = command(
+        "overshoot",
+        "integrate the LFR past t = 1 at every factor of the app's slider and store the view in the bundle",
+        cmd_overshoot,
+    )
+    p.add_argument("--n", type=positive_int, default=200, help="samples scored (the app's view: 200)")
+    p.add_argument("--seed", type=int, default=1, help="prior draws (the app's view: seed 1)")
     add_device_args(p)
 
     p = command(

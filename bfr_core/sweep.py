@@ -284,3 +284,60 @@ def lfr_overshoots(
         "base": (base.base, quality(base.base)),
         "factors": {f: (x, quality(x), k) for f, x, k in zip(factors, images, nfes)},
     }
+
+
+OVERSHOOT_FACTORS = (1.0, 1.25, 1.5, 1.75, 2.0)  # the app's overshoot slider
+OVERSHOOT_FILE = "overshoot"  # BUNDLE/overshoot.safetensors, written by `bfr overshoot`
+OVERSHOOT_SHOWN = 16  # images kept per row
+
+
+def overshoot_tensors(
+    pipe: Pipeline, score, n: int, seed: int, shown: int = OVERSHOOT_SHOWN
+) -> tuple[dict, dict]:
+    """What ``bfr overshoot`` stores: ``lfr_overshoots`` at every factor of the app's slider and the LFR's
+    default α, keeping the scores of all n samples and the first ``shown`` images of each row.
+
+    Returns (tensors {"base": (shown, ...), "factors": (F, shown, ...)}, meta {"factors", "quality"
+    (base first, then per factor), "nfe", "metric", "n", "seed", "alpha", "lfr_sha256"})."""
+    import hashlib
+
+    r = lfr_overshoots(pipe, score, n, seed, OVERSHOOT_FACTORS)
+    rows = [r["factors"][f] for f in OVERSHOOT_FACTORS]
+    tensors = {"base": r["base"][0][:shown], "factors": torch.stack([x[:shown] for x, _, _ in rows])}
+    meta = {
+        "factors": list(OVERSHOOT_FACTORS),
+        "quality": [r["base"][1]] + [q for _, q, _ in rows],
+        "nfe": [k for *_, k in rows],
+        "metric": r["metric"],
+        "n": n,
+        "seed": seed,
+        "alpha": pipe.resolve(Settings(mode="lfr")).alpha,
+        "lfr_sha256": hashlib.sha256(pipe.bundle.file("lfr").read_bytes()).hexdigest()[:16],
+    }
+    return tensors, meta
+
+
+def load_overshoot(pipe: Pipeline, n: int, seed: int, alpha: float | None) -> dict | None:
+    """The bundle's stored overshoot view in ``lfr_overshoots``' form (images: the first shown), or None
+    when it has none, or one of other draws, another α (None: the LFR's own) or another LFR file."""
+    import hashlib
+
+    from .checkpoint import CheckpointError, load_tensors
+
+    f = pipe.bundle.file(OVERSHOOT_FILE)
+    if f is None or not pipe.bundle.has("lfr"):
+        return None
+    tensors, meta = load_tensors(f)
+    lfr_file = hashlib.sha256(pipe.bundle.file("lfr").read_bytes()).hexdigest()[:16]
+    same_alpha = alpha is None or abs(alpha - meta.get("alpha", float("nan"))) < 1e-9
+    if (meta.get("n"), meta.get("seed"), meta.get("lfr_sha256")) != (n, seed, lfr_file) or not same_alpha:
+        return None
+    factors, quality, nfe = meta.get("factors"), meta.get("quality"), meta.get("nfe")
+    ok = isinstance(factors, list) and isinstance(quality, list) and isinstance(nfe, list)
+    if not ok or len(quality) != len(factors) + 1 or tensors["factors"].shape[0] != len(factors):
+        raise CheckpointError(f"{f}: not an overshoot view; delete it and run `bfr overshoot`")
+    return {
+        "metric": meta["metric"],
+        "base": (tensors["base"], quality[0]),
+        "factors": {fa: (x, q, k) for fa, x, q, k in zip(factors, tensors["factors"], quality[1:], nfe)},
+    }

@@ -325,6 +325,48 @@ def test_overshoot_integrates_the_lfr_past_t1_from_the_same_draws_at_every_facto
         lfr_overshoots(pipe, score, n=4, seed=0, factors=(1.0, 1.1))
 
 
+def test_overshoot_command_stores_the_apps_view_and_the_app_reads_it_without_solving(
+    tiny_bundle, tmp_path, monkeypatch
+):
+    import shutil
+
+    from app import callbacks, registry
+    from bfr_core.cli import main
+    from bfr_core.evaluate import scorer_for
+    from bfr_core.sweep import OVERSHOOT_FACTORS, lfr_overshoots, load_overshoot
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    assert main(["--quiet", "overshoot", "--bundle", str(bundle), "--n", "12", "--seed", "1"]) == 0
+    pipe = Pipeline(bundle)
+    stored = load_overshoot(pipe, 12, 1, None)
+    live = lfr_overshoots(pipe, scorer_for(pipe.bundle), 12, 1, OVERSHOOT_FACTORS)
+    assert stored["metric"] == live["metric"] and stored["base"][1] == pytest.approx(
+        live["base"][1], rel=1e-9
+    )
+    assert torch.allclose(stored["base"][0], live["base"][0][:12], atol=1e-6)
+    for f in OVERSHOOT_FACTORS:
+        (x, q, k), (x_live, q_live, k_live) = stored["factors"][f], live["factors"][f]
+        assert (
+            k == k_live and q == pytest.approx(q_live, rel=1e-9) and torch.allclose(x, x_live[:12], atol=1e-6)
+        )
+    assert load_overshoot(pipe, 12, 1, 0.2) is not None  # the LFR's default α: the stored view
+    assert load_overshoot(pipe, 12, 1, 0.3) is None and load_overshoot(pipe, 200, 1, None) is None
+    # the app: its view of 200 samples (seed 1) comes from the file, with no solve
+    assert main(["--quiet", "overshoot", "--bundle", str(bundle)]) == 0
+    caches = (registry._pipeline, registry.scorer, callbacks.cached_overshoots)
+    monkeypatch.setattr(registry, "CHECKPOINTS", tmp_path)
+    monkeypatch.setattr(callbacks, "lfr_overshoots", lambda *a, **k: pytest.fail("solved instead of read"))
+    try:
+        for cache in caches:
+            cache.cache_clear()
+        png, text = callbacks.overshoot("digits", 0.2, 1.75)
+        assert "LFR to t = 1.75 (**extrapolated**" in text and "7 steps" in text
+    finally:
+        for cache in caches:
+            cache.cache_clear()
+
+
 def test_examples_round_trip_through_the_cli_and_the_round_trip_inspector(tiny_bundle, tmp_path):
     import shutil
 
