@@ -385,6 +385,9 @@ def worth_nfe(bundle):
     return figures.budget_chart(stored), text
 
 
+NOISE_FLOOR = 0.02  # a relative gap below which one stored score does not tell two cells apart
+
+
 @user_errors
 def alpha_map(bundle):
     """The over-refinement map: the bundle's stored LFR quality over α × NFE (``bfr sweep --alphas``)."""
@@ -406,8 +409,13 @@ def alpha_map(bundle):
     )
     if best["quality"] >= m["base"]:
         text += "No cell beats the base: on this bundle the LFR does not improve the metric at any α or NFE."
-    elif best["nfe"] < m["nfes"][-1]:
+    elif best["nfe"] < m["nfes"][-1] and row[-1] > best["quality"] * (1 + NOISE_FLOOR):
         text += f"At that α, {m['nfes'][-1]} steps give {row[-1]:.3g}: more NFE for less, over-refinement."
+    elif best["nfe"] < m["nfes"][-1]:
+        text += (
+            f"At that α, {m['nfes'][-1]} steps give {row[-1]:.3g}: within {NOISE_FLOOR:.0%} of the best, "
+            "about the seed-to-seed spread of one score, so this map shows no over-refinement beyond noise."
+        )
     else:
         text += "At that α the most steps are best: this map shows no over-refinement."
     return figures.alpha_nfe_heatmap(stored), text

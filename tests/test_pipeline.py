@@ -153,6 +153,28 @@ def test_shipped_mnist_bundle_is_complete_and_draws_the_requested_digits():
         assert batch_summary(clf, stage, st.labels)["accuracy"] > 0.85
 
 
+def test_shipped_mnist_alpha_bundle_maps_its_alpha_conditioned_lfr():
+    """mnist-alpha: mnist's base and everything else but an α-conditioned LFR made by the CLI, with its
+    α × NFE map and a latent map of every α and NFE of the sliders stored."""
+    from bfr_core.checkpoint import load_tensors
+    from bfr_core.latent_view import slider_settings
+    from bfr_core.sweep import load_alpha_map
+
+    root = Path("checkpoints/mnist-alpha")
+    pipe = Pipeline(root)
+    assert (
+        "lfr" not in pipe.bundle.shared_files() and pipe.bundle.shared_files()["base"].parent.name == "mnist"
+    )
+    assert pipe.bundle.alpha_range() == (0.0, 0.5)
+    card = pipe.bundle.meta["lfr"]
+    assert card["command"].startswith("python -m bfr_core") and card["steps"] == 2000
+    m = load_alpha_map(pipe.bundle)["map"]
+    assert m["alphas"] == [0.05, 0.1, 0.2, 0.3, 0.4, 0.5] and len(m["quality"]) == 6
+    assert m["second"] is not None and all(len(row) == len(m["nfes"]) for row in m["second"]["quality"])
+    _, meta = load_tensors(root / "latent_map.safetensors")
+    assert len(meta["settings"]) == len(slider_settings(pipe)) == 11 * 10 and meta["points"] == 400
+
+
 def test_shipped_mnist_wide_bundle_has_its_wider_refiners_and_stored_views():
     """mnist-wide: mnist's base, latents, DFR and extractors (shared.json) with GPU-trained wider LFRs, every
     model made by the CLI with its device and steps recorded, and the views the app shows stored."""

@@ -624,6 +624,36 @@ def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_exp
         callbacks.alpha_map("mnist")
 
 
+def test_the_alpha_map_calls_over_refinement_only_beyond_the_noise_floor(monkeypatch):
+    from app import callbacks
+
+    def stored(last):  # one α: best at 8 steps, then 10 steps scoring ``last``
+        row = [9.0, 6.0, 5.0, last]
+        best = {"alpha": 0.5, "nfe": 8, "quality": 5.0}
+        return {
+            "n": 1000,
+            "command": "bfr sweep --alphas 0.5",
+            "map": {
+                "metric": "fid",
+                "alphas": [0.5],
+                "nfes": [1, 4, 8, 10],
+                "base": 9.5,
+                "quality": [row],
+                "second": None,
+                "best": best,
+            }
+        }
+
+    monkeypatch.setattr(callbacks, "load_alpha_map", lambda bundle: stored(5.05))
+    assert "no over-refinement beyond noise" in callbacks.alpha_map("digits")[1]  # +1%: within 2%
+    monkeypatch.setattr(callbacks, "load_alpha_map", lambda bundle: stored(5.5))
+    assert "10 steps give 5.5: more NFE for less, over-refinement" in callbacks.alpha_map("digits")[1]
+    monkeypatch.undo()
+    text = callbacks.alpha_map("mnist-alpha")[1]  # the shipped MNIST map: flat from 8 to 10 steps
+    assert "α = 0.5 with 8 LFR Euler step(s), FID 5.69 against the base's 9.15" in text
+    assert "no over-refinement beyond noise" in text
+
+
 def test_a_stored_sweep_is_validated_before_it_is_shown(tmp_path):
     import json
     from types import SimpleNamespace
