@@ -165,6 +165,7 @@ if [ -n "${widened_from:-}" ]; then  # wider LFRs over a sibling's base: share a
   stage reflow-lfr $cli reflow-lfr --bundle "$out" --teacher-nfe 16 --pairs $pairs --steps ${REFLOW_STEPS:-16000} \
     --batch-size 128 $dev $resume
   stage latent-map $cli latent-map --bundle "$out"
+  stage overshoot $cli overshoot --bundle "$out"
   stage sweep $cli sweep --bundle "$out" --n ${EVAL_N:-2000} --seed 0
   stage worth-nfe $cli worth-nfe --bundle "$out" --n ${WORTH_N:-500} --seed 0
   record_times
@@ -175,7 +176,8 @@ if [ -n "${alpha_from:-}" ]; then  # an α-conditioned LFR over a sibling's base
   printf '%s\n' '{"description": "the mnist base with an α-conditioned 16-channel LFR (α in [0, 0.5]): the α × NFE over-refinement map", "dfr_clip": true}' > "$out/bundle.json"
   stage train-lfr $cli train-lfr --bundle "$out" --alpha-max 0.5 --alpha 0.2 --steps ${LFR_STEPS:-2000} --channels 16 \
     --batch-size 128 $resume
-  stage latent-map $cli latent-map --bundle "$out"
+  stage latent-map $cli latent-map --bundle "$out" --points 400
+  stage overshoot $cli overshoot --bundle "$out"
   stage alpha-map $cli sweep --bundle "$out" --n ${EVAL_N:-1000} --seed 0 --alphas 0.05 0.1 0.2 0.3 0.4 0.5
   record_times
   exit 0
@@ -211,6 +213,9 @@ else
 fi
 if [ -z "${SMOKE:-}" ]; then  # the Latents view's UMAP, fitted once and stored (numba compiles it: slow once)
   stage latent-map $cli latent-map --bundle "$out"
+  if [ "$has_classifier" = 1 ] || [ -n "$shared_from" ]; then  # image bundles (toy sets have no overshoot view)
+    stage overshoot $cli overshoot --bundle "$out"  # the Over-refinement tab's overshoot view, stored
+  fi
 fi
 stage evaluate $cli evaluate --bundle "$out" --n $eval_n --seed 0 --out "$out/evaluate_seed0.json"
 record_times
