@@ -641,7 +641,7 @@ def test_the_alpha_map_calls_over_refinement_only_beyond_the_noise_floor(monkeyp
                 "quality": [row],
                 "second": None,
                 "best": best,
-            }
+            },
         }
 
     monkeypatch.setattr(callbacks, "load_alpha_map", lambda bundle: stored(5.05))
