@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import threading
+import time
 
 import gradio as gr
 import torch
@@ -576,6 +577,19 @@ def trajectory(bundle, seed, base_nfe, refiner_nfe, t):
         "trajectories", t_bundle=bundle, t_seed=seed, t_base=base_nfe, t_nfe=refiner_nfe, t_time=t
     )
     return figures.png_file(figures.picture_rows(torch.stack(rows))), f"{text} · [link to this view]({link})"
+
+
+PLAY_FRAME_S = 0.2  # pause between the play button's frames (each frame is a picture, not a solve)
+
+
+@user_errors
+def play(bundle, seed, base_nfe, refiner_nfe):
+    """Play the solve: t from 0 to 1 in scrubber steps, streaming (t, picture, text) for each frame; the
+    paths are solved once (``cached_paths``), so a frame costs a picture."""
+    for k in range(round(1 / TIME_STEP) + 1):
+        t = round(k * TIME_STEP, 4)
+        yield (t, *trajectory.__wrapped__(bundle, seed, base_nfe, refiner_nfe, t))
+        time.sleep(PLAY_FRAME_S)
 
 
 def step_time(t, direction: int) -> float:

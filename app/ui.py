@@ -95,8 +95,8 @@ TEXT = {  # what each view shows and what to look for
         "**Scrub the solve.** The same 8 samples at time t of three paths: the base ODE from noise (t = "
         "0) to its samples (t = 1), the LFR's path in latent space (each latent decoded by the base), and"
         " the DFR's path from the base's samples to the refined ones. Bias is drift along the solve: with"
-        " few base steps, watch where the images depart. Each path changes only at its solver's grid "
-        "times."
+        " few base steps, watch where the images depart (drag t, step it, or ▶ play it from 0 to 1). Each "
+        "path changes only at its solver's grid times."
     ),
     "inspect": (
         "**One real image through the whole BFR idea.** A held-out test image is inverted through the "
@@ -277,12 +277,14 @@ def build_demo() -> gr.Blocks:
                     t_time = gr.Slider(0, 1, value=T["t"], step=callbacks.TIME_STEP, label="t")
                     t_back = gr.Button("◀ step")
                     t_fwd = gr.Button("step ▶")
+                    t_play = gr.Button("▶ play")
                     t_go = gr.Button("Solve", variant="primary")
                 t_img = gr.Image(label="base / LFR / DFR at time t", type="filepath", format="png")
                 t_md = gr.Markdown()
                 t_inputs = [t_bundle, t_seed, t_base, t_nfe, t_time]
                 t_triggers = [t_go.click, t_time.release, t_base.release, t_nfe.release, t_bundle.change]
                 on([*t_triggers, t_seed.submit], callbacks.trajectory, t_inputs, [t_img, t_md], "trajectory")
+                on([t_play.click], callbacks.play, t_inputs[:4], [t_time, t_img, t_md], "play")
                 for button, step in ((t_back, callbacks.step_back), (t_fwd, callbacks.step_forward)):
                     button.click(step, [t_time], [t_time], api_name=False, **COMPUTE).then(
                         callbacks.trajectory, t_inputs, [t_img, t_md], api_name=False, **COMPUTE

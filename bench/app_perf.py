@@ -151,6 +151,12 @@ def main() -> None:
             out = client.predict(*([DEFAULTS[0], seed] + DEFAULTS[2:]), api_name="/refine")
             return time.perf_counter() - t, pixels(out[1])
 
+        t = time.perf_counter()  # ▶ play streams the scrubber's frames: the first frame, then t = 1
+        job = client.submit("mnist", 0, 20, 4, api_name="/play")
+        next(iter(job))
+        play_first_frame = time.perf_counter() - t
+        job.result()
+        play_done = time.perf_counter() - t
         t = time.perf_counter()  # the bias lab streams its loss curves: the first update, then the end
         job = client.submit("checkerboard", 60, 250, "", api_name="/bias_lab")
         next(iter(job))
@@ -209,6 +215,8 @@ def main() -> None:
         "start_to_ready_s": round(start_s, 2),
         "views_mnist": views,
         "refine_16_digits_median_s": round(statistics.median(single), 3),
+        "play_mnist_first_frame_s": round(play_first_frame, 2),
+        "play_mnist_all_21_frames_s": round(play_done, 2),
         "bias_lab_checkerboard_first_update_s": round(lab_first_update, 2),
         "bias_lab_checkerboard_done_s": round(lab_done, 2),
         "latents_first_fit_s": round(first_latents, 2),
@@ -240,6 +248,8 @@ def main() -> None:
         )
         + "| Refine, 16 digits samples, default settings, computed each time (median of 10) | "
         f"{report['refine_16_digits_median_s']} s |\n"
+        f"| Trajectories ▶ play, MNIST (21 frames, 0.2 s apart): first frame / last frame | "
+        f"{report['play_mnist_first_frame_s']} s / {report['play_mnist_all_21_frames_s']} s |\n"
         f"| Bias lab, checkerboard (not warmed): first streamed loss curves / every panel | "
         f"{report['bias_lab_checkerboard_first_update_s']} s / {report['bias_lab_checkerboard_done_s']} s |\n"
         f"| Latents, digits: first view (stored map) | {report['latents_first_fit_s']} s |\n"

@@ -282,6 +282,17 @@ def test_drift_from_base_is_each_samples_rms_change_from_row_0():
     assert drift_from_base(rows).tolist() == [[1.0, 3.0], [0.0, 1.0]]
 
 
+def test_play_streams_every_scrubber_frame_from_0_to_1_as_the_scrubber_draws_it(monkeypatch):
+    monkeypatch.setattr(callbacks, "PLAY_FRAME_S", 0.0)
+    frames = list(callbacks.play("digits", 0, 20, 4))
+    assert [t for t, *_ in frames] == [round(0.05 * k, 4) for k in range(21)]
+    for t, png, text in frames[::5]:  # each frame is the scrubber's picture at that t
+        want_png, want_text = callbacks.trajectory("digits", 0, 20, 4, t)
+        assert text == want_text and np.array_equal(pixels(png), pixels(want_png))
+    with pytest.raises(gr.Error, match="not an image bundle"):
+        list(callbacks.play("moons", 0, 20, 4))
+
+
 def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
     png, text = callbacks.overshoot("digits", 0.2, 1.5)
     assert pixels(png).shape[0] < pixels(png).shape[1]  # three rows of 16 samples

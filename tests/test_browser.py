@@ -156,3 +156,27 @@ def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
         body = page.locator("body").inner_text()
         assert "Error" not in body and "LFR **" not in body  # rendered Markdown, not raw
         page.screenshot(path=str(ARTIFACTS / "app_lab_my_points.png"), full_page=True)
+
+
+def test_the_trajectory_scrubber_steps_and_plays_the_solve(server):
+    """A link opens Trajectories; Solve draws t = 1, step ▶ wraps to t = 0, ▶ play streams the frames up to
+    t = 1 (several distinct t seen on the way)."""
+    import re
+    import time
+
+    with browser_page(1100) as page:
+        page.goto(server + "?tab=trajectories&t_bundle=digits", wait_until="networkidle")
+        page.get_by_role("button", name="Solve").click()
+        page.wait_for_function("document.body.innerText.includes('t = 1.00 · rows')", timeout=120_000)
+        page.get_by_role("button", name="step ▶").click()
+        page.wait_for_function("document.body.innerText.includes('t = 0.00 · rows')", timeout=60_000)
+        page.get_by_role("button", name="▶ play").click()
+        seen, deadline = set(), time.time() + 120
+        while time.time() < deadline:
+            seen.update(re.findall(r"t = (\d\.\d\d) · rows", page.locator("body").inner_text()))
+            if "1.00" in seen and len(seen) >= 4:
+                break
+            time.sleep(0.05)
+        assert "1.00" in seen and len(seen) >= 4, seen  # the play went through frames to the end
+        assert "Error" not in page.locator("body").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "app_trajectory_play.png"), full_page=True)
