@@ -13,7 +13,6 @@ all the refined draws. Another setting (an α off the grid) is fitted live on th
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 import numpy as np
@@ -158,13 +157,18 @@ def map_setting(pipe, alpha: float | None = None, lfr_nfe: int | None = None) ->
     defaults; RK4 when the NFE is a multiple of 4, else Euler), or None for a bundle without an LFR."""
     from .ode import solver_for_nfe
     from .pipeline import Settings
+    from .sweep import lfr_fingerprint
 
     if not pipe.bundle.has("lfr"):
         return None
     solver = None if lfr_nfe is None else solver_for_nfe(lfr_nfe)
     s = pipe.resolve(Settings(mode="lfr", alpha=alpha, lfr_solver=solver, lfr_nfe=lfr_nfe))
-    lfr_file = hashlib.sha256(pipe.bundle.file("lfr").read_bytes()).hexdigest()[:16]
-    return {"alpha": s.alpha, "lfr_solver": s.lfr_solver, "lfr_nfe": s.lfr_nfe, "lfr_sha256": lfr_file}
+    return {
+        "alpha": s.alpha,
+        "lfr_solver": s.lfr_solver,
+        "lfr_nfe": s.lfr_nfe,
+        "lfr_sha256": lfr_fingerprint(pipe.bundle),
+    }
 
 
 def slider_settings(pipe) -> list[dict]:

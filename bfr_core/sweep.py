@@ -65,6 +65,12 @@ def file_sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def lfr_fingerprint(bundle) -> str:
+    """The first 16 hex digits of the bundle's LFR file's SHA-256: what stored views record, so a retrained
+    LFR makes them stale."""
+    return file_sha256(bundle.file("lfr"))[:16]
+
+
 def same_metrics(a: dict, b: dict, rel: float = 1e-4) -> bool:
     """Equal keys, and every value equal to a relative ``rel`` (lists: element by element)."""
 
@@ -299,7 +305,6 @@ def overshoot_tensors(
 
     Returns (tensors {"base": (shown, ...), "factors": (F, shown, ...)}, meta {"factors", "quality"
     (base first, then per factor), "nfe", "metric", "n", "seed", "alpha", "lfr_sha256"})."""
-    import hashlib
 
     r = lfr_overshoots(pipe, score, n, seed, OVERSHOOT_FACTORS)
     rows = [r["factors"][f] for f in OVERSHOOT_FACTORS]
@@ -312,7 +317,7 @@ def overshoot_tensors(
         "n": n,
         "seed": seed,
         "alpha": pipe.resolve(Settings(mode="lfr")).alpha,
-        "lfr_sha256": hashlib.sha256(pipe.bundle.file("lfr").read_bytes()).hexdigest()[:16],
+        "lfr_sha256": lfr_fingerprint(pipe.bundle),
     }
     return tensors, meta
 
@@ -320,7 +325,6 @@ def overshoot_tensors(
 def load_overshoot(pipe: Pipeline, n: int, seed: int, alpha: float | None) -> dict | None:
     """The bundle's stored overshoot view in ``lfr_overshoots``' form (images: the first shown), or None
     when it has none, or one of other draws, another α (None: the LFR's own) or another LFR file."""
-    import hashlib
 
     from .checkpoint import CheckpointError, load_tensors
 
@@ -328,7 +332,7 @@ def load_overshoot(pipe: Pipeline, n: int, seed: int, alpha: float | None) -> di
     if f is None or not pipe.bundle.has("lfr"):
         return None
     tensors, meta = load_tensors(f)
-    lfr_file = hashlib.sha256(pipe.bundle.file("lfr").read_bytes()).hexdigest()[:16]
+    lfr_file = lfr_fingerprint(pipe.bundle)
     same_alpha = alpha is None or abs(alpha - meta.get("alpha", float("nan"))) < 1e-9
     if (meta.get("n"), meta.get("seed"), meta.get("lfr_sha256")) != (n, seed, lfr_file) or not same_alpha:
         return None
