@@ -367,13 +367,19 @@ def settings_from(args) -> Settings:
 
 
 def cmd_sample(args):
+    """Draw --n samples; under torchrun each rank runs its rows of the batch (the same prior, labels
+    and refiner noise as one process draws) and rank 0 gathers them and writes the file."""
     pipe = Pipeline(Bundle(args.bundle).flows_to(resolve_device(args.device)))
-    st = pipe.run(args.n, args.seed, settings_from(args), label=args.label)
+    rows = distributed.rows_of(args.n) if distributed.launched() else None
+    st = pipe.run(args.n, args.seed, settings_from(args), label=args.label, rows=rows)
+    final = distributed.gather_rows(st.final, args.n)
+    if not distributed.is_main():
+        return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npy":  # the raw samples, for anyone's own metric
-        np.save(args.out, st.final.float().numpy())
+        np.save(args.out, final.float().numpy())
     else:
-        picture(st.final).save(args.out)
+        picture(final).save(args.out)
     print(f"wrote {args.out}: {args.n} samples, mode {st.settings.mode}, NFE {st.nfe}")
 
 
@@ -407,9 +413,14 @@ def cmd_evaluate(args):
 
 
 # ----------------------------------------------------------------------------- parser
+# torchrun's own parser reads an abbreviated "--n" after "-m bfr_core" as its --nnodes/--nproc_per_node
+# ("ambiguous option"), so every --n has a spelling torchrun leaves alone.
+COUNT_ALIAS = ("--count",)
+
+
 def add_draw_args(p, n: int) -> None:
     """--n (how many samples) and --seed (which prior draws), for commands that sample and measure."""
-    p.add_argument("--n", type=positive_int, default=n)
+    p.add_argument("--n", *COUNT_ALIAS, type=positive_int, default=n)
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -479,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "invert", "invert real training data: z_b = G⁻¹(x), cached in latents.safetensors", cmd_invert
     )
-    p.add_argument("--n", type=positive_int, default=None, help="images to invert (default all)")
+    p.add_argument(
+        "--n", *COUNT_ALIAS, type=positive_int, default=None, help="images to invert (default all)"
+    )
     add_name_arg(p, "latents")
     add_sampling_args(p, "rk4", 20)
     p.add_argument("--chunk", type=positive_int, default=2000, help="images per saved step (resumable)")
@@ -500,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
         "store a few test images in the bundle, for the app's Inspect tab without a dataset",
         cmd_examples,
     )
-    p.add_argument("--n", type=positive_int, default=256)
+    p.add_argument("--n", *COUNT_ALIAS, type=positive_int, default=256)
 
     p = command(
         "latent-map",
@@ -556,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
         "integrate the LFR past t = 1 at every factor of the app's slider and store the view in the bundle",
         cmd_overshoot,
     )
-    p.add_argument("--n", type=positive_int, default=200, help="samples scored (the app's view: 200)")
+    p.add_argument(
+        "--n", *COUNT_ALIAS, type=positive_int, default=200, help="samples scored (the app's view: 200)"
+    )
     p.add_argument("--seed", type=int, default=1, help="prior draws (the app's view: seed 1)")
     add_device_args(p)
 
@@ -605,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-DISTRIBUTED_COMMANDS = ("train-base", "train-classifier", "invert") + tuple(
+DISTRIBUTED_COMMANDS = ("train-base", "train-classifier", "invert", "sample") + tuple(
     r.command for r in REFINERS.values()
 )
 

@@ -338,8 +338,9 @@ class Pipeline:
             s: resolved settings (``Pipeline.resolve``).
             generator: feeds any noise the refiner draws (the noise-injection one), so a result never
                 depends on process-wide random state.
-            ode: ``return_trajectory`` (every solver step's state too) and ``t1`` (integrate to this time;
-                past 1 the field is extrapolated: the overshoot view), as :meth:`Refiner.apply` takes them.
+            ode: ``return_trajectory`` (every solver step's state too), ``t1`` (integrate to this time;
+                past 1 the field is extrapolated: the overshoot view) and ``share`` (x is some rows of a
+                larger batch), as :meth:`Refiner.apply` takes them.
 
         Returns:
             ODEResult: the refined batch, the NFE used, the solver and the trajectory when asked.
@@ -361,6 +362,7 @@ class Pipeline:
         label: int | None = None,
         z: torch.Tensor | None = None,
         base: torch.Tensor | None = None,
+        rows: slice | None = None,
     ) -> Stages:
         """Run base + refiners for ``n`` samples of prior seed ``seed`` (or the given ``z``).
 
@@ -372,6 +374,8 @@ class Pipeline:
             z: prior latents to use instead of drawing them.
             base: G(z) already computed for this ``z`` at the same base settings, so that comparing
                 several refiner settings on one batch does not regenerate it.
+            rows: run only these rows of the ``n`` (a torchrun rank's share): the prior, the labels and
+                any refiner noise are drawn for all ``n`` and sliced, so the rows equal those of one run.
 
         Returns:
             Stages: z, labels, the base samples G(z), the refined latents and G(z_refined) when an LFR
@@ -382,6 +386,11 @@ class Pipeline:
         s = self.resolve(settings or Settings())
         labels = self.labels_for(n, label)
         z = self.prior(n, seed) if z is None else z
+        share = None
+        if rows is not None:
+            share = (n, rows)
+            z, labels = z[rows], None if labels is None else labels[rows]
+            base = None if base is None else base[rows]
         if base is None:
             made = self.generate(z, labels, s)
             base, nfe_base = made.x, made.nfe
@@ -392,11 +401,11 @@ class Pipeline:
         x = base
         for r in s.refiners():
             if r.space == "latent":
-                res = self.refine("latent", z, labels, s, generator)
+                res = self.refine("latent", z, labels, s, generator, share=share)
                 st.z_refined, st.nfe[r.stage] = res.x, res.nfe
                 st.x_from_refined = x = self.generate(st.z_refined, labels, s).x
             else:
-                res = self.refine("data", x, labels, s, generator)
+                res = self.refine("data", x, labels, s, generator, share=share)
                 x, st.nfe[r.stage] = res.x, res.nfe
         st.final = x
         return st

@@ -7,23 +7,38 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
 from bfr_core.checkpoint import load_model
+from bfr_core.pipeline import Bundle, Pipeline, Settings
+
+DIGITS = Path(__file__).resolve().parents[1] / "checkpoints" / "digits"
 
 TOLERANCE = 1e-4  # float sums in another order (two half-batch gradients averaged) drift by ~1e-6 here
 
 
+def bfr(processes: int, command: str) -> list[str]:
+    """The command line of ``python -m bfr_core --quiet COMMAND``, under torchrun with 2+ processes."""
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    return launcher + ["-m", "bfr_core", "--quiet", command]
+
+
 def train(out, steps: int, processes: int, *extra, wait: bool = True):
-    launcher = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={processes}",
+    cmd = bfr(processes, "train-base") + [
+        "--dataset",
+        "moons",
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+        *extra,
     ]
-    cmd = (launcher if processes > 1 else [sys.executable]) + ["-m", "bfr_core", "--quiet", "train-base"]
-    cmd += ["--dataset", "moons", "--steps", str(steps), "--batch-size", "64", "--out", str(out), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if not wait:
         return subprocess.Popen(
@@ -89,8 +104,54 @@ def test_a_killed_two_process_run_resumes_where_it_stopped(tmp_path):
     assert torch.isfinite(next(iter(resumed.state_dict().values()))).all()
 
 
-def test_commands_that_do_not_train_refuse_to_run_under_torchrun(tmp_path, monkeypatch):
+def test_commands_that_do_not_shard_refuse_to_run_under_torchrun(tmp_path, monkeypatch, capsys):
     from bfr_core.cli import main
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["sample", "--bundle", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
+    assert main(["evaluate", "--bundle", str(tmp_path), "--out", str(tmp_path / "x.json")]) == 2
+    assert "evaluate runs as one process; under torchrun only" in capsys.readouterr().err
+
+
+def sample(out: Path, processes: int, *settings) -> np.ndarray:
+    cmd = bfr(processes, "sample") + [
+        "--bundle",
+        str(DIGITS),
+        "--count",
+        "7",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        *settings,
+    ]
+    done = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return np.load(out)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [("--mode", "lfr+dfr"), ("--mode", "dfr", "--dfr-variant", "noise")],
+    ids=["lfr+dfr", "noise-injection"],
+)
+def test_sample_under_two_processes_gathers_the_rows_one_process_draws(tmp_path, settings):
+    """7 samples over 2 ranks (4 + 3 rows): the same prior, balanced labels and refiner noise, gathered
+    in order; only the batch split differs, so the floats agree to the networks' rounding."""
+    one = sample(tmp_path / "one.npy", 1, *settings)
+    two = sample(tmp_path / "two.npy", 2, *settings)
+    assert one.shape == two.shape == (7, 1, 8, 8)
+    assert np.abs(one - two).max() < TOLERANCE
+
+
+def test_sharded_pipeline_rows_equal_the_whole_batchs_rows():
+    """In one process: running rows 2..5 of a batch of 6 gives those rows of the whole run (noise refiner
+    included: its ε is the whole batch's ε at those rows)."""
+    pipe = Pipeline(Bundle(DIGITS))
+    s = Settings(mode="lfr+dfr", dfr_variant="noise")
+    whole = pipe.run(6, 11, s)
+    part = pipe.run(6, 11, s, rows=slice(2, 5))
+    assert torch.equal(part.labels, whole.labels[2:5]) and torch.equal(part.z, whole.z[2:5])
+    assert torch.allclose(part.final, whole.final[2:5], atol=1e-5)
+    assert not torch.allclose(whole.final[2:5], whole.final[:3], atol=1e-2)  # rows differ from each other

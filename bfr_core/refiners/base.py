@@ -61,6 +61,7 @@ class Refiner:
         generator: torch.Generator,
         return_trajectory: bool = False,
         t1: float = 1.0,
+        share: tuple[int, slice] | None = None,
     ) -> ODEResult:
         """F(x): the refiner's flow integrated from t = 0 to ``t1`` (1: as trained) with ``nfe`` evaluations.
 
@@ -71,6 +72,9 @@ class Refiner:
             generator: the source of any randomness the refiner draws (none for LFR and DFR).
             t1: where the integration stops; past 1 it extrapolates the field beyond its training
                 range (the Over-refinement view's overshoot).
+            share: ``(total, rows)`` when ``x`` is only rows ``rows`` of a batch of ``total`` (a torchrun
+                rank's part of ``bfr sample``): noise is drawn for the whole batch and sliced, so the rows
+                equal one process's run of the whole batch.
         Returns:
             ODEResult with the refined rows, the NFE spent and optionally the trajectory.
         """

@@ -150,14 +150,16 @@ def train(args) -> None:
 
 
 class DataFlowRefiner(Refiner):
-    def apply(self, bundle, x, labels, alpha, solver, nfe, generator, return_trajectory=False, t1=1.0):
+    def apply(
+        self, bundle, x, labels, alpha, solver, nfe, generator, return_trajectory=False, t1=1.0, share=None
+    ):
         """F(x), clipped to the pixel range [-1, 1] when the bundle's card says ``"dfr_clip": true``.
 
         A few DFR steps can overshoot the range (on MNIST 75% of pixels end below −1, where real images
         never go), which the independent metric punishes; on digits the clip hurts instead. So it is a
         per-bundle choice made on held-out training images (README: the bias zoo).
         """
-        res = super().apply(bundle, x, labels, alpha, solver, nfe, generator, return_trajectory, t1)
+        res = super().apply(bundle, x, labels, alpha, solver, nfe, generator, return_trajectory, t1, share)
         if bundle.card.get("dfr_clip"):  # the path too, so that its last frame is the refined image
             path = None if res.trajectory is None else res.trajectory.clamp(*IMAGE_RANGE)
             res = replace(res, x=res.x.clamp(*IMAGE_RANGE), trajectory=path)

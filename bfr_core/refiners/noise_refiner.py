@@ -59,11 +59,14 @@ def train(args) -> None:
 
 class NoiseInjectionRefiner(Refiner):
     def apply(
-        self, bundle, x, labels, alpha, solver, nfe, generator, return_trajectory=False, t1=1.0
+        self, bundle, x, labels, alpha, solver, nfe, generator, return_trajectory=False, t1=1.0, share=None
     ) -> ODEResult:
-        """F(x + τ·ε) with ε drawn from ``generator`` and τ the noise level the model was trained at."""
+        """F(x + τ·ε) with ε drawn from ``generator`` and τ the noise level the model was trained at;
+        for a ``share`` (total, rows) of a batch, ε is the whole batch's noise at those rows."""
         tau = float(bundle.meta[self.name]["noise_level"])
-        noised = x + tau * torch.randn(x.shape, generator=generator)
+        total, rows = share if share is not None else (len(x), slice(None))
+        eps = torch.randn((total, *x.shape[1:]), generator=generator)[rows]
+        noised = x + tau * eps
         return super().apply(bundle, noised, labels, alpha, solver, nfe, generator, return_trajectory, t1)
 
     def add_command(self, sub, parents):
