@@ -25,7 +25,7 @@ from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import cached_bias_lab
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
-from bfr_core.roundtrip import bias_meter, round_trip
+from bfr_core.roundtrip import bias_meter, decode_latent, round_trip
 from bfr_core.trajectories import frame_index, pipeline_paths
 from bfr_core.sweep import (
     OVERSHOOT_STEP,
@@ -489,6 +489,39 @@ def cached_bias_meter(bundle: str, solver: str, nfe: int) -> dict:
     return bias_meter(registry.pipeline(bundle), x[:METER_IMAGES], y[:METER_IMAGES], solver, nfe)
 
 
+def round_trip_strip(bundle: str, rt, first: str, itself: int | None = None) -> tuple[torch.Tensor, str]:
+    """The round trip as one picture row — the real image (when known), G(z_b), G(F_LFR(z_b)) and the
+    real image's nearest training images (``itself``: its own index in the training set, left out) —
+    and the row's caption, ``first`` naming the real image."""
+    strip = ([rt.image] if rt.image is not None else []) + [rt.regenerated]
+    captions = (f"{first} · " if rt.image is not None else "") + "G(z_b) regenerated"
+    if rt.lfr_regenerated is not None:
+        strip.append(rt.lfr_regenerated)
+        captions += " · G(F_LFR(z_b)): the LFR moves this latent too"
+    train = registry.training_images(bundle)
+    if train is not None and rt.image is not None:
+        dist = torch.cdist(rt.image.flatten(1), train.flatten(1))[0]
+        if itself is not None:
+            dist[itself] = math.inf
+        strip += [train[j : j + 1] for j in dist.topk(NEAREST, largest=False).indices.tolist()]
+        captions += f" · its {NEAREST} nearest {'other ' if itself is not None else ''}training images"
+    else:
+        captions += " · (nearest training images: the dataset is not on disk)"
+    return torch.cat(strip)[None], captions
+
+
+def latent_line(rt, solver: str, nfe: int, shell_width: float) -> str:
+    """The inverted latent's statistics and, with the real image, its reconstruction error."""
+    st = rt.latent_stats
+    text = (
+        f"Inverted latent z_b = G⁻¹(x) ({solver}, {nfe} NFE): mean {st['mean']:+.3f}, std {st['std']:.3f}, "
+        f"‖z‖/√d **{st['norm_per_dim']:.3f}** (N(0, I): 1 ± {shell_width:.3f})."
+    )
+    if rt.reconstruction_error is not None:
+        text += f" Reconstruction error |G(z_b) − x| = **{rt.reconstruction_error:.4f}** per pixel."
+    return text
+
+
 @user_errors
 def inspect_example(bundle, index, solver, nfe, alpha):
     """The round-trip inspector for one shipped test image, and the bias meter at the same solver and NFE."""
@@ -501,24 +534,10 @@ def inspect_example(bundle, index, solver, nfe, alpha):
     grid_steps(solver, nfe)  # a ValueError naming a solver/NFE mismatch
     a = as_alpha(alpha) if pipe.bundle.alpha_range() else None
     rt = round_trip(pipe, x[i : i + 1], int(y[i]), solver, nfe, alpha=a)
-    strip = [rt.image, rt.regenerated] + ([rt.lfr_regenerated] if rt.lfr_regenerated is not None else [])
-    captions = "real test image · G(G⁻¹(x)) regenerated" + (
-        " · G(F_LFR(G⁻¹(x))): the LFR moves this latent too" if rt.lfr_regenerated is not None else ""
-    )
-    train = registry.training_images(bundle)
-    if train is not None:
-        dist = torch.cdist(x[i : i + 1].flatten(1), train.flatten(1))[0]
-        strip += [train[j : j + 1] for j in dist.topk(NEAREST, largest=False).indices.tolist()]
-        captions += f" · its {NEAREST} nearest training images"
-    else:
-        captions += " · (nearest training images: the dataset is not on disk)"
-    st = rt.latent_stats
+    strip, captions = round_trip_strip(bundle, rt, "real test image")
     meter = cached_bias_meter(bundle, solver, nfe)
     text = (
-        f"**{captions}**\n\n"
-        f"Inverted latent z_b = G⁻¹(x) ({solver}, {nfe} NFE): mean {st['mean']:+.3f}, std {st['std']:.3f}, "
-        f"‖z‖/√d **{st['norm_per_dim']:.3f}** (N(0, I): 1 ± {meter['shell_width']:.3f}). "
-        f"Reconstruction error |G(z_b) − x| = **{rt.reconstruction_error:.4f}** per pixel.\n\n"
+        f"**{captions}**\n\n{latent_line(rt, solver, nfe, meter['shell_width'])}\n\n"
         f"**Bias meter** ({METER_IMAGES} real images inverted the same way): energy distance to N(0, I) "
         f"**{meter['energy_to_prior']:.3f}**, RMS of the latents {meter['rms']:.3f} (the prior's is 1)."
     )
@@ -534,7 +553,46 @@ def inspect_example(bundle, index, solver, nfe, alpha):
         "inspect", i_bundle=bundle, i_index=index, i_solver=solver, i_nfe=nfe, i_alpha=alpha
     )
     text += f"\n\n[link to this view]({link})"
-    return figures.png_file(figures.picture_rows(torch.cat(strip)[None])), text, hist
+    return figures.png_file(figures.picture_rows(strip)), text, hist
+
+
+@user_errors
+def inspect_latent(bundle, index, alpha, lfr_nfe):
+    """The round-trip inspector for biased latent ``index`` of the bundle's cache (a ring clicked on the
+    latent map): training image ``index``, which the base inverted to it when the bundle was built, the
+    latent decoded back, its LFR refinement at the Latents tab's α and NFE, and the nearest other
+    training images. No inversion runs: the latent is the cached one, the very point on the map."""
+    pipe = registry.pipeline(bundle)
+    lat = pipe.bundle.latents
+    if lat is None:
+        raise ValueError(f"bundle {bundle!r} has no cached latents (latents.safetensors) to inspect")
+    i = as_int(index, "biased latent", 0, len(lat["z"]) - 1)
+    a = as_alpha(alpha) if pipe.bundle.alpha_range() else None
+    nfe = as_int(lfr_nfe, "LFR NFE", 1, MAX_NFE) if pipe.bundle.has("lfr") else None
+    meta = pipe.bundle.meta["latents"]
+    solver, inv_nfe = meta.get("solver", "rk4"), int(meta.get("nfe", 20))
+    train = registry.training_images(bundle)
+    image = train[i : i + 1] if train is not None and i < len(train) else None
+    label = int(lat["y"][i])
+    rt = decode_latent(pipe, lat["z"][i : i + 1], label, solver, inv_nfe, a, nfe, image=image)
+    d = lat["z"][i].numel()
+    text = (
+        f"**Biased latent #{i}** (class {label}): training image #{i}, inverted by the base when the bundle "
+        f"was built. {latent_line(rt, solver, inv_nfe, (2 * d) ** -0.5)}"
+    )
+    link = urlstate.share_link("latents", l_bundle=bundle, l_alpha=alpha, l_nfe=lfr_nfe, l_pick=i)
+    if len(pipe.bundle.shape) != 3:  # 2-D points: the numbers are the picture
+        points = {"x": image, "G(z_b)": rt.regenerated, "G(F_LFR(z_b))": rt.lfr_regenerated}
+        text += " " + ", ".join(
+            f"{k} = ({float(v[0, 0]):+.3f}, {float(v[0, 1]):+.3f})"
+            for k, v in points.items()
+            if v is not None
+        )
+        return None, f"{text}\n\n[link to this view]({link})"
+    strip, captions = round_trip_strip(bundle, rt, f"training image #{i}", itself=i)
+    return figures.png_file(
+        figures.picture_rows(strip)
+    ), f"**{captions}**\n\n{text}\n\n[link to this view]({link})"
 
 
 TRAJECTORY_SAMPLES = 8

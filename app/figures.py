@@ -64,15 +64,20 @@ def class_histogram(hist_base, hist_refined) -> go.Figure:
     return fig
 
 
-def class_points(xy, labels, name: str, what: str, size: int, symbol: str) -> go.Scattergl:
-    """2-D points coloured by class, each hover naming what it is and its class."""
+def class_points(xy, labels, name: str, what: str, size: int, symbol: str, numbered: bool = False):
+    """2-D points coloured by class, each hover naming what it is and its class; ``numbered`` points
+    carry their row number as ``customdata`` (what a click on the latent map reports) and in the hover."""
+    text = [f"{what}, class {int(c)}" for c in labels]
+    if numbered:
+        text = [f"{t} · #{i}: click to inspect" for i, t in enumerate(text)]
     return go.Scattergl(
         x=xy[:, 0],
         y=xy[:, 1],
         mode="markers",
         name=name,
         marker=dict(size=size, color=[PALETTE[int(c) % 10] for c in labels], symbol=symbol),
-        text=[f"{what}, class {int(c)}" for c in labels],
+        text=text,
+        customdata=list(range(len(labels))) if numbered else None,
         hoverinfo="text",
     )
 
@@ -90,7 +95,7 @@ def latent_scatter(prior_xy, biased_xy, biased_labels, refined_xy, refined_label
         )
     )
     name = "biased latents G⁻¹(real)"
-    fig.add_trace(class_points(biased_xy, biased_labels, name, "real image", 5, "circle-open"))
+    fig.add_trace(class_points(biased_xy, biased_labels, name, "real image", 5, "circle-open", numbered=True))
     if refined_xy is not None:
         fig.add_trace(class_points(refined_xy, refined_labels, "LFR-refined latents", "LFR latent", 7, "x"))
     fig.update_layout(

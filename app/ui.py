@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from bfr_core.data import TOY_SETS
@@ -12,6 +14,8 @@ from bfr_core.ode import FIXED_SOLVERS
 from . import callbacks, registry, urlstate
 from .callbacks import MY_POINTS
 from .service import COMPUTE
+
+LATENT_CLICK_JS = (Path(__file__).parent / "latent_click.js").read_text(encoding="utf-8")
 
 METHOD_TEXT = """
 ### Generative bias
@@ -89,7 +93,9 @@ TEXT = {  # what each view shows and what to look for
         "*neighbours*: where the LFR moves each draw less than the gap to any real latent (on mnist at 4 "
         "RK4 steps), a cross sits by its own grey draw even though the refined cloud *as a whole* now "
         "matches the biased one; at 1 Euler step every cross collapses into one clump. The histogram of "
-        "‖z‖/√d and the energy distances below are the faithful view of where the refined latents sit."
+        "‖z‖/√d and the energy distances below are the faithful view of where the refined latents sit. "
+        "**Click a ring** to see the real image behind it, its latent decoded back, that latent moved by "
+        "the LFR, and its nearest training images."
     ),
     "trajectories": (
         "**Scrub the solve.** The same 8 samples at time t of three paths: the base ODE from noise (t = "
@@ -154,6 +160,8 @@ def build_demo() -> gr.Blocks:
     first = bundles[0][1]
     ranges = [registry.pipeline(b).bundle.alpha_range() for _, b in bundles]
     alpha_max = max((r[1] for r in ranges if r is not None), default=0.5)  # the widest α-conditioned LFR
+    cached = [registry.pipeline(b).bundle.latents for _, b in bundles]
+    pick_max = max((len(c["z"]) for c in cached if c is not None), default=1) - 1  # a biased latent's #
 
     with gr.Blocks(title="BFR Explorer", analytics_enabled=False) as demo:
         gr.Markdown(TEXT["title"])
@@ -243,7 +251,20 @@ def build_demo() -> gr.Blocks:
                     l_bundle, l_alpha = bundle_and_alpha(bundles, alpha_max)
                     l_nfe = gr.Slider(MAP_NFES[0], MAP_NFES[-1], value=4, step=1, label="LFR NFE")
                     l_btn = gr.Button("Show latents", variant="primary")
-                l_plot = gr.Plot(label="latents")
+                l_plot = gr.Plot(label="latents", elem_id="latent-map")
+                with gr.Row():
+                    l_pick = gr.Number(
+                        value=0,
+                        precision=0,
+                        minimum=0,
+                        maximum=pick_max,
+                        label="biased latent # (click a ring on the map, or type its number)",
+                        elem_id="latent-pick",
+                    )
+                    l_pick_go = gr.Button("Inspect this latent", elem_id="latent-pick-go")
+                with gr.Row():
+                    l_pick_img = gr.Image(label="its round trip", type="filepath", format="png")
+                    l_pick_md = gr.Markdown()
                 with gr.Row():
                     l_norms = gr.Plot(label="‖z‖/√d")
                     l_var = gr.Plot(label="where the bias lives")
@@ -255,6 +276,13 @@ def build_demo() -> gr.Blocks:
                     l_inputs,
                     l_outputs,
                     "latents",
+                )
+                on(
+                    [l_pick_go.click, l_pick.submit],
+                    callbacks.inspect_latent,
+                    [l_bundle, l_pick, l_alpha, l_nfe],
+                    [l_pick_img, l_pick_md],
+                    "inspect_latent",
                 )
 
             with gr.Tab("Trajectories", id=TAB_IDS["Trajectories"]):
@@ -406,7 +434,7 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(METHOD_TEXT)
         controls = {
             **dict(zip(callbacks.REFINE_FIELDS, inputs)),
-            **{"l_bundle": l_bundle, "l_alpha": l_alpha, "l_nfe": l_nfe},
+            **{"l_bundle": l_bundle, "l_alpha": l_alpha, "l_nfe": l_nfe, "l_pick": l_pick},
             **{"t_bundle": t_bundle, "t_seed": t_seed, "t_base": t_base, "t_nfe": t_nfe, "t_time": t_time},
             **{
                 "i_bundle": i_bundle,
@@ -421,6 +449,8 @@ def build_demo() -> gr.Blocks:
         demo.url_controls = controls  # for the tests
         # a shared link (?tab=latents&l_nfe=2…) restores every control and the tab, then Refine draws
         restore = urlstate.restorer(controls, list(TAB_IDS.values()))
+        # in the page: a click on a ring of the latent map inspects that biased latent
+        demo.load(None, None, None, js=LATENT_CLICK_JS, api_name=False, **COMPUTE)
         demo.load(restore, None, [*controls.values(), tabs], api_name=False, **COMPUTE).then(
             callbacks.refine, inputs, outputs, api_name=False, **COMPUTE
         )

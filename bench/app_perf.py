@@ -55,6 +55,18 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
         ["mnist-alpha", 0, 0.5, 10],
     ),
     (
+        "Latents: a clicked ring's round trip, MNIST (#5, then #956)",
+        "/inspect_latent",
+        ["mnist", 5, 0.2, 4],
+        ["mnist", 956, 0.2, 4],
+    ),
+    (
+        "Latents: a clicked latent, moons (2-D; #3, then #10)",
+        "/inspect_latent",
+        ["moons", 3, 0.2, 4],
+        ["moons", 10, 0.2, 4],
+    ),
+    (
         "Trajectories (solve, then scrub t)",
         "/trajectory",
         ["mnist", 0, 20, 4, 1.0],

@@ -2,7 +2,8 @@
 
 Round trip: a held-out image x is inverted, z_b = G⁻¹(x) (the base ODE from t = 1 back to 0), and
 decoded again, x̂ = G(z_b); the reconstruction error |x̂ − x| says how faithful the inversion is at
-that solver and NFE. The LFR then moves z_b as it moves any latent, G(F_LFR(z_b)).
+that solver and NFE. The LFR then moves z_b as it moves any latent, G(F_LFR(z_b)). A latent inverted
+earlier (a biased latent of the bundle's cache, clicked on the latent map) takes the second half only.
 
 Bias meter: invert a batch of real images and compare their latents with N(0, I): in d dimensions a
 Gaussian draw has ‖z‖/√d concentrated near 1 (a shell of width ≈ 1/√(2d)); biased latents sit
@@ -22,7 +23,7 @@ import torch
 from .checkpoint import CheckpointError, load_tensors, save_tensors
 from .latent_view import norm_per_dim
 from .metrics import energy_distance
-from .ode import flow_map, invert
+from .ode import flow_map, invert, solver_for_nfe
 
 EXAMPLES_FILE = "examples.safetensors"
 
@@ -45,10 +46,10 @@ def load_examples(bundle) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 @dataclass
 class RoundTrip:
-    image: torch.Tensor  # (1, C, H, W)
+    image: torch.Tensor | None  # (1, C, H, W); None when only the latent is known
     latent: torch.Tensor  # z_b = G⁻¹(x)
     regenerated: torch.Tensor  # G(z_b)
-    reconstruction_error: float  # mean |G(z_b) − x| per pixel
+    reconstruction_error: float | None  # mean |G(z_b) − x| per pixel (None without the image)
     lfr_regenerated: torch.Tensor | None  # G(F_LFR(z_b))
     latent_stats: dict  # mean, std, ‖z‖/√d of z_b
 
@@ -61,20 +62,44 @@ def round_trip(pipe, x: torch.Tensor, label, solver: str, nfe: int, alpha: float
         pipe: a Pipeline; label: its class (conditional bases) or None.
         solver, nfe: the base ODE's solver and NFE, used for the inversion and both decodings.
     """
+    labels = None if label is None or not pipe.bundle.num_classes else torch.tensor([int(label)])
+    z = invert(pipe.bundle.models["base"], x, labels, solver, nfe, desc=None)
+    return decode_latent(pipe, z, label, solver, nfe, alpha, image=x)
+
+
+@torch.no_grad()
+def decode_latent(
+    pipe,
+    z: torch.Tensor,
+    label,
+    solver: str,
+    nfe: int,
+    alpha: float | None = None,
+    lfr_nfe: int | None = None,
+    image: torch.Tensor | None = None,
+) -> RoundTrip:
+    """The second half of a round trip, for a latent z_b (1, …) already inverted (e.g. a cached one).
+
+    Decodes x̂ = G(z_b) and G(F_LFR(z_b)) with the base at ``solver``/``nfe`` (the inversion's, so x̂ is
+    the reconstruction), the LFR at ``lfr_nfe`` (None: its default; multiples of 4 run RK4, else
+    Euler) and ``alpha``; with the real ``image`` x, the reconstruction error mean |x̂ − x|.
+    """
     from .pipeline import Settings
 
     labels = None if label is None or not pipe.bundle.num_classes else torch.tensor([int(label)])
-    base = pipe.bundle.models["base"]
-    z = invert(base, x, labels, solver, nfe, desc=None)
-    x_hat = flow_map(base, z, labels, None, 0.0, 1.0, solver, nfe).x
+    x_hat = flow_map(pipe.bundle.models["base"], z, labels, None, 0.0, 1.0, solver, nfe).x
     lfr_x = None
     if pipe.bundle.has("lfr"):
-        s = pipe.resolve(Settings(mode="lfr", base_solver=solver, base_nfe=nfe, alpha=alpha))
+        lfr_solver = None if lfr_nfe is None else solver_for_nfe(lfr_nfe)
+        s = pipe.resolve(
+            Settings("lfr", solver, nfe, lfr_solver=lfr_solver, lfr_nfe=lfr_nfe, alpha=alpha)
+        )
         lfr_x = pipe.generate(
             pipe.refine("latent", z, labels, s, torch.Generator().manual_seed(0)).x, labels, s
         ).x
     stats = {"mean": float(z.mean()), "std": float(z.std()), "norm_per_dim": float(norm_per_dim(z)[0])}
-    return RoundTrip(x, z, x_hat, float((x_hat - x).abs().mean()), lfr_x, stats)
+    error = None if image is None else float((x_hat - image).abs().mean())
+    return RoundTrip(image, z, x_hat, error, lfr_x, stats)
 
 
 @torch.no_grad()

@@ -118,6 +118,34 @@ def test_latents_sliders_move_the_refined_cloud_on_the_shipped_map_without_fitti
     assert "LFR α=0.35, euler 7 NFE" in moved.layout.title.text and "refined → biased" in summary
 
 
+def test_a_ring_on_the_latent_map_carries_its_latent_number_and_inspects_that_latent():
+    """The biased ring #i is cached latent i, the inversion of training image i; inspecting it decodes
+    that very latent (no inversion) and measures its reconstruction against training image i."""
+    from bfr_core.data import load_dataset
+    from bfr_core.ode import flow_map
+
+    fig = callbacks.latents("digits", 0, 0.2, 4)[0]
+    rings = fig.data[1]
+    assert list(rings.customdata) == list(range(1000)) and "#7: click to inspect" in rings.text[7]
+    assert fig.data[0].customdata is None and fig.data[2].customdata is None  # only rings are clickable
+    pipe = registry.pipeline("digits")
+    lat, train = pipe.bundle.latents, load_dataset("digits").x_train
+    png, text = callbacks.inspect_latent("digits", 7, 0.2, 4)
+    label = lat["y"][7:8]
+    back = flow_map(pipe.bundle.models["base"], lat["z"][7:8], label, None, 0.0, 1.0, "rk4", 20).x
+    assert f"|G(z_b) − x| = **{float((back - train[7:8]).abs().mean()):.4f}**" in text
+    assert f"**Biased latent #7** (class {int(label)})" in text and "nearest other training images" in text
+    assert "?tab=latents&l_bundle=digits&l_alpha=0.2&l_nfe=4&l_pick=7" in text
+    strip = pixels(png)
+    assert 5 * strip.shape[0] < strip.shape[1]  # training image, G(z_b), LFR-moved, 3 nearest: 6 tiles
+    with pytest.raises(gr.Error, match="biased latent must be an integer in 0..9999, got 10000"):
+        callbacks.inspect_latent("mnist", 10000, 0.2, 4)
+    with pytest.raises(gr.Error, match="LFR NFE must be an integer"):
+        callbacks.inspect_latent("digits", 7, 0.2, 0)
+    png, text = callbacks.inspect_latent("moons", 3, 0.2, 4)  # 2-D points: the numbers, no picture
+    assert png is None and "x = (" in text and "G(F_LFR(z_b)) = (" in text
+
+
 def test_latent_companions_match_their_formulas():
     import torch
 

@@ -180,3 +180,52 @@ def test_the_trajectory_scrubber_steps_and_plays_the_solve(server):
         assert "1.00" in seen and len(seen) >= 4, seen  # the play went through frames to the end
         assert "Error" not in page.locator("body").inner_text()
         page.screenshot(path=str(ARTIFACTS / "app_trajectory_play.png"), full_page=True)
+
+
+RING_ON_SCREEN = """() => {
+  // the ring (biased latent) farthest, on screen, from every other point of the map: a click there
+  // can only hit that ring; returns its number and its position in the page
+  const gd = document.querySelector('#latent-map .js-plotly-plot');
+  gd.scrollIntoView({block: 'center'});
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const at = (t, i) => [xa._offset + xa.l2p(t.x[i]), ya._offset + ya.l2p(t.y[i])];
+  const traces = gd._fullData;  // decoded arrays (the figure ships them base64-encoded)
+  const all = traces.flatMap((t, k) => Array.from(t.x, (_, i) => [k, i, ...at(t, i)]));
+  const rings = traces.findIndex(t => t.customdata);
+  let best = null;
+  for (const [k, i, x, y] of all) {
+    if (k !== rings || x < xa._offset + 10 || y < ya._offset + 10) continue;
+    let near = Infinity;
+    for (const [k2, i2, x2, y2] of all) {
+      if (k2 !== k || i2 !== i) near = Math.min(near, Math.hypot(x - x2, y - y2));
+    }
+    if (!best || near > best.near) best = {near, index: traces[rings].customdata[i], x, y};
+  }
+  const box = gd.getBoundingClientRect();
+  return {index: best.index, near: best.near, x: box.left + best.x, y: box.top + best.y};
+}"""
+
+
+def test_clicking_a_ring_on_the_latent_map_inspects_that_biased_latent(server):
+    """A link opens Latents; Show latents draws the map; a mouse click on one ring fills the latent box with
+    its number and shows its round trip (training image, G(z_b), the LFR's move, nearest images)."""
+    with browser_page(1400) as page:
+        page.goto(server + "?tab=latents&l_bundle=digits", wait_until="networkidle")
+        page.get_by_role("button", name="Show latents").click()
+        page.wait_for_function(
+            "document.querySelector('#latent-map .js-plotly-plot')?._fullData?.some(t => t.customdata)",
+            timeout=180_000,
+        )
+        page.wait_for_timeout(1000)  # the click hook is attached within half a second of the drawing
+        ring = page.evaluate(RING_ON_SCREEN)
+        assert ring["near"] > 3, ring  # a ring with no other point under the mouse
+        page.mouse.move(ring["x"], ring["y"])
+        page.mouse.click(ring["x"], ring["y"])
+        page.wait_for_function(
+            f"document.body.innerText.includes('Biased latent #{ring['index']} ')", timeout=60_000
+        )
+        assert page.locator("#latent-pick input").input_value() == str(ring["index"])
+        text = page.locator("body").inner_text()
+        assert f"training image #{ring['index']} · G(z_b) regenerated" in text and "Error" not in text
+        page.locator("#latent-pick").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "app_latent_click.png"), full_page=True)

@@ -367,6 +367,29 @@ def test_overshoot_command_stores_the_apps_view_and_the_app_reads_it_without_sol
             cache.cache_clear()
 
 
+def test_decoding_a_cached_latent_is_the_second_half_of_the_round_trip(tiny_bundle):
+    from bfr_core.ode import flow_map
+    from bfr_core.roundtrip import decode_latent, round_trip
+
+    pipe = Pipeline(tiny_bundle)
+    z, y = pipe.bundle.latents["z"][:1], int(pipe.bundle.latents["y"][0])
+    label = torch.tensor([y])
+    rt = decode_latent(pipe, z, y, "euler", 8, alpha=0.3, lfr_nfe=3)
+    assert rt.image is None and rt.reconstruction_error is None
+    assert torch.equal(
+        rt.regenerated, flow_map(pipe.bundle.models["base"], z, label, None, 0, 1, "euler", 8).x
+    )
+    s = pipe.resolve(Settings("lfr", "euler", 8, lfr_solver="euler", lfr_nfe=3, alpha=0.3))
+    moved = pipe.refine("latent", z, label, s, torch.Generator()).x
+    assert torch.allclose(rt.lfr_regenerated, pipe.generate(moved, label, s).x)
+    x = torch.zeros(1, *pipe.bundle.shape)
+    with_image = decode_latent(pipe, z, y, "euler", 8, alpha=0.3, lfr_nfe=3, image=x)
+    assert with_image.reconstruction_error == pytest.approx(float(rt.regenerated.abs().mean()))
+    whole = round_trip(pipe, x, y, "rk4", 8, alpha=0.3)  # invert, then the same decoding
+    half = decode_latent(pipe, whole.latent, y, "rk4", 8, alpha=0.3, image=x)
+    assert torch.equal(whole.regenerated, half.regenerated) and whole.latent_stats == half.latent_stats
+
+
 def test_examples_round_trip_through_the_cli_and_the_round_trip_inspector(tiny_bundle, tmp_path):
     import shutil
 
