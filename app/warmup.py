@@ -1,13 +1,12 @@
 """Start-up warm-up: compute the views a visitor opens first, in the background, while the server starts.
 
 The first answer of each tab on the default bundle — Refine, the Latents map (refining its prior draws),
-the Trajectories paths, Inspect's bias meter — and the bias lab at its default setting are pure functions
-of the shipped files, so they are computed once in a daemon thread and kept (``callbacks.refine_answer``,
-``registry.latent_map``, ``callbacks.cached_paths``, ``callbacks.cached_bias_meter``,
-``lab.cached_bias_lab``), then the Over-refinement tab's drift strip (``callbacks.cached_drift_rows``)
-and its overshoot at every factor (``callbacks.cached_overshoots``); a
-request that arrives earlier simply computes the same result itself. A failure is logged, never
-raised: the views report their own errors when asked.
+the Trajectories paths, Inspect's bias meter, the Over-refinement tab's drift strip and overshoot — and the
+bias lab at its default setting are pure functions of the shipped files, so they are computed once in a
+daemon thread and kept (``callbacks.refine_answer``, ``registry.latent_map``, ``callbacks.cached_paths``,
+``callbacks.cached_bias_meter``, ``callbacks.cached_drift_rows``, ``callbacks.cached_overshoots``,
+``lab.cached_bias_lab``); a request that arrives earlier simply computes the same result itself. A
+failure is logged, never raised: the views report their own errors when asked.
 """
 
 from __future__ import annotations
@@ -36,10 +35,11 @@ def warm(bundle: str | None = None) -> dict[str, float]:
             (f"trajectories {bundle}", lambda: callbacks.trajectory(bundle, **callbacks.TRAJECTORY_DEFAULTS)),
             (f"inspect {bundle}", lambda: callbacks.inspect_example(bundle, **callbacks.INSPECT_DEFAULTS)),
         ]
-    jobs.append(("bias lab", lambda: cached_bias_lab(*DEFAULT_LAB)))
-    if bundle is not None:  # the last tab: its drift strip, and the overshoot's base and trained rows
+    if bundle is not None:  # Over-refinement: its drift strip, and the overshoot's base and trained rows
         jobs.append((f"overrefine {bundle}", lambda: callbacks.warm_overrefine(bundle)))
         jobs.append((f"overshoot {bundle}", lambda: callbacks.warm_overshoot(bundle)))
+    # the bias lab last: its training is the longest job, and unwarmed it streams curves within a second
+    jobs.append(("bias lab", lambda: cached_bias_lab(*DEFAULT_LAB)))
     for what, job in jobs:
         t0 = time.perf_counter()
         try:
