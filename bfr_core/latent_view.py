@@ -209,14 +209,21 @@ def map_clouds(pipe, points: int = MAP_POINTS) -> tuple[torch.Tensor, torch.Tens
     return pipe.prior(k, MAP_PRIOR_SEED), lat["z"][:k], lat["y"][:k]
 
 
-def stored_points(pipe) -> int:
-    """How many latents of each cloud the bundle's stored map holds (MAP_POINTS without a map)."""
+def read_stored_map(pipe) -> tuple[dict, dict] | None:
+    """(tensors, metadata) of the bundle's stored map file, or None when it has none."""
     f = pipe.bundle.file(MAP_FILE)
-    if f is None:
+    return None if f is None else load_tensors(f)
+
+
+def stored_points(pipe, stored: tuple[dict, dict] | None) -> int:
+    """How many latents of each cloud the ``stored`` map holds (MAP_POINTS without a map)."""
+    if stored is None:
         return MAP_POINTS
-    points = load_tensors(f)[1].get("points")
+    points = stored[1].get("points")
     if not isinstance(points, int) or points < 1:
-        raise CheckpointError(f"{f}: its 'points' must be a positive integer; run `bfr latent-map`")
+        raise CheckpointError(
+            f"{pipe.bundle.file(MAP_FILE)}: its 'points' must be a positive integer; run `bfr latent-map`"
+        )
     return points
 
 
@@ -264,13 +271,16 @@ def same_setting(a: dict, b: dict) -> bool:
     return same and isinstance(a.get("alpha"), (int, float)) and abs(a["alpha"] - b["alpha"]) < 1e-9
 
 
-def stored_map(pipe, k: int, setting: dict | None) -> tuple[torch.Tensor, dict | None] | None:
+def stored_map(
+    pipe, stored: tuple[dict, dict] | None, k: int, setting: dict | None
+) -> tuple[torch.Tensor, dict | None] | None:
     """(coordinates of prior, biased and the shown refined rows, refined_stats) of ``setting`` from the
-    bundle's stored map, or None when it stores no map or not this setting (e.g. another LFR file)."""
-    f = pipe.bundle.file(MAP_FILE)
-    if f is None:
+    bundle's ``stored`` map (``read_stored_map``), or None when it stores no map or not this setting
+    (e.g. another LFR file)."""
+    if stored is None:
         return None
-    tensors, meta = load_tensors(f)
+    f = pipe.bundle.file(MAP_FILE)
+    tensors, meta = stored
     settings = meta.get("settings")
     if "xy" not in tensors or meta.get("points") != k or meta.get("prior_seed") != MAP_PRIOR_SEED:
         raise CheckpointError(f"{f}: not a map of this bundle's first {k} latents; run `bfr latent-map`")
@@ -307,9 +317,10 @@ def bundle_latent_map(pipe, alpha: float | None = None, lfr_nfe: int | None = No
         ValueError: the bundle has no cached latents, or a bad α / NFE.
         CheckpointError: a stored map that does not belong to these latents.
     """
-    prior, biased, labels = map_clouds(pipe, stored_points(pipe))
+    stored = read_stored_map(pipe)  # read once per request
+    prior, biased, labels = map_clouds(pipe, stored_points(pipe, stored))
     setting = map_setting(pipe, alpha, lfr_nfe)
-    found = stored_map(pipe, len(prior), setting)
+    found = stored_map(pipe, stored, len(prior), setting)
     if found is not None:
         xy, stats = found
         return LatentMap(prior, biased, labels, coords=xy, setting=setting, refined_stats=stats or None)

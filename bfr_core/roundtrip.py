@@ -87,16 +87,14 @@ def decode_latent(
     from .pipeline import Settings
 
     labels = None if label is None or not pipe.bundle.num_classes else torch.tensor([int(label)])
-    x_hat = flow_map(pipe.bundle.models["base"], z, labels, None, 0.0, 1.0, solver, nfe).x
-    lfr_x = None
+    latents = [z]
     if pipe.bundle.has("lfr"):
         lfr_solver = None if lfr_nfe is None else solver_for_nfe(lfr_nfe)
-        s = pipe.resolve(
-            Settings("lfr", solver, nfe, lfr_solver=lfr_solver, lfr_nfe=lfr_nfe, alpha=alpha)
-        )
-        lfr_x = pipe.generate(
-            pipe.refine("latent", z, labels, s, torch.Generator().manual_seed(0)).x, labels, s
-        ).x
+        s = pipe.resolve(Settings("lfr", solver, nfe, lfr_solver=lfr_solver, lfr_nfe=lfr_nfe, alpha=alpha))
+        latents.append(pipe.refine("latent", z, labels, s, torch.Generator().manual_seed(0)).x)
+    both = None if labels is None else labels.repeat(len(latents))
+    decoded = flow_map(pipe.bundle.models["base"], torch.cat(latents), both, None, 0.0, 1.0, solver, nfe).x
+    x_hat, lfr_x = decoded[: len(z)], decoded[len(z) :] if len(latents) > 1 else None  # one solve for both
     stats = {"mean": float(z.mean()), "std": float(z.std()), "norm_per_dim": float(norm_per_dim(z)[0])}
     error = None if image is None else float((x_hat - image).abs().mean())
     return RoundTrip(image, z, x_hat, error, lfr_x, stats)

@@ -6,6 +6,7 @@ these helpers measure both on one batch so the claim can be checked rather than 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import replace
@@ -62,6 +63,14 @@ def sibling_sweep(bundle, sibling, stages, n: int, seed: int, alpha: float | Non
 
 
 def file_sha256(path) -> str:
+    """The file's SHA-256, hashed once per version of the file (its path, size and modification time)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return _sha256_of(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
