@@ -34,6 +34,26 @@ VALIDATION = 10_000  # the last training images
 CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels
 
 
+def validation_scorer(bundle: Bundle):
+    """``score(x) -> {"fid": …, "fid2": …}``: FID under each feature extractor the bundle has (classifier,
+    and the independent classifier2), against the last VALIDATION *training* images; ``score.metrics``
+    names them."""
+    ds = load_dataset(bundle.dataset)
+    extractors = {
+        m: bundle.models[n] for m, n in (("fid", "classifier"), ("fid2", "classifier2")) if bundle.has(n)
+    }
+    refs = {m: features_and_probs(net, ds.x_train[-VALIDATION:])[0] for m, net in extractors.items()}
+
+    def one(m: str, x) -> float:
+        return fid(refs[m], features_and_probs(extractors[m], x)[0])
+
+    def score(x) -> dict:
+        return {m: one(m, x) for m in extractors}
+
+    score.metrics, score.one = tuple(extractors), one
+    return score
+
+
 def solver_setting(s: str) -> tuple[str, int]:
     """ "rk4:8" → ("rk4", 8): a fixed-step solver and its network evaluations."""
     solver, _, nfe = s.partition(":")
@@ -69,14 +89,7 @@ def main(argv=None) -> None:
     bundle = Bundle(args.bundle)
     if args.dfr_clip != "card":
         bundle.card = {**bundle.card, "dfr_clip": args.dfr_clip == "on"}
-    ds = load_dataset(bundle.dataset)
-    extractors = {
-        m: bundle.models[n] for m, n in (("fid", "classifier"), ("fid2", "classifier2")) if bundle.has(n)
-    }
-    refs = {m: features_and_probs(net, ds.x_train[-VALIDATION:])[0] for m, net in extractors.items()}
-
-    def score(x) -> dict:  # FID under each extractor the bundle has, against the validation images
-        return {m: fid(refs[m], features_and_probs(net, x)[0]) for m, net in extractors.items()}
+    score = validation_scorer(bundle)
 
     out = {
         "command": "python bench/select_refiner.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -107,7 +120,8 @@ def main(argv=None) -> None:
             "solver": f"{solver} NFE {nfe}",
             "wall_s": run.wall_s,
         }
-        print(f"{name:60s} " + "  ".join(f"{m} {got[m]:.3f} (base {base_scores[m]:.3f})" for m in refs))
+        line = "  ".join(f"{m} {got[m]:.3f} (base {base_scores[m]:.3f})" for m in score.metrics)
+        print(f"{name:60s} {line}")
     dest = args.out or ROOT / "bench" / "results" / f"select_{args.role}_{args.bundle.name}.json"
     dest.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {dest}")
