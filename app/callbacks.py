@@ -22,7 +22,7 @@ from bfr_core.budget import load_budget
 from bfr_core.checkpoint import CheckpointError
 from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
-from bfr_core.lab import cached_bias_lab
+from bfr_core.lab import cached_bias_lab, kept_bias_lab
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.roundtrip import bias_meter, decode_latent, round_trip
@@ -665,16 +665,60 @@ def step_back(t) -> float:
     return step_time(t, -1)
 
 
+def lab_request(toy, base_steps, refine_steps) -> tuple[str, int, int]:
+    """The lab's (toy set, base steps, refiner steps), validated (a ValueError names a bad one)."""
+    if toy not in (*TOY_SETS, MY_POINTS):
+        raise ValueError(f"unknown toy set {toy!r}; choose one of {', '.join(TOY_SETS)} or {MY_POINTS!r}")
+    return toy, as_int(base_steps, "base steps", 10, 3000), as_int(refine_steps, "refiner steps", 10, 3000)
+
+
+LAB_SCENES = {  # the scrubber's panels: path, the reference cloud beside it, the title
+    "base": ("real", "base ODE: noise z → G(z)"),
+    "lfr": ("biased latents G⁻¹(real)", "LFR in latent space: z → F_LFR(z)"),
+    "dfr": ("real", "DFR: G(z) → F_DFR(G(z))"),
+}
+
+
+@user_errors
+def lab_scrub(toy, base_steps, refine_steps, points, t):
+    """The lab's three paths at time t — the base solve, the LFR's path in latent space, the DFR's path —
+    each beside its reference cloud, on axes fixed over the whole path (so the points visibly move).
+    Reads the lab's kept run: nothing trains here."""
+    args = lab_request(toy, base_steps, refine_steps)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+        raise ValueError(f"t must be a number in 0..1, got {t!r}")
+    r = kept_bias_lab(*args, points if toy == MY_POINTS else None)
+    if r is None:
+        raise ValueError("press 'Train live' first: the scrubber shows the paths of the lab's last run")
+    panels, notes = [], []
+    for name, (reference_name, title) in LAB_SCENES.items():
+        path = r.paths[name]
+        reference = r.biased_latents if name == "lfr" else r.real
+        k = frame_index(path, t)
+        box = figures.bounding_box(path.frames, reference)
+        cloud = {reference_name: reference, f"{name.upper()} at t = {path.times[k]:.2f}": path.frames[k]}
+        panels.append(figures.toy_panel(cloud, title, box=box))
+        notes.append(f"{name.upper()}: step {k} of {len(path.times) - 1}")
+    return (*panels, f"**t = {t:.2f}** · " + " · ".join(notes))
+
+
+@user_errors
+def lab_play(toy, base_steps, refine_steps, points):
+    """Play the lab's paths from t = 0 to 1 in scrubber steps, streaming (t, three panels, text)."""
+    for k in range(round(1 / TIME_STEP) + 1):
+        t = round(k * TIME_STEP, 4)
+        yield (t, *lab_scrub.__wrapped__(toy, base_steps, refine_steps, points, t))
+        time.sleep(PLAY_FRAME_S)
+
+
 @user_errors
 def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
     """Train a short base on a toy set (or the user's pasted points) live, show its bias, then correct
     it with LFR and DFR. Streams: the training-loss curves are redrawn about twice a second while the
     lab trains (every other output unchanged), then every panel is filled."""
-    if toy not in (*TOY_SETS, MY_POINTS):
-        raise ValueError(f"unknown toy set {toy!r}; choose one of {', '.join(TOY_SETS)} or {MY_POINTS!r}")
+    args = lab_request(toy, base_steps, refine_steps)
     if toy == MY_POINTS and not (isinstance(points, str) and points.strip()):
         raise ValueError(f"paste your points (one 'x, y' per line) to train on '{MY_POINTS}'")
-    args = (toy, as_int(base_steps, "base steps", 10, 3000), as_int(refine_steps, "refiner steps", 10, 3000))
     curves, outcome = {}, {}
 
     def train():

@@ -258,7 +258,9 @@ def budget_chart(stored: dict) -> go.Figure:
     return fig
 
 
-def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None) -> go.Figure:
+def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None, box=None) -> go.Figure:
+    """2-D point clouds (the first in grey), optionally with up to 60 grey paths ``trajectory`` (steps, n,
+    2); ``box`` ((x0, x1), (y0, y1)) fixes the axes, so frames of a moving cloud share one frame."""
     fig = go.Figure()
     if trajectory is not None:
         for i in range(min(60, trajectory.shape[1])):
@@ -274,7 +276,7 @@ def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None) 
             )
     for (name, pts), colour in zip(points.items(), ("#bbbbbb", "#d62728", "#ff7f0e", "#1f77b4")):
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(  # SVG, not WebGL: the lab redraws its panels often, and a page has few WebGL contexts
                 x=pts[:, 0],
                 y=pts[:, 1],
                 mode="markers",
@@ -289,7 +291,17 @@ def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None) 
         legend=dict(orientation="h"),
         yaxis=dict(scaleanchor="x"),
     )
+    if box is not None:
+        fig.update_layout(xaxis=dict(range=list(box[0])), yaxis=dict(range=list(box[1]), scaleanchor="x"))
     return fig
+
+
+def bounding_box(*clouds: torch.Tensor, pad: float = 0.05) -> tuple:
+    """((x0, x1), (y0, y1)) around every point of ``clouds`` (each (…, 2)), padded by ``pad`` of the span."""
+    pts = torch.cat([c.reshape(-1, 2) for c in clouds])
+    lo, hi = pts.min(0).values, pts.max(0).values
+    margin = pad * (hi - lo)
+    return tuple((float(lo[i] - margin[i]), float(hi[i] + margin[i])) for i in range(2))
 
 
 def field_panel(points: dict, field, title: str) -> go.Figure:

@@ -133,6 +133,13 @@ TEXT = {  # what each view shows and what to look for
         "of 1.5 runs its flow to t = 1.5. This is extrapolation, labelled as such; watch the samples "
         "drift and the metric move, beside the trained setting on the same noise."
     ),
+    "lab_scrub": (
+        "**Scrub the lab's solves.** After *Train live*, move t or press play: the base ODE carries the "
+        "same noise draws to its samples, the LFR carries them through latent space towards the biased "
+        "latents, and the DFR carries the base's samples back onto the data. Watch where the short-trained "
+        "base's points leave the data and where each refiner puts them back. (Paths drawn with 10 steps: "
+        "RK4 for the base, Euler for the refiners.)"
+    ),
     "lab": (
         "Train a deliberately short base on a 2-D toy set **live**, expose its bias by inversion, then "
         "train LFR and DFR and watch them correct it (a few seconds on a laptop CPU). Look for: the "
@@ -428,7 +435,19 @@ def build_demo() -> gr.Blocks:
                 lab_outputs = [lab_data, lab_lat, lab_fixed, lab_bars, lab_md, lab_lfr_field, lab_dfr_field]
                 lab_outputs.append(lab_curves)
                 lab_inputs = [toy, b_steps, r_steps, points]
-                on([lab_btn.click], callbacks.bias_lab, lab_inputs, lab_outputs, "bias_lab")
+                gr.Markdown(TEXT["lab_scrub"])
+                with gr.Row():
+                    lab_t = gr.Slider(0, 1, value=1.0, step=callbacks.TIME_STEP, label="t")
+                    lab_play = gr.Button("▶ play the paths")
+                with gr.Row():
+                    lab_scenes = [gr.Plot(label=f"{stage} at t") for stage in ("base", "LFR", "DFR")]
+                lab_t_md = gr.Markdown(elem_id="lab-time")
+                scrubbed = [*lab_scenes, lab_t_md]
+                on([lab_btn.click], callbacks.bias_lab, lab_inputs, lab_outputs, "bias_lab").success(
+                    callbacks.lab_scrub, [*lab_inputs, lab_t], scrubbed, api_name=False, **COMPUTE
+                )
+                on([lab_t.release], callbacks.lab_scrub, [*lab_inputs, lab_t], scrubbed, "lab_scrub")
+                on([lab_play.click], callbacks.lab_play, lab_inputs, [lab_t, *scrubbed], "lab_play")
 
             with gr.Tab("Method", id=TAB_IDS["Method"]):
                 gr.Markdown(METHOD_TEXT)
@@ -444,7 +463,7 @@ def build_demo() -> gr.Blocks:
                 "i_alpha": i_alpha,
             },
             **{"o_bundle": o_bundle, "o_alpha": o_alpha, "o_source": o_source, "o_factor": o_factor},
-            **{"toy": toy, "b_steps": b_steps, "r_steps": r_steps},
+            **{"toy": toy, "b_steps": b_steps, "r_steps": r_steps, "lab_t": lab_t},
         }
         demo.url_controls = controls  # for the tests
         # a shared link (?tab=latents&l_nfe=2…) restores every control and the tab, then Refine draws

@@ -175,6 +175,17 @@ def main() -> None:
         lab_first_update = time.perf_counter() - t
         job.result()
         lab_done = time.perf_counter() - t
+        lab_scrubs = []  # the lab's time scrubber on the run just trained: each t a picture of kept paths
+        for when in (0.0, 0.25, 0.45, 0.7, 0.95):
+            t = time.perf_counter()
+            client.predict("checkerboard", 60, 250, "", when, api_name="/lab_scrub")
+            lab_scrubs.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        job = client.submit("checkerboard", 60, 250, "", api_name="/lab_play")
+        next(iter(job))
+        lab_play_first = time.perf_counter() - t
+        job.result()
+        lab_play_done = time.perf_counter() - t
         t = time.perf_counter()
         client.predict("digits", 0, 0.2, 4, api_name="/latents")
         first_latents = time.perf_counter() - t
@@ -231,6 +242,9 @@ def main() -> None:
         "play_mnist_all_21_frames_s": round(play_done, 2),
         "bias_lab_checkerboard_first_update_s": round(lab_first_update, 2),
         "bias_lab_checkerboard_done_s": round(lab_done, 2),
+        "lab_scrub_median_s": round(statistics.median(lab_scrubs), 3),
+        "lab_play_first_frame_s": round(lab_play_first, 2),
+        "lab_play_all_21_frames_s": round(lab_play_done, 2),
         "latents_first_fit_s": round(first_latents, 2),
         "latents_update_median_s": round(statistics.median(latents), 3),
         "latents_off_grid_live_fit_s": round(latents_live, 2),
@@ -264,6 +278,9 @@ def main() -> None:
         f"{report['play_mnist_first_frame_s']} s / {report['play_mnist_all_21_frames_s']} s |\n"
         f"| Bias lab, checkerboard (not warmed): first streamed loss curves / every panel | "
         f"{report['bias_lab_checkerboard_first_update_s']} s / {report['bias_lab_checkerboard_done_s']} s |\n"
+        f"| Bias lab scrubber, checkerboard run: move t (median of 5) | {report['lab_scrub_median_s']} s |\n"
+        f"| Bias lab ▶ play the paths (21 frames, 0.2 s apart): first frame / last frame | "
+        f"{report['lab_play_first_frame_s']} s / {report['lab_play_all_21_frames_s']} s |\n"
         f"| Latents, digits: first view (stored map) | {report['latents_first_fit_s']} s |\n"
         f"| Latents, digits: another α and NFE on the sliders' grid (stored map, median of 5) | "
         f"{report['latents_update_median_s']} s |\n"

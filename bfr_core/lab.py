@@ -22,6 +22,7 @@ from .ode import flow_map, invert
 from .refiners.dfr import Augment, dfr_batches
 from .refiners.lfr import lfr_batches
 from .train import TrainConfig
+from .trajectories import Path
 
 MAX_LAB_STEPS = 3000
 MAX_LAB_POINTS = 5000
@@ -46,6 +47,26 @@ class LabResult:
     lfr_field: tuple[torch.Tensor, torch.Tensor] | None = None  # (grid points, v(0, z)) in latent space
     dfr_field: tuple[torch.Tensor, torch.Tensor] | None = None  # (grid points, v(0, x)) in data space
     curves: dict[str, list[tuple[int, float]]] | None = None  # stage → (step, training loss) per step
+    paths: dict[str, Path] | None = None  # the scrubber's "base", "lfr" (latent space), "dfr" paths
+
+
+PATH_STEPS = 10  # solver steps of the scrubber's paths: frames every 0.1 of t
+
+
+@torch.no_grad()
+def scrubber_paths(base, lfr, prior: torch.Tensor, dfr_path: torch.Tensor) -> dict[str, Path]:
+    """The paths the lab's time scrubber draws, all from the same prior draws z: the base ODE x_t from z to
+    G(z) (RK4, PATH_STEPS steps), the LFR's path z_t from z towards the biased latents (Euler, PATH_STEPS
+    steps; in latent space, where 2-D can be looked at directly) and the DFR's path from G(z) to
+    F_DFR(G(z)) (the lab's own Euler solve)."""
+    times = torch.linspace(0.0, 1.0, PATH_STEPS + 1)
+    solve = {"base": (base, "rk4", 4 * PATH_STEPS), "lfr": (lfr, "euler", PATH_STEPS)}
+    paths = {
+        name: Path(times, flow_map(net, prior, solver=solver, nfe=nfe, return_trajectory=True).trajectory)
+        for name, (net, solver, nfe) in solve.items()
+    }
+    paths["dfr"] = Path(torch.linspace(0.0, 1.0, len(dfr_path)), dfr_path)
+    return paths
 
 
 @torch.no_grad()
@@ -206,13 +227,24 @@ def run_bias_lab(
         velocity_grid(lfr, torch.cat([prior, z_b])),
         velocity_grid(dfr, torch.cat([generated, real])),
     )
+    paths = scrubber_paths(base, lfr, prior, traj)
     return LabResult(
-        real, generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy, *fields, curves
+        real, generated, prior, z_b, z_ref, lfr_points, dfr_points, traj, energy, *fields, curves, paths
     )
 
 
 _kept: OrderedDict[tuple, LabResult] = OrderedDict()
 _kept_lock = threading.Lock()
+
+
+def kept_bias_lab(name: str, base_steps: int, refine_steps: int, points: str | None = None):
+    """The kept result of ``cached_bias_lab`` with these arguments (most recently used), or None."""
+    key = (name, base_steps, refine_steps, points)
+    with _kept_lock:
+        if key in _kept:
+            _kept.move_to_end(key)
+            return _kept[key]
+    return None
 
 
 def cached_bias_lab(
@@ -226,10 +258,9 @@ def cached_bias_lab(
     nothing. ``progress`` is only called, and ``curves`` only filled, when the lab actually trains.
     """
     key = (name, base_steps, refine_steps, points)
-    with _kept_lock:
-        if key in _kept:
-            _kept.move_to_end(key)
-            return _kept[key]
+    kept = kept_bias_lab(*key)
+    if kept is not None:
+        return kept
     data = None if points is None else points_dataset(points)  # parsed only when the lab trains
     result = run_bias_lab(name, base_steps, refine_steps, progress=progress, data=data, curves=curves)
     with _kept_lock:

@@ -180,6 +180,35 @@ def test_bias_lab_streams_its_training_curves_then_every_panel():
     assert len(list(callbacks.bias_lab("moons", 50, 50))) == 1  # kept: one answer, no training
 
 
+def test_the_lab_scrubber_moves_the_lab_runs_points_along_its_paths(monkeypatch):
+    """t = 0: the base and the LFR start at the prior draws and the DFR at the base's samples; t = 1: the
+    DFR's points are the lab's DFR output; the axes stay put while the points move; play streams every t."""
+    from bfr_core import lab
+
+    with pytest.raises(gr.Error, match="press 'Train live' first"):
+        callbacks.lab_scrub("moons", 50, 60, "", 0.5)
+    r = lab.cached_bias_lab("moons", 50, 60)
+    start = callbacks.lab_scrub("moons", 50, 60, "", 0.0)
+    base, lfr, dfr, text = start
+    assert np.allclose(base.data[1].x, r.prior[:, 0]) and np.allclose(lfr.data[1].y, r.prior[:, 1])
+    assert np.allclose(dfr.data[1].x, r.generated[:, 0]) and np.allclose(
+        lfr.data[0].x, r.biased_latents[:, 0]
+    )
+    end = callbacks.lab_scrub("moons", 50, 60, "", 1.0)
+    assert (
+        np.allclose(end[2].data[1].x, r.dfr_points[:, 0]) and "**t = 1.00** · BASE: step 10 of 10" in end[3]
+    )
+    middle = callbacks.lab_scrub("moons", 50, 60, "", 0.45)
+    assert "BASE: step 4 of 10" in middle[3] and middle[0].layout.xaxis.range == base.layout.xaxis.range
+    assert not np.allclose(middle[0].data[1].x, base.data[1].x)  # the points moved, the axes did not
+    with pytest.raises(gr.Error, match="t must be a number in 0..1, got 1.5"):
+        callbacks.lab_scrub("moons", 50, 60, "", 1.5)
+    monkeypatch.setattr(callbacks, "PLAY_FRAME_S", 0)
+    frames = list(callbacks.lab_play("moons", 50, 60, ""))
+    assert [f[0] for f in frames] == [round(0.05 * k, 4) for k in range(21)]
+    assert frames[9][4] == callbacks.lab_scrub("moons", 50, 60, "", 0.45)[3]
+
+
 def test_bias_lab_refuses_bad_input_by_name():
     with pytest.raises(gr.Error, match="base steps must be an integer in 10..3000"):
         list(callbacks.bias_lab("moons", 10**6, 50))

@@ -135,7 +135,7 @@ def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_fro
 
 def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
     """The bias lab's own-data path in a real browser: choose 'my points', paste a ring of 200 points,
-    train, and get the energy distances, the fields and the training curves."""
+    train, and get the energy distances, the fields and the training curves; then play its paths."""
     import math
 
     ring = "\n".join(
@@ -156,6 +156,31 @@ def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
         body = page.locator("body").inner_text()
         assert "Error" not in body and "LFR **" not in body  # rendered Markdown, not raw
         page.screenshot(path=str(ARTIFACTS / "app_lab_my_points.png"), full_page=True)
+        # then the scrubber: drawn at t = 1 after training; ▶ play moves the points from t = 0 to 1
+        page.wait_for_function("document.body.innerText.includes('t = 1.00 · BASE: step 10 of 10')")
+        page.evaluate(  # record in the page every t the text shows (polling from here is too slow)
+            "() => { window.seenT = []; setInterval(() => { const m = document.querySelector('#lab-time')"
+            ".innerText.match(/t = (\\d\\.\\d\\d) · BASE/); if (m && m[1] !== window.seenT.at(-1)) "
+            "window.seenT.push(m[1]); }, 20); }"
+        )
+        page.get_by_role("button", name="▶ play the paths").click()
+        page.wait_for_function(
+            "window.seenT.includes('0.00') && "
+            "window.seenT.lastIndexOf('1.00') > window.seenT.indexOf('0.00')",
+            timeout=120_000,
+        )
+        seen = page.evaluate("window.seenT")
+        assert len(set(seen)) >= 4, seen  # the play went through frames from t = 0 to 1
+        assert (
+            page.locator(".js-plotly-plot").count() >= 10 and "Error" not in page.locator("body").inner_text()
+        )
+        drawn = page.evaluate(  # the panels above still show their points after 21 redrawn frames
+            "() => [...document.querySelectorAll('.js-plotly-plot')]"
+            ".filter(p => p.textContent.includes('real vs short-trained base'))"
+            ".map(p => p.querySelectorAll('.scatterlayer .point').length)"
+        )
+        assert drawn and drawn[0] >= 100, drawn
+        page.screenshot(path=str(ARTIFACTS / "app_lab_scrubber.png"), full_page=True)
 
 
 def test_the_trajectory_scrubber_steps_and_plays_the_solve(server):
