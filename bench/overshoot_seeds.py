@@ -91,31 +91,36 @@ def main() -> None:
     }
     dest = ROOT / "bench" / "results" / f"overshoot_seeds_{args.bundle.name}.json"
     dest.write_text(json.dumps(out, indent=1) + "\n")
+    dest.with_suffix(".md").write_text(markdown(out, args.bundle.name, metrics))
+    print(f"wrote {dest} and .md")
+
+
+def markdown(out: dict, name: str, metrics: tuple) -> str:
+    """The results as a table of mean ± standard deviation over seeds, and the verdict per factor."""
     lines = [
-        f"# Overshoot over seeds: {args.bundle.name}",
+        f"# Overshoot over seeds: {name}",
         "",
-        f"`{out['command']}` — {args.n} samples per seed, seeds {args.seeds}, FID against the last 10,000 "
-        f"training images ({out['wall_s']} s).",
+        f"`{out['command']}` — {out['n']} samples per seed, seeds {out['seeds']}, FID against the last "
+        f"10,000 training images ({out['wall_s']} s).",
         "",
         "| t | " + " | ".join(f"{m} (mean ± sd over seeds)" for m in metrics) + " |",
         "|---|" + "---|" * len(metrics),
     ]
-    for k, v in rows.items():
+    for k, v in out["scores"].items():
         cells = [
-            f"{statistics.mean(r[m] for r in v):.3f} ± {statistics.pstdev(r[m] for r in v):.3f}"
+            f"{statistics.mean(r[m] for r in v):.3f} ± {statistics.stdev(r[m] for r in v):.3f}"
             for m in metrics
         ]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     lines.append("")
     for f, v in out["versus_t1"].items():
         detail = "; ".join(
-            f"{m} paired gain {v[m]['mean_gain']} (t = 1 spread {v[m]['t1_spread']})" for m in metrics
+            f"{m} paired gain {v[m]['mean_gain']} (t = 1 sd {v[m]['t1_spread']})" for m in metrics
         )
         lines.append(
             f"- t = {f} vs t = 1: **{'better' if v['better_than_t1'] else 'not shown better'}** — {detail}"
         )
-    dest.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {dest} and .md")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
