@@ -475,6 +475,12 @@ def overshoot(bundle, alpha, factor):
         f"**{q_trained:.2f}**, LFR to t = {factor:g} (**extrapolated** past the trained range, "
         f"{k_far} steps) **{q_far:.2f}**. Rows: base, trained, overshoot."
     )
+    if factor > 1 and q_far < q_trained:
+        text += (
+            " Better than t = 1 here: a sign that this LFR stops short of the correction the bias needs "
+            "(under-correction, the opposite of over-refinement). One seed of few samples can mislead: "
+            "`python bench/overshoot_seeds.py --bundle …` checks it over seeds under two metrics."
+        )
     return figures.png_file(figures.picture_rows(shown)), text
 
 

@@ -366,6 +366,17 @@ def test_overshoot_solves_every_factor_once_then_moves_the_slider_without_solvin
     assert callbacks.OVERSHOOT_FACTORS == (1.0, 1.25, 1.5, 1.75, 2.0)
 
 
+def test_the_overshoot_view_names_under_correction_only_when_past_t1_scores_better():
+    r = callbacks.cached_overshoots("digits", callbacks.overshoot_alpha("digits", 0.2))
+    seen = set()
+    for factor in callbacks.OVERSHOOT_FACTORS:
+        text = callbacks.overshoot("digits", 0.2, factor)[1]
+        better = factor > 1 and r["factors"][factor][1] < r["factors"][1.0][1]
+        assert ("under-correction" in text) == better, (factor, text)
+        seen.add(better)
+    assert seen == {True, False}  # the stored digits view has both cases (t = 1 itself is never "better")
+
+
 def test_inspect_round_trips_a_shipped_test_image_and_meters_the_bias():
     png, text, hist = callbacks.inspect_example("digits", 3, "rk4", 20, 0.2)
     strip = pixels(png)
