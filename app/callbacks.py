@@ -18,14 +18,17 @@ import time
 import gradio as gr
 import torch
 
-from bfr_core.budget import load_budget
+from bfr_core.budget import EXTRA_BASE_NFE, budget_rows, load_budget
 from bfr_core.checkpoint import CheckpointError
 from bfr_core.classifier import batch_summary
 from bfr_core.data import TOY_SETS, DataError
 from bfr_core.lab import cached_bias_lab, kept_bias_lab
 from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_nfe
+from bfr_core.evaluate import describe
 from bfr_core.pipeline import MODES, Settings
+from bfr_core.refiners import REFINERS
 from bfr_core.roundtrip import bias_meter, decode_latent, round_trip
+from bfr_core.runner import run_rows
 from bfr_core.trajectories import frame_index, pipeline_paths
 from bfr_core.sweep import (
     OVERSHOOT_STEP,
@@ -384,6 +387,52 @@ def worth_nfe(bundle):
         + "."
     )
     return figures.budget_chart(stored), text
+
+
+AB_ROWS = ("base", *(f"base +{e}" for e in EXTRA_BASE_NFE), *REFINERS)  # every row a bundle's chart can have
+AB_SAMPLES = 16
+AB_DEFAULTS = {"a": "base +4", "b": "lfr", "seed": 0}
+
+
+@user_errors
+def ab_compare(bundle, a, b, seed):
+    """Two rows of the equal-NFE comparison on the same 16 prior draws, side by side: what each spends
+    and, from the stored chart, how it scores. Both run through ``runner.run_rows``, so they share z
+    (and G(z), when a row keeps the base's default setting)."""
+    pipe = registry.pipeline(bundle)
+    if len(pipe.bundle.shape) != 3:
+        raise ValueError(
+            f"bundle {bundle!r} holds 2-D points; the A/B view shows images (the bias lab shows points)"
+        )
+    seed = as_int(seed, "seed", 0, MAX_SEED)
+    rows = budget_rows(pipe)
+    for name in (a, b):
+        if name not in rows:
+            raise ValueError(f"bundle {bundle!r} has no row {name!r} to compare; its rows: {', '.join(rows)}")
+    return ab_answer(bundle, a, b, seed)
+
+
+@functools.lru_cache(maxsize=32)
+def ab_answer(bundle: str, a: str, b: str, seed: int) -> tuple:
+    """The A/B pictures and text of a validated request, kept (a pure function of it)."""
+    pipe = registry.pipeline(bundle)
+    rows = budget_rows(pipe)
+    runs = dict(run_rows(pipe, {"A": rows[a], "B": rows[b]}, AB_SAMPLES, seed))
+    stored = load_budget(pipe.bundle)
+    scores = {} if stored is None else {r["row"]: r for r in stored["rows"]}
+    lines = []
+    for side, name in (("A", a), ("B", b)):
+        run = runs[side]
+        line = f"**{side}: {name}** — {describe(run.settings, run.nfe)}, {sum(run.nfe.values())} NFE in all"
+        if name in scores:
+            m = stored["metric"]
+            line += f"; stored {m.upper()} {scores[name][m]:.2f} (n = {stored['n']})"
+        lines.append(line)
+    link = urlstate.share_link("overrefine", o_bundle=bundle, ab_a=a, ab_b=b, ab_seed=seed)
+    lines.append(f"The same {AB_SAMPLES} noise draws (seed {seed}). [link to this view]({link})")
+    text = "  \n".join(lines)
+    pictures = (figures.png_file(figures.grid(runs[side].x)) for side in "AB")
+    return (*pictures, text)
 
 
 NOISE_FLOOR = 0.02  # a relative gap below which one stored score does not tell two cells apart

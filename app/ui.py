@@ -121,7 +121,8 @@ TEXT = {  # what each view shows and what to look for
         "**Is refinement worth its NFE?** Spend the same extra network evaluations either on more base "
         "solver steps or on a refiner after the base, on the same noise (stored when the bundle was "
         "built). If more steps do not help, the bias is not discretisation: it is in the model, and only a "
-        "refiner removes it."
+        "refiner removes it. Below the chart, pick two of its rows and see them side by side on the same "
+        "16 noise draws (e.g. 4 more base steps against the LFR's 4 evaluations)."
     ),
     "alpha_map": (
         "**Over-refinement map.** The LFR's quality over its mixing coefficient α and its number of Euler "
@@ -376,6 +377,25 @@ def build_demo() -> gr.Blocks:
                 stored_view(
                     TEXT["worth"], "Compare at equal NFE", "equal total NFE", callbacks.worth_nfe, o_bundle
                 )
+                AB = callbacks.AB_DEFAULTS
+                with gr.Row():
+                    ab_a = gr.Dropdown(list(callbacks.AB_ROWS), value=AB["a"], label="A (a row of the chart)")
+                    ab_b = gr.Dropdown(list(callbacks.AB_ROWS), value=AB["b"], label="B")
+                    ab_seed = gr.Number(
+                        AB["seed"], precision=0, minimum=0, maximum=callbacks.MAX_SEED, label="noise seed"
+                    )
+                    ab_btn = gr.Button("A/B on the same noise", variant="secondary")
+                with gr.Row():
+                    ab_img_a = gr.Image(label="A", type="filepath", format="png")
+                    ab_img_b = gr.Image(label="B", type="filepath", format="png")
+                ab_md = gr.Markdown()
+                on(
+                    [ab_btn.click],
+                    callbacks.ab_compare,
+                    [o_bundle, ab_a, ab_b, ab_seed],
+                    [ab_img_a, ab_img_b, ab_md],
+                    "ab_compare",
+                )
                 stored_view(
                     TEXT["alpha_map"], "Show the α × NFE map", "α × NFE", callbacks.alpha_map, o_bundle
                 )
@@ -463,6 +483,7 @@ def build_demo() -> gr.Blocks:
                 "i_alpha": i_alpha,
             },
             **{"o_bundle": o_bundle, "o_alpha": o_alpha, "o_source": o_source, "o_factor": o_factor},
+            **{"ab_a": ab_a, "ab_b": ab_b, "ab_seed": ab_seed},
             **{"toy": toy, "b_steps": b_steps, "r_steps": r_steps, "lab_t": lab_t},
         }
         demo.url_controls = controls  # for the tests

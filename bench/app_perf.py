@@ -87,6 +87,12 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
     ("Overshoot to t = 1.5 then 2, MNIST", "/overshoot", ["mnist", 0.2, 1.5], ["mnist", 0.2, 2.0]),
     ("Is refinement worth its NFE? (stored chart; next: digits)", "/worth_nfe", ["mnist"], ["digits"]),
     (
+        "Worth its NFE: A/B on the same noise, MNIST (base +4 vs LFR, then base +16 vs DFR, seed 3)",
+        "/ab_compare",
+        ["mnist", "base +4", "lfr", 0],
+        ["mnist", "base +16", "dfr", 3],
+    ),
+    (
         "Over-refinement map α × NFE (stored; mnist-alpha, then digits)",
         "/alpha_map",
         ["mnist-alpha"],

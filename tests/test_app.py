@@ -377,6 +377,28 @@ def test_the_overshoot_view_names_under_correction_only_when_past_t1_scores_bett
     assert seen == {True, False}  # the stored digits view has both cases (t = 1 itself is never "better")
 
 
+def test_the_ab_view_runs_two_chart_rows_on_the_same_noise():
+    from app import figures
+    from bfr_core.budget import budget_rows
+    from bfr_core.pipeline import Pipeline
+
+    pipe = Pipeline(registry.pipeline("digits").bundle)
+    a_png, b_png, text = callbacks.ab_compare("digits", "base +4", "lfr", 2)
+    rows = budget_rows(pipe)
+    for png, name in ((a_png, "base +4"), (b_png, "lfr")):
+        expected = pipe.run(callbacks.AB_SAMPLES, 2, rows[name]).final  # the same prior draws of seed 2
+        assert np.array_equal(pixels(png), pixels(figures.png_file(figures.grid(expected))))
+    assert "**A: base +4** — base rk4x24, 24 NFE in all" in text and "lfr rk4x4, 24 NFE in all" in text
+    assert "ab_a=base+%2B4&ab_b=lfr&ab_seed=2" in text
+    assert callbacks.ab_compare("digits", "base +4", "lfr", 2)[0] == a_png  # kept: not run again
+    with pytest.raises(gr.Error, match="bundle 'digits' has no row 'base \\+99' to compare; its rows: base"):
+        callbacks.ab_compare("digits", "base +99", "lfr", 2)
+    with pytest.raises(gr.Error, match="holds 2-D points"):
+        callbacks.ab_compare("moons", "base", "lfr", 0)
+    with pytest.raises(gr.Error, match="seed must be an integer"):
+        callbacks.ab_compare("digits", "base", "lfr", -1)
+
+
 def test_inspect_round_trips_a_shipped_test_image_and_meters_the_bias():
     png, text, hist = callbacks.inspect_example("digits", 3, "rk4", 20, 0.2)
     strip = pixels(png)

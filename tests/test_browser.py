@@ -105,10 +105,11 @@ def test_page_renders_images_and_plot(server):
 
 def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_from_a_shared_link(server):
     """A link opens the Over-refinement tab on digits; the two stored views answer their buttons: the
-    equal-NFE chart with its verdict, and the α × NFE heatmap with its best cell named; Show draws the
-    curves, the drift strip and each sample's drift line."""
+    equal-NFE chart with its verdict, then two of its rows A/B on the same noise (B and the seed from the
+    link), and the α × NFE heatmap with its best cell named; Show draws the curves, the drift strip and each
+    sample's drift line."""
     with browser_page(1400) as page:
-        page.goto(server + "?tab=overrefine&o_bundle=digits", wait_until="networkidle")
+        page.goto(server + "?tab=overrefine&o_bundle=digits&ab_b=dfr&ab_seed=5", wait_until="networkidle")
         page.wait_for_function(
             "[...document.querySelectorAll('[role=tab]')].some("
             "t => t.innerText.trim() === 'Over-refinement' && t.getAttribute('aria-selected') === 'true')",
@@ -116,6 +117,12 @@ def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_fro
         )
         page.get_by_role("button", name="Compare at equal NFE").click()
         page.wait_for_function("document.body.innerText.includes('The best base-only FID')", timeout=60_000)
+        page.get_by_role("button", name="A/B on the same noise").click()  # B and the seed came from the link
+        page.wait_for_function(
+            "document.body.innerText.includes('B: dfr') && "
+            "document.body.innerText.includes('The same 16 noise draws (seed 5)')",
+            timeout=60_000,
+        )
         page.get_by_role("button", name="Show the α × NFE map").click()
         page.wait_for_function(
             "document.body.innerText.includes('Best cell: α =') && "
