@@ -27,7 +27,7 @@ from bfr_core.ode import FIXED_SOLVERS, DivergenceError, grid_steps, solver_for_
 from bfr_core.evaluate import describe
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.refiners import REFINERS
-from bfr_core.roundtrip import bias_meter, decode_latent, round_trip
+from bfr_core.roundtrip import bias_meter, decode_latent, round_trip, shell_width
 from bfr_core.runner import run_rows
 from bfr_core.trajectories import frame_index, pipeline_paths
 from bfr_core.sweep import (
@@ -146,6 +146,13 @@ def as_alpha(value) -> float:
     if not math.isfinite(a) or not 0 <= a <= 1:
         raise ValueError(f"alpha must be a number in [0, 1], got {value!r}")
     return a
+
+
+def as_time(t) -> float:
+    """A scrubber time t in 0..1 (a ValueError names a bad one)."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+        raise ValueError(f"t must be a number in 0..1, got {t!r}")
+    return float(t)
 
 
 def as_label(value):
@@ -630,10 +637,9 @@ def inspect_latent(bundle, index, alpha, lfr_nfe):
     image = train[i : i + 1] if train is not None and i < len(train) else None
     label = int(lat["y"][i])
     rt = decode_latent(pipe, lat["z"][i : i + 1], label, solver, inv_nfe, a, nfe, image=image)
-    d = lat["z"][i].numel()
     text = (
         f"**Biased latent #{i}** (class {label}): training image #{i}, inverted by the base when the bundle "
-        f"was built. {latent_line(rt, solver, inv_nfe, (2 * d) ** -0.5)}"
+        f"was built. {latent_line(rt, solver, inv_nfe, shell_width(lat['z'][i].numel()))}"
     )
     link = urlstate.share_link("latents", l_bundle=bundle, l_alpha=alpha, l_nfe=lfr_nfe, l_pick=i)
     if len(pipe.bundle.shape) != 3:  # 2-D points: the numbers are the picture
@@ -677,8 +683,7 @@ def trajectory(bundle, seed, base_nfe, refiner_nfe, t):
     seed, base_nfe = as_int(seed, "seed", 0, MAX_SEED), as_int(base_nfe, "base NFE", 4, 40)
     refiner_nfe = as_int(refiner_nfe, "refiner NFE", 1, 10)
     grid_steps("rk4", base_nfe)
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
-        raise ValueError(f"t must be a number in 0..1, got {t!r}")
+    as_time(t)
     paths = cached_paths(bundle, seed, base_nfe, refiner_nfe)
     rows, notes = [], []
     for name, path in paths.items():
@@ -695,14 +700,19 @@ def trajectory(bundle, seed, base_nfe, refiner_nfe, t):
 PLAY_FRAME_S = 0.2  # pause between the play button's frames (each frame is a picture, not a solve)
 
 
+def played(frame):
+    """(t, *frame(t)) for t from 0 to 1 in scrubber steps, PLAY_FRAME_S apart: what a ▶ play streams."""
+    for k in range(round(1 / TIME_STEP) + 1):
+        t = round(k * TIME_STEP, 4)
+        yield (t, *frame(t))
+        time.sleep(PLAY_FRAME_S)
+
+
 @user_errors
 def play(bundle, seed, base_nfe, refiner_nfe):
     """Play the solve: t from 0 to 1 in scrubber steps, streaming (t, picture, text) for each frame; the
     paths are solved once (``cached_paths``), so a frame costs a picture."""
-    for k in range(round(1 / TIME_STEP) + 1):
-        t = round(k * TIME_STEP, 4)
-        yield (t, *trajectory.__wrapped__(bundle, seed, base_nfe, refiner_nfe, t))
-        time.sleep(PLAY_FRAME_S)
+    yield from played(lambda t: trajectory.__wrapped__(bundle, seed, base_nfe, refiner_nfe, t))
 
 
 def step_time(t, direction: int) -> float:
@@ -740,8 +750,7 @@ def lab_scrub(toy, base_steps, refine_steps, points, t):
     each beside its reference cloud, on axes fixed over the whole path (so the points visibly move).
     Reads the lab's kept run: nothing trains here."""
     args = lab_request(toy, base_steps, refine_steps)
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
-        raise ValueError(f"t must be a number in 0..1, got {t!r}")
+    as_time(t)
     r = kept_bias_lab(*args, points if toy == MY_POINTS else None)
     if r is None:
         raise ValueError("press 'Train live' first: the scrubber shows the paths of the lab's last run")
@@ -760,10 +769,7 @@ def lab_scrub(toy, base_steps, refine_steps, points, t):
 @user_errors
 def lab_play(toy, base_steps, refine_steps, points):
     """Play the lab's paths from t = 0 to 1 in scrubber steps, streaming (t, three panels, text)."""
-    for k in range(round(1 / TIME_STEP) + 1):
-        t = round(k * TIME_STEP, 4)
-        yield (t, *lab_scrub.__wrapped__(toy, base_steps, refine_steps, points, t))
-        time.sleep(PLAY_FRAME_S)
+    yield from played(lambda t: lab_scrub.__wrapped__(toy, base_steps, refine_steps, points, t))
 
 
 @user_errors

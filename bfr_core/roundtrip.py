@@ -44,6 +44,16 @@ def load_examples(bundle) -> tuple[torch.Tensor, torch.Tensor] | None:
     return x.float(), y.long()
 
 
+def one_label(pipe, label) -> torch.Tensor | None:
+    """One image's class as a (1,) tensor for a conditional base; None for an unconditional one."""
+    return None if label is None or not pipe.bundle.num_classes else torch.tensor([int(label)])
+
+
+def shell_width(d: int) -> float:
+    """1/√(2d): the spread of ‖z‖/√d over N(0, I) draws in d dimensions (they sit on a shell at 1)."""
+    return (2 * d) ** -0.5
+
+
 @dataclass
 class RoundTrip:
     image: torch.Tensor | None  # (1, C, H, W); None when only the latent is known
@@ -62,7 +72,7 @@ def round_trip(pipe, x: torch.Tensor, label, solver: str, nfe: int, alpha: float
         pipe: a Pipeline; label: its class (conditional bases) or None.
         solver, nfe: the base ODE's solver and NFE, used for the inversion and both decodings.
     """
-    labels = None if label is None or not pipe.bundle.num_classes else torch.tensor([int(label)])
+    labels = one_label(pipe, label)
     z = invert(pipe.bundle.models["base"], x, labels, solver, nfe, desc=None)
     return decode_latent(pipe, z, label, solver, nfe, alpha, image=x)
 
@@ -86,7 +96,7 @@ def decode_latent(
     """
     from .pipeline import Settings
 
-    labels = None if label is None or not pipe.bundle.num_classes else torch.tensor([int(label)])
+    labels = one_label(pipe, label)
     latents = [z]
     if pipe.bundle.has("lfr"):
         lfr_solver = None if lfr_nfe is None else solver_for_nfe(lfr_nfe)
@@ -118,5 +128,5 @@ def bias_meter(pipe, x: torch.Tensor, labels, solver: str, nfe: int, seed: int =
         "prior_norm_per_dim": norm_per_dim(prior),
         "energy_to_prior": energy_distance(z_b, prior),
         "rms": float(z_b.double().pow(2).mean().sqrt()),
-        "shell_width": (2 * d) ** -0.5,
+        "shell_width": shell_width(d),
     }
