@@ -101,8 +101,8 @@ def cmd_train_base(args):
 
 
 def cmd_train_classifier(args):
-    bundle_meta = load_model(args.bundle / "base.safetensors")[1]
-    ds = load_dataset(bundle_meta["dataset"], args.data_dir)
+    dataset = args.dataset or load_model(args.bundle / "base.safetensors")[1]["dataset"]
+    ds = load_dataset(dataset, args.data_dir)
     config = default_classifier_config(ds.shape, ds.num_classes, args.arch)
     cfg = train_cfg(args, args.name, ds.name)
     cfg.ema_decay = 0.0
@@ -232,6 +232,31 @@ def cmd_reference(args):
         args.bundle / REFERENCE_FILE,
     )
     print(f"wrote {args.bundle / REFERENCE_FILE}: features of {len(ds.x_test)} test images")
+
+
+def cmd_inception_reference(args):
+    from .inception import REFERENCE_FILE as INCEPTION_FILE
+    from .inception import load_inception, reference_stats, weights_path
+
+    bundle = Bundle(args.bundle)
+    ds = load_dataset(bundle.dataset, args.data_dir)
+    if not ds.is_image:
+        raise ValueError(f"{bundle.path}: Inception statistics need an image dataset; {ds.name} is not one")
+    net = load_inception(args.inception_weights, resolve_device(args.device))
+    t0 = time.perf_counter()
+    images = {"train": ds.x_train[: args.max_images], "test": ds.x_test[: args.max_images]}
+    tensors = reference_stats(net, images)
+    meta = {
+        "dataset": ds.name,
+        "n": {split: len(x) for split, x in images.items()},
+        "weights": weights_path(args.inception_weights).name,
+        "protocol": "torch-fidelity: 8-bit levels, TF1 bilinear resize to 299, (q - 128) / 128",
+        "device": str(net.Conv2d_1a_3x3.conv.weight.device),
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "command": command_line(),
+    }
+    save_tensors(tensors, meta, args.bundle / f"{INCEPTION_FILE}.safetensors")
+    print(f"wrote {args.bundle / INCEPTION_FILE}.safetensors: {meta['n']} images, {meta['wall_s']} s")
 
 
 def cmd_examples(args):
@@ -483,6 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="network family (default: cnn for 28x28 images, mlp for small ones; cnn-wide: 48 channels, "
         "64 features)",
     )
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="the data to classify (default: the bundle base's; give it to train before the base exists)",
+    )
     p.add_argument("--noise", type=float, default=0.3, help="std of training-time input noise")
     p.add_argument("--max-shift", type=int, default=1, help="random shift in pixels at training time")
     add_training_args(p, 256, velocity_net=False)
@@ -507,6 +538,17 @@ def build_parser() -> argparse.ArgumentParser:
         "store the test split's features in the bundle, so scoring needs no dataset",
         cmd_reference,
     )
+
+    p = command(
+        "inception-reference",
+        "store the Inception-FID statistics (μ, Σ) of the training and test images in the bundle",
+        cmd_inception_reference,
+    )
+    p.add_argument("--inception-weights", type=Path, default=None, help="converted weights (see inception)")
+    p.add_argument(
+        "--max-images", type=positive_int, default=None, help="the first N of each split (default: all)"
+    )
+    add_device_args(p)
 
     p = command(
         "examples",

@@ -48,6 +48,7 @@ def train_cfg(args, desc: str, dataset: str) -> TrainConfig:
         desc=desc,
         device=args.device,
         bf16=args.bf16,
+        max_seconds=args.max_seconds,
     )
 
 
@@ -180,6 +181,13 @@ def load_latents(bundle, name: str | None = None):
     return bundle.latents["z"], bundle.latents["y"]
 
 
+def positive_float(s: str) -> float:
+    v = float(s)
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {s}")
+    return v
+
+
 def positive_int(s: str) -> int:
     v = int(s)
     if v < 1:
@@ -250,6 +258,12 @@ def add_training_args(p, batch_size: int, lr: float = 1e-3, velocity_net: bool =
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=positive_int, default=250, help="checkpoint interval in steps")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of a killed run")
+    p.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        default=None,
+        help="time box: stop after this many seconds of training and save the steps done (a GPU lease)",
+    )
     add_device_args(p, bf16=True)
 
 

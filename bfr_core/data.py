@@ -1,5 +1,5 @@
 """Datasets: toy 2-D point clouds, scikit-learn's 8x8 digits, MNIST / Fashion-MNIST IDX files, and
-CIFAR-10 from its official binary distribution.
+CIFAR-10 from its official binary distribution or from a JPEG copy (``cifar10-jpeg-q75.tar.gz``).
 
 Every loader returns a :class:`Dataset` with a fixed train / held-out test split. Images
 live in [-1, 1] with shape (C, H, W); toy points have shape (2,). Nothing is downloaded.
@@ -232,10 +232,17 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def cifar10_dataset(data_dir: str | os.PathLike | None = None) -> Dataset:
     """CIFAR-10 (50k train / 10k test, 3×32×32) from ``data_batch_{1..5}.bin`` and ``test_batch.bin``,
-    found in DIR, DIR/cifar10 or DIR/cifar-10-batches-bin (DIR: --data-dir, BFR_DATA_DIR, data/)."""
+    found in DIR, DIR/cifar10 or DIR/cifar-10-batches-bin (DIR: --data-dir, BFR_DATA_DIR, data/); else
+    from the JPEG copy (:mod:`bfr_core.cifar_jpeg`) in the same folders."""
     dirs = []
     for d in candidate_dirs("cifar10", data_dir):
         dirs += [d, d / "cifar-10-batches-bin"]
+    if not any((d / CIFAR_FILES["train"][0]).is_file() for d in dirs):
+        from .cifar_jpeg import find_jpeg_copy, load_jpeg_copy
+
+        source = find_jpeg_copy(candidate_dirs("cifar10", data_dir))
+        if source is not None:
+            return load_jpeg_copy(source)
     out = {}
     for split, names in CIFAR_FILES.items():
         parts = []
@@ -245,7 +252,7 @@ def cifar10_dataset(data_dir: str | os.PathLike | None = None) -> Dataset:
                 raise DataError(
                     f"cifar10: file {name} not found. Needed: "
                     f"{', '.join(n for files in CIFAR_FILES.values() for n in files)} (the binary version, "
-                    f"cifar-10-binary.tar.gz). Searched: {', '.join(str(d) for d in dirs)}. Pass --data-dir "
+                    f"cifar-10-binary.tar.gz, or the JPEG copy cifar10-jpeg-q75.tar.gz). Searched: {', '.join(str(d) for d in dirs)}. Pass --data-dir "
                     "DIR or set BFR_DATA_DIR=DIR."
                 )
             parts.append(read_cifar_batch(path))

