@@ -7,7 +7,8 @@ Every row runs on the same prior draws per seed (``runner.run_rows``) and is sco
 - ``fid_inception_train`` / ``fid_inception_test``: FID on the FID Inception network's pool features against
   the bundle's stored statistics of all training / all test images (``inception_reference.safetensors``,
   written by ``bfr inception-reference``; the paper's protocol is the training set);
-- ``fid``, ``fid2``, ``kid``, …: the bundle's two classifiers against the test split (``evaluate.scorer_for``).
+- ``fid``, ``fid2``, ``kid``, …: the bundle's two classifiers against the test split
+  (``evaluate.scorer_for``).
 The row ``real-train`` scores the last n training images the same way: the real-data floor of each metric.
 ``--candidate ROLE=FILE`` adds the row ``ROLE@FILE`` with that refiner file in place of the bundle's.
 Inception at 299 px is ~0.26 s per image on a 2-core CPU: run it on a GPU, or with a small --n.
@@ -65,7 +66,8 @@ def markdown(result: dict) -> str:
     lines = [
         f"# Inception FID and classifier FID: `{result['bundle']}`",
         "",
-        f"`{result['command']}` ({result['device']}, {result['wall_s']} s). n = {result['n']} per seed, seeds "
+        f"`{result['command']}` ({result['device']}, {result['wall_s']} s). "
+        f"n = {result['n']} per seed, seeds "
         f"{', '.join(seeds)}; mean ± sample sd over seeds. {result['note']}",
         "",
         "| row | NFE | " + " | ".join(METRICS) + " |",
@@ -120,7 +122,8 @@ def main(argv=None) -> None:
         "device": str(torch.cuda.get_device_name() if device.type == "cuda" else "cpu"),
         "n": args.n,
         "wall_s": round(time.perf_counter() - t0, 1),
-        "note": "CIFAR-10 scores are against the JPEG copy (shared/data/SOURCES.md), not the official images.",
+        "note": "CIFAR-10 scores are against the JPEG copy (shared/data/SOURCES.md), not the official "
+        "images.",
         "seeds": out,
     }
     dest.write_text(json.dumps(result, indent=1) + "\n")

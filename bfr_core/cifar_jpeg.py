@@ -91,7 +91,8 @@ def _jpeg_files(source: Path):
 
 
 def decode(source: Path) -> dict[str, np.ndarray]:
-    """Decode every image: {"train": uint8 (50000, 3, 32, 32), "test": uint8 (10000, 3, 32, 32)}, interleaved."""
+    """Decode every image: {"train": uint8 (50000, 3, 32, 32), "test": uint8 (10000, 3, 32, 32)},
+    classes interleaved."""
     from PIL import Image
 
     out = {split: np.zeros((n * len(CLASSES), *CIFAR_SHAPE), np.uint8) for split, n in PER_CLASS.items()}
@@ -123,7 +124,8 @@ def decode(source: Path) -> dict[str, np.ndarray]:
             first = int(np.argmax(~flags))
             raise DataError(
                 f"{source}: {missing} of {len(flags)} {split} images missing (first: "
-                f"{split}/{CLASSES[first % 10]}/{first // 10:04d}.jpg); the archive is truncated or incomplete"
+                f"{split}/{CLASSES[first % 10]}/{first // 10:04d}.jpg); the archive is truncated or "
+                "incomplete"
             )
     return out
 

@@ -252,7 +252,8 @@ def cifar10_dataset(data_dir: str | os.PathLike | None = None) -> Dataset:
                 raise DataError(
                     f"cifar10: file {name} not found. Needed: "
                     f"{', '.join(n for files in CIFAR_FILES.values() for n in files)} (the binary version, "
-                    f"cifar-10-binary.tar.gz, or the JPEG copy cifar10-jpeg-q75.tar.gz). Searched: {', '.join(str(d) for d in dirs)}. Pass --data-dir "
+                    "cifar-10-binary.tar.gz, or the JPEG copy cifar10-jpeg-q75.tar.gz). Searched: "
+                    f"{', '.join(str(d) for d in dirs)}. Pass --data-dir "
                     "DIR or set BFR_DATA_DIR=DIR."
                 )
             parts.append(read_cifar_batch(path))

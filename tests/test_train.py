@@ -53,3 +53,16 @@ def test_nan_loss_stops_with_a_message():
             lambda m, g, s: torch.tensor(float("nan"), requires_grad=True),
             TrainConfig(steps=3, progress=False),
         )
+
+
+def test_a_time_box_stops_after_the_step_that_passes_it_and_keeps_those_steps(tmp_path, monkeypatch):
+    import bfr_core.train as train
+
+    clock = iter(range(0, 10_000))  # perf_counter: 1 s per call
+    monkeypatch.setattr(train.time, "perf_counter", lambda: float(next(clock)))
+    net = MLPVelocity((2,), hidden=8, depth=1)
+    cfg = TrainConfig(steps=1000, progress=False, max_seconds=3.5, save_every=1000)
+    res = fit(net, lambda m, g, s: m(torch.zeros(4), torch.zeros(4, 2)).pow(2).mean(), cfg, tmp_path / "s.pt")
+    # t0 = 0; the check before step k reads k + 1 s: steps 0, 1, 2 run (1, 2, 3 ≤ 3.5), step 3 sees 4 s
+    assert res.steps == 3
+    assert torch.load(tmp_path / "s.pt", weights_only=True)["step"] == 3  # resumable from there
