@@ -515,6 +515,11 @@ def overshoot(bundle, alpha, factor):
     pipe = registry.pipeline(bundle)
     if not pipe.bundle.has("lfr"):
         raise ValueError(f"bundle {bundle!r} has no LFR to overshoot")
+    if len(pipe.bundle.shape) != 3:
+        raise ValueError(
+            f"the overshoot view compares image rows; {bundle!r} is a 2-D point set: see its Latents and "
+            "Trajectories tabs"
+        )
     if (
         isinstance(factor, bool)
         or not isinstance(factor, (int, float))

@@ -17,14 +17,16 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def image_grid(
     x: torch.Tensor, ncol: int | None = None, scale: int | None = None, pad: int = 1
 ) -> Image.Image:
-    """Tile (N, 1, H, W) images in [-1, 1] into one grayscale picture, upscaled ``scale``×
-    (default: whatever makes the grid about 300 px wide, at least 2×)."""
-    n, _, h, w = x.shape
+    """Tile (N, C, H, W) images in [-1, 1] (C = 1: grayscale, C = 3: RGB) into one picture, upscaled
+    ``scale``× by pixel repetition, never blurred (default: whatever makes the grid about 300 px wide,
+    at least 2×)."""
+    n, c, h, w = x.shape
     ncol = ncol or math.ceil(math.sqrt(n))
     scale = scale or max(2, 300 // (ncol * (w + pad)))
     nrow = math.ceil(n / ncol)
-    canvas = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), 40, dtype=np.uint8)
-    pix = to_uint8(x[:, 0])
+    colour = (3,) if c == 3 else ()
+    canvas = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, *colour), 40, dtype=np.uint8)
+    pix = to_uint8(x.permute(0, 2, 3, 1) if c == 3 else x[:, 0])
     for i in range(n):
         r, c = divmod(i, ncol)
         canvas[

@@ -356,6 +356,22 @@ def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
     assert "LFR to t = 1.5 (**extrapolated**" in text and "6 steps" in text and text.count("**") >= 8
     with pytest.raises(gr.Error, match="overshoot must be a number in 1..2, got 2.5"):
         callbacks.overshoot("digits", 0.2, 2.5)
+    # a 2-D bundle has an LFR but no image rows: a named refusal, not a server error
+    with pytest.raises(gr.Error, match="'moons' is a 2-D point set"):
+        callbacks.overshoot("moons", 0.2, 1.5)
+
+
+def test_image_grids_keep_colour_and_upscale_by_repeating_pixels():
+    import torch
+
+    from bfr_core.images import image_grid
+
+    x = torch.zeros(2, 3, 4, 4)
+    x[0, 0], x[1, 2] = 1.0, -1.0  # image 0: red channel full; image 1: blue channel zero
+    grid = np.asarray(image_grid(x, ncol=2, scale=3, pad=1))
+    assert grid.shape == ((1 * 5 + 1) * 3, (2 * 5 + 1) * 3, 3)  # (rows·(h + pad) + pad)·scale, RGB
+    assert grid[3 * 1, 3 * 1].tolist() == [255, 128, 128]  # first pixel of image 0 (0 → 127.5 rounds to 128)
+    assert grid[3 * 1, 3 * 6].tolist() == [128, 128, 0]  # first pixel of image 1
 
 
 def test_overshoot_solves_every_factor_once_then_moves_the_slider_without_solving(monkeypatch):
