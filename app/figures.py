@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 
 import numpy as np
 import plotly.graph_objects as go
@@ -177,20 +178,41 @@ def sweep_curves(sweep: dict) -> go.Figure:
                     line={**line, "dash": "dot"},
                 )
             )
-    fig.add_hline(y=sweep["base"], line_dash="dash", annotation_text="base", line_color="gray")
-    base2 = metrics.get("base", {}).get(SECOND_METRIC)
-    if base2 is not None:
-        fig.add_hline(y=base2, line_dash="dot", annotation_text="base, FID2", line_color="gray")
+    # The base as lines in the legend, not add_hline annotations: on a log axis an annotation's y is read
+    # in log units, so a base of 220 was placed at 10^220 and stretched the axis to 10^18 and beyond.
+    xs = nfe_span(sweep)
+    base_lines = [("base", sweep["base"], "dash")]
+    if (base2 := metrics.get("base", {}).get(SECOND_METRIC)) is not None:
+        base_lines.append((f"base, {SECOND_METRIC.upper()}", base2, "dot"))
+    for name, y, dash in base_lines:
+        fig.add_trace(go.Scatter(x=xs, y=[y, y], mode="lines", name=name, line=dict(color="gray", dash=dash)))
     note = f"<br><sup>{sweep['note']}</sup>" if sweep.get("note") else ""
     fig.update_layout(
         title=f"{sweep['metric'].upper()} vs refiner NFE (lower is better){note}",
-        height=400,
+        height=440,
         xaxis_title="refiner NFE",
         yaxis_title=sweep["metric"],
-        yaxis_type="log",
-        margin=dict(l=40, r=10, t=40, b=40),
+        yaxis=dict(type="log", range=log_range(plotted_values(fig))),
+        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
+        margin=dict(l=50, r=10, t=60, b=40),
     )
     return fig
+
+
+def nfe_span(sweep: dict) -> list[int]:
+    """[smallest, largest] refiner NFE of the sweep's curves."""
+    nfes = [k for mode in ("lfr", "dfr") if mode in sweep for k, _ in sweep[mode]]
+    return [min(nfes), max(nfes)]
+
+
+def plotted_values(fig: go.Figure) -> list[float]:
+    return [float(v) for trace in fig.data for v in trace.y if v is not None]
+
+
+def log_range(values: list[float], margin: float = 1.15) -> list[float]:
+    """A log axis's range (in log10 units, as plotly wants it) that holds every value with a margin."""
+    lo, hi = min(values), max(values)
+    return [math.log10(lo / margin), math.log10(hi * margin)]
 
 
 def drift_lines(distances, nfes) -> go.Figure:

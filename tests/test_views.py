@@ -252,11 +252,23 @@ def test_the_sweep_chart_draws_the_independent_metric_dashed_when_stored():
     from app.figures import sweep_curves
 
     sweep = {"metric": "fid", "base": 9.0, "lfr": [(1, 8.0), (2, 7.0)], "dfr": [(1, 5.0), (2, 4.0)]}
-    assert [t.name for t in sweep_curves(sweep).data] == ["LFR (Euler steps)", "DFR (Euler steps)"]
+    assert [t.name for t in sweep_curves(sweep).data] == ["LFR (Euler steps)", "DFR (Euler steps)", "base"]
     sweep["metrics"] = {"base": {"fid2": 6.0}, "lfr 1": {"fid2": 5.0}, "lfr 2": {"fid2": 4.5}}
-    traces = sweep_curves(sweep).data
-    assert [t.name for t in traces] == ["LFR (Euler steps)", "LFR, FID2 (independent)", "DFR (Euler steps)"]
+    fig = sweep_curves(sweep)
+    traces = fig.data
+    assert [t.name for t in traces] == [
+        "LFR (Euler steps)",
+        "LFR, FID2 (independent)",
+        "DFR (Euler steps)",
+        "base",
+        "base, FID2",
+    ]
     assert list(traces[1].y) == [5.0, 4.5] and traces[1].line.dash == "dot"
+    assert list(traces[3].y) == [9.0, 9.0] and list(traces[4].x) == [1, 2]
+    # the log axis holds the data and no more (it once ran to 10^18: annotations read in log units)
+    lo, hi = fig.layout.yaxis.range
+    assert 10**lo == pytest.approx(4.0 / 1.15) and 10**hi == pytest.approx(9.0 * 1.15)
+    assert not fig.layout.annotations
 
 
 def test_lfr_drift_stacks_the_base_then_each_nfe(tiny_bundle):
