@@ -371,15 +371,56 @@ def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
     return figures.sweep_curves(sweep), drift, lines
 
 
+BUTTON_VIEWS = ("worth", "ab", "alpha_map", "overshoot")  # Over-refinement's views that a bundle may lack
+
+
+def unavailable(bundle: str, view: str) -> str | None:
+    """Why ``view`` (one of BUTTON_VIEWS) cannot run on ``bundle``, or None when it can: the one place that
+    decides, read by the views themselves (their error) and by the UI (their button, disabled with it)."""
+    b = registry.pipeline(bundle).bundle
+    image = len(b.shape) == 3
+    if view == "worth" and load_budget(b) is None:
+        return f"bundle {bundle!r} stores no equal-NFE comparison; build one with the `bfr worth-nfe` command"
+    if view == "ab" and not image:
+        return f"bundle {bundle!r} holds 2-D points; the A/B view shows images (the bias lab shows points)"
+    if view == "alpha_map" and load_alpha_map(b) is None:
+        why = (
+            "its LFR was trained at one fixed α, so it has no α axis (the curves above are its map)"
+            if b.has("lfr") and b.alpha_range() is None
+            else "build one with the `bfr sweep --alphas …` command"
+        )
+        return f"bundle {bundle!r} stores no α × NFE map: {why}"
+    if view == "overshoot" and not b.has("lfr"):
+        return f"bundle {bundle!r} has no LFR to overshoot"
+    if view == "overshoot" and not image:
+        return (
+            f"the overshoot view compares image rows; {bundle!r} is a 2-D point set: see its Latents and "
+            "Trajectories tabs"
+        )
+    return None
+
+
+def refuse_unavailable(bundle: str, view: str) -> None:
+    if (why := unavailable(bundle, view)) is not None:
+        raise ValueError(why)
+
+
+def view_buttons(bundle):
+    """The Over-refinement buttons' states for ``bundle`` (gr.update each, in BUTTON_VIEWS order), then a note
+    naming why each disabled one cannot run: a visitor is never offered a button that can only fail."""
+    if bundle not in registry.available_bundles():
+        return [gr.update()] * len(BUTTON_VIEWS) + [""]
+    reasons = {view: unavailable(bundle, view) for view in BUTTON_VIEWS}
+    note = "".join(f"- *Not on this bundle:* {why}\n" for why in reasons.values() if why)
+    return [gr.update(interactive=reasons[v] is None) for v in BUTTON_VIEWS] + [note]
+
+
 @user_errors
 def worth_nfe(bundle):
     """Is refinement worth its NFE? The bundle's stored equal-total-NFE comparison: a chart and a verdict."""
+    refuse_unavailable(bundle, "worth")
     pipe = registry.pipeline(bundle)
     stored = load_budget(pipe.bundle)
-    if stored is None:
-        raise ValueError(
-            f"bundle {bundle!r} stores no equal-NFE comparison; build one with the `bfr worth-nfe` command"
-        )
     metric, rows = stored["metric"], {r["row"]: r for r in stored["rows"]}
     best_base = min((r for k, r in rows.items() if k.startswith("base")), key=lambda r: r[metric])
     worth = [
@@ -406,11 +447,8 @@ def ab_compare(bundle, a, b, seed):
     """Two rows of the equal-NFE comparison on the same 16 prior draws, side by side: what each spends
     and, from the stored chart, how it scores. Both run through ``runner.run_rows``, so they share z
     (and G(z), when a row keeps the base's default setting)."""
+    refuse_unavailable(bundle, "ab")
     pipe = registry.pipeline(bundle)
-    if len(pipe.bundle.shape) != 3:
-        raise ValueError(
-            f"bundle {bundle!r} holds 2-D points; the A/B view shows images (the bias lab shows points)"
-        )
     seed = as_int(seed, "seed", 0, MAX_SEED)
     rows = budget_rows(pipe)
     for name in (a, b):
@@ -448,15 +486,9 @@ NOISE_FLOOR = 0.02  # a relative gap below which one stored score does not tell 
 @user_errors
 def alpha_map(bundle):
     """The over-refinement map: the bundle's stored LFR quality over α × NFE (``bfr sweep --alphas``)."""
+    refuse_unavailable(bundle, "alpha_map")
     pipe = registry.pipeline(bundle)
     stored = load_alpha_map(pipe.bundle)
-    if stored is None:
-        why = (
-            "its LFR was trained at one fixed α, so it has no α axis (the curves above are its map)"
-            if pipe.bundle.has("lfr") and pipe.bundle.alpha_range() is None
-            else "build one with the `bfr sweep --alphas …` command"
-        )
-        raise ValueError(f"bundle {bundle!r} stores no α × NFE map: {why}")
     m = stored["map"]
     best, metric = m["best"], m["metric"].upper()
     row = m["quality"][m["alphas"].index(best["alpha"])]
@@ -512,14 +544,7 @@ def warm_overshoot(bundle: str) -> None:
 @user_errors
 def overshoot(bundle, alpha, factor):
     """Provoke over-refinement: the LFR integrated past its trained end t = 1, beside the trained setting."""
-    pipe = registry.pipeline(bundle)
-    if not pipe.bundle.has("lfr"):
-        raise ValueError(f"bundle {bundle!r} has no LFR to overshoot")
-    if len(pipe.bundle.shape) != 3:
-        raise ValueError(
-            f"the overshoot view compares image rows; {bundle!r} is a 2-D point set: see its Latents and "
-            "Trajectories tabs"
-        )
+    refuse_unavailable(bundle, "overshoot")
     if (
         isinstance(factor, bool)
         or not isinstance(factor, (int, float))

@@ -57,13 +57,14 @@ def bundle_and_alpha(bundles: list[tuple[str, str]], alpha_max: float) -> tuple[
 
 def stored_view(text: str, button: str, plot_label: str, fn, bundle) -> None:
     """A view of something the bundle stores: its explanation, a button, then a chart beside a verdict
-    (``fn(bundle) -> (figure, markdown)``), served at the route named after ``fn``."""
+    (``fn(bundle) -> (figure, markdown)``), served at the route named after ``fn``. Returns the button."""
     gr.Markdown(text)
     with gr.Row():
         btn = gr.Button(button, variant="secondary")
     with gr.Row():
         plot, md = gr.Plot(label=plot_label), gr.Markdown()
     on([btn.click], fn, [bundle], [plot, md], fn.__name__)
+    return btn
 
 
 def on(triggers: list, fn, inputs, outputs, api_name: str | bool = False):
@@ -374,7 +375,8 @@ def build_demo() -> gr.Blocks:
                     [o_plot, o_drift, o_lines],
                     "overrefine",
                 )
-                stored_view(
+                o_views_note = gr.Markdown()  # which views below this bundle cannot run, and why
+                o_worth = stored_view(
                     TEXT["worth"], "Compare at equal NFE", "equal total NFE", callbacks.worth_nfe, o_bundle
                 )
                 AB = callbacks.AB_DEFAULTS
@@ -396,7 +398,7 @@ def build_demo() -> gr.Blocks:
                     [ab_img_a, ab_img_b, ab_md],
                     "ab_compare",
                 )
-                stored_view(
+                o_alpha_map = stored_view(
                     TEXT["alpha_map"], "Show the α × NFE map", "α × NFE", callbacks.alpha_map, o_bundle
                 )
                 gr.Markdown(TEXT["overshoot"])
@@ -421,6 +423,12 @@ def build_demo() -> gr.Blocks:
                     [o_bundle, o_alpha, o_factor],
                     o_outputs,
                     "overshoot",
+                )
+                on(  # buttons a bundle cannot use are disabled, with the reason above them
+                    [o_bundle.change, demo.load],
+                    callbacks.view_buttons,
+                    [o_bundle],
+                    [o_worth, ab_btn, o_alpha_map, o_shoot, o_views_note],
                 )
 
             with gr.Tab("Bias lab (2-D)", id=TAB_IDS["Bias lab (2-D)"]):

@@ -318,8 +318,9 @@ def test_overrefinement_shows_the_stored_curves_instantly_or_measures_live():
 
 def test_overrefinement_curves_and_drift():
     fig, drift, lines = callbacks.overrefine("digits", 0.2, "live")
-    lfr, dfr = fig.data
+    lfr, dfr, base = fig.data
     assert list(lfr.x) == [1, 2, 3, 4, 6, 8, 10] and len(dfr.y) == 7
+    assert base.name == "base" and list(base.x) == [1, 10]
     assert lfr.y[0] > lfr.y[-1]  # one Euler step collapses; more steps recover (measured, see README)
     assert pixels(drift).shape[0] == pixels(drift).shape[1]  # 8 rows (base + 7 NFE values) of 8 samples
     *samples, mean = lines.data  # one line per strip column, then their mean
@@ -512,3 +513,26 @@ def test_a_broken_bundle_is_left_out_of_the_menu(tmp_path, monkeypatch, capsys):
         assert "bundle 'broken' left out of the menu" in capsys.readouterr().err
     finally:
         registry._pipeline.cache_clear()
+
+
+@pytest.mark.parametrize("view", callbacks.BUTTON_VIEWS)
+def test_every_over_refinement_view_runs_or_its_button_is_disabled_with_the_reason_on_every_bundle(view):
+    run = {
+        "worth": lambda b: callbacks.worth_nfe(b),
+        "ab": lambda b: callbacks.ab_compare(b, "base", "dfr", 0),
+        "alpha_map": lambda b: callbacks.alpha_map(b),
+        "overshoot": lambda b: callbacks.overshoot(b, 0.2, 1.25),
+    }[view]
+    index = callbacks.BUTTON_VIEWS.index(view)
+    for bundle in registry.available_bundles():
+        why = callbacks.unavailable(bundle, view)
+        *buttons, note = callbacks.view_buttons(bundle)
+        assert buttons[index]["interactive"] is (why is None), (bundle, view)
+        if why is None:
+            answer = run(bundle)
+            assert all(part is not None and part != "" for part in answer), (bundle, view)
+        else:
+            assert why in note
+            with pytest.raises(gr.Error) as refused:
+                run(bundle)
+            assert why[:30] in str(refused.value), (bundle, view)
