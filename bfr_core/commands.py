@@ -62,7 +62,8 @@ def state_path(bundle: Path, name: str) -> Path:
 
 
 def finish(bundle: Path, name: str, result, net_config: dict, meta: dict) -> None:
-    """Save the trained model with its provenance, then drop the resume state."""
+    """Save the trained model with its provenance, then drop the resume state (kept when a time box stopped
+    the run early, so ``--resume`` continues it)."""
     meta = {
         **meta,
         "steps": result.steps,
@@ -74,7 +75,8 @@ def finish(bundle: Path, name: str, result, net_config: dict, meta: dict) -> Non
     }
     if distributed.is_main():  # under torchrun, rank 0 writes for everyone
         save_model(result.model, net_config, meta, bundle / f"{name}.safetensors")
-        state_path(bundle, name).unlink(missing_ok=True)
+        if not getattr(result, "stopped_early", False):
+            state_path(bundle, name).unlink(missing_ok=True)
         print(
             f"saved {bundle / name}.safetensors ({result.steps} steps, {result.wall_s:.1f} s, "
             f"loss {result.final_loss:.4f})"

@@ -45,6 +45,7 @@ class TrainResult:
     final_loss: float
     wall_s: float
     device: str = "cpu"  # where it was trained, e.g. "cuda (NVIDIA H200, bf16)"
+    stopped_early: bool = False  # the time box ended it before cfg.steps: its resume state is worth keeping
 
 
 def fit(
@@ -142,4 +143,6 @@ def fit(
     wall = wall_before + time.perf_counter() - t0
     save(done, wall)
     final = ema if cfg.ema_decay > 0 else model
-    return TrainResult(final.eval().cpu(), done, loss_value, wall, describe(device, cfg.bf16))
+    return TrainResult(
+        final.eval().cpu(), done, loss_value, wall, describe(device, cfg.bf16), done < cfg.steps
+    )
