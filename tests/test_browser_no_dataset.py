@@ -86,6 +86,7 @@ def test_every_tab_shows_its_output_on_mnist_with_no_dataset_on_disk(bare_app):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.set_default_navigation_timeout(180_000)  # a shared CI machine can be slow to settle
         page.goto(url, wait_until="networkidle")
         t0 = time.perf_counter()
         page.wait_for_function(  # the Refine tab fills its three image panels on load
