@@ -11,7 +11,8 @@ import os
 import sys
 
 from app import service  # sets the no-telemetry environment before gradio is imported
-from app import callbacks, warmup
+from app import warmup
+from app.tabs import refine
 from app.ui import build_demo
 
 
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     )
     args = ap.parse_args(argv)
     if args.no_answer_cache:
-        callbacks.refine_answer.set_maxsize(0)
+        refine.refine_answer.set_maxsize(0)
     try:
         if not args.no_warm_up:
             warmup.start()

@@ -1,12 +1,11 @@
 """Start-up warm-up: compute the views a visitor opens first, in the background, while the server starts.
 
-The first answer of each tab on the default bundle — Refine, the Latents map (refining its prior draws),
-the Trajectories paths, Inspect's bias meter, the Over-refinement tab's drift strip and overshoot — and the
-bias lab at its default setting are pure functions of the shipped files, so they are computed once in a
-daemon thread and kept (``callbacks.refine_answer``, ``registry.latent_map``, ``callbacks.cached_paths``,
-``callbacks.cached_bias_meter``, ``callbacks.cached_drift_rows``, ``callbacks.cached_overshoots``,
-``lab.cached_bias_lab``); a request that arrives earlier simply computes the same result itself. A
-failure is logged, never raised: the views report their own errors when asked.
+Each tab's first answer on the default bundle (its ``warm(bundle)``: Refine, the Latents map, the
+Trajectories paths, Inspect's bias meter, the Over-refinement tab's drift strip and overshoot, the bias
+lab at its default setting) is a pure function of the shipped files, so it is computed once in a daemon
+thread, in the order of the tabs, and kept by that tab's cache; a request that arrives earlier simply
+computes the same result itself. A failure is logged, never raised: the views report their own errors
+when asked.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ import logging
 import threading
 import time
 
-from bfr_core.lab import DEFAULT_LAB, cached_bias_lab
-
-from . import callbacks, registry
+from . import registry
+from .tabs import TABS
 
 log = logging.getLogger("bfr_explorer")
 
@@ -27,19 +25,10 @@ def warm(bundle: str | None = None) -> dict[str, float]:
     names = registry.available_bundles()
     bundle = bundle or (names[0] if names else None)
     took = {}
-    jobs = []
-    if bundle is not None:  # in the order of the tabs
-        jobs += [
-            (f"refine {bundle}", lambda: callbacks.refine(bundle, **callbacks.REFINE_DEFAULTS)),
-            (f"latents {bundle}", lambda: registry.latent_map(bundle)),
-            (f"trajectories {bundle}", lambda: callbacks.trajectory(bundle, **callbacks.TRAJECTORY_DEFAULTS)),
-            (f"inspect {bundle}", lambda: callbacks.inspect_example(bundle, **callbacks.INSPECT_DEFAULTS)),
-        ]
-    if bundle is not None:  # Over-refinement: its drift strip, and the overshoot's base and trained rows
-        jobs.append((f"overrefine {bundle}", lambda: callbacks.warm_overrefine(bundle)))
-        jobs.append((f"overshoot {bundle}", lambda: callbacks.warm_overshoot(bundle)))
-    # the bias lab last: its training is the longest job, and unwarmed it streams curves within a second
-    jobs.append(("bias lab", lambda: cached_bias_lab(*DEFAULT_LAB)))
+    warmed = [tab for tab in TABS if hasattr(tab, "warm")]
+    if bundle is None:  # no bundle: only what needs none (the bias lab)
+        warmed = [tab for tab in warmed if tab.ID == "lab"]
+    jobs = [(f"{tab.ID} {bundle}", lambda tab=tab: tab.warm(bundle)) for tab in warmed]
     for what, job in jobs:
         t0 = time.perf_counter()
         try:

@@ -1,6 +1,6 @@
 """App performance and load test against a real `python app.py` process on loopback.
 
-    python bench/app_perf.py [--users 8] [--requests 25]
+    python -m bench.app_perf [--users 8] [--requests 25]
 
 Measures: start → ready (HTTP 200); every view's first answer on the default MNIST bundle from
 that fresh process (started as a user starts it: `python app.py`, with its background warm-up of the
@@ -244,7 +244,7 @@ def main() -> None:
         stop(proc)
     lat = [r[0] for r in results]
     report = {
-        "command": "python bench/app_perf.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.app_perf " + " ".join(sys.argv[1:]),
         "machine": "the project's 2-core CPU machine",
         "start_to_ready_s": round(start_s, 2),
         "views_mnist": views,

@@ -1,6 +1,6 @@
 """Attack the app as a LAN client would, on loopback only, with bounded loops; record what held.
 
-    python bench/attack.py [--flood 60]
+    python -m bench.attack [--flood 60]
 
 Launches the app in this process through ``app.service.launch`` (the code path of ``python app.py``)
 on a free loopback port, then: floods the direct REST route; floods the queue across visible and
@@ -26,7 +26,8 @@ from urllib.error import HTTPError
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from app import callbacks, service
+from app import policy, service
+from app.tabs import refine
 from app.ui import build_demo
 
 REFINE = ["mnist", 0, 64, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
@@ -75,7 +76,7 @@ def raw_job(url: str, fn_index: int, data: list, session: str) -> bool:
 
 def queue_flood(url: str, n: int, fns: list[tuple[int, list]]) -> dict:
     """n jobs through the queue, cycling over the given (fn_index, data) events (hidden ones included)."""
-    callbacks.COMPUTING.peak = 0
+    policy.COMPUTING.peak = 0
     t0 = time.perf_counter()
     with ThreadPoolExecutor(n) as pool:
         ok = list(pool.map(lambda i: raw_job(url, *fns[i % len(fns)], f"flood{i}"), range(n)))
@@ -84,7 +85,7 @@ def queue_flood(url: str, n: int, fns: list[tuple[int, list]]) -> dict:
         "events": [f for f, _ in fns],
         "completed": sum(ok),
         "refused_or_failed": n - sum(ok),
-        "peak_concurrent": callbacks.COMPUTING.peak,
+        "peak_concurrent": policy.COMPUTING.peak,
         "limit": service.CONCURRENCY,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
@@ -177,10 +178,10 @@ def main(argv=None) -> None:
     events = [
         (i, REFINE if len(fn.inputs) == 11 else REFINE[:6])
         for i, fn in demo.fns.items()
-        if fn.fn in (callbacks.refine, callbacks.generate)
+        if fn.fn in (refine.refine, refine.generate)
     ]  # the buttons and the hidden slider events
     result = {
-        "command": "python bench/attack.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m bench.attack " + " ".join(sys.argv[1:] if argv is None else argv),
         "rest_flood": rest_flood(url, args.flood),
         "queue_flood": queue_flood(url, 24, events),
         "bias_lab_8_threads": bias_lab_threads(url),

@@ -1,6 +1,6 @@
 """BFR vs noise injection at matched extra NFE, over seeds, under every metric the bundle has.
 
-    python bench/baselines.py --bundle checkpoints/digits --n 2000 --seeds 0 1 2
+    python -m bench.baselines --bundle checkpoints/digits --n 2000 --seeds 0 1 2
 
 Rows: each registered refiner the bundle holds (LFR, DFR, the trained noise-injection refiner) at
 one RK4 step and at 10 Euler steps (run by ``bfr_core.runner.run_rows``), and training-free SDEdit at
@@ -78,7 +78,7 @@ def main() -> None:
     metrics = [m for m in METRICS if m in scores["base"][0]]
     by_metric = {m: {name: [s[m] for s in v] for name, v in scores.items()} for m in metrics}
     extra = {"base": 0, **{r[0]: r[1] for r in rows}}
-    command = "python bench/baselines.py " + " ".join(sys.argv[1:])
+    command = "python -m bench.baselines " + " ".join(sys.argv[1:])
     lines = [
         f"Command: `{command}` (against the held-out test split; mean ± std over seeds {args.seeds}, "
         f"n = {args.n}; change vs base in brackets)",

@@ -1,6 +1,6 @@
 """The LFR capacity curve on one bundle: FID (both extractors) against LFR width and training steps.
 
-    python bench/capacity.py --bundle checkpoints/mnist --candidate lfr.safetensors \
+    python -m bench.capacity --bundle checkpoints/mnist --candidate lfr.safetensors \
         --candidate capacity/lfr_c16_step2000.safetensors ...
 
 Each candidate (a file of the bundle, e.g. a ``train-lfr --snapshot-at`` snapshot) is scored by
@@ -13,18 +13,15 @@ Writes bench/results/capacity_<bundle>[_<tag>].{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
+from bench import select_refiner
 from bfr_core.checkpoint import load_model
 from bfr_core.pipeline import Bundle
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("select_refiner", ROOT / "bench" / "select_refiner.py")
-select_refiner = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(select_refiner)
 
 
 def describe(path: Path, bundle_latents: int) -> dict:
@@ -66,7 +63,7 @@ def main(argv=None) -> None:
     ]
     select_refiner.main(select_argv + [a for p in paths for a in ("--candidate", str(p))])
     result = json.loads(out.with_suffix(".json").read_text())
-    result["command"] = "python bench/capacity.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    result["command"] = "python -m bench.capacity " + " ".join(sys.argv[1:] if argv is None else argv)
     rows, latents = [], Bundle(args.bundle).meta["latents"]["n"]
     for p in paths:
         row = {

@@ -1,6 +1,6 @@
 """Evaluate a bundle over several seeds; write JSON and a Markdown table of mean ± std.
 
-    python bench/eval_seeds.py --bundle checkpoints/digits --n 2000 --seeds 0 1 2
+    python -m bench.eval_seeds --bundle checkpoints/digits --n 2000 --seeds 0 1 2
 
 Writes bench/results/<bundle>.json (every seed's rows) and bench/results/<bundle>.md.
 """
@@ -64,7 +64,7 @@ def main() -> None:
     per_seed = {str(s): evaluate_bundle(bundle, args.n, s, progress=False) for s in args.seeds}
     metric = "fid" if "fid" in per_seed[str(args.seeds[0])]["base"] else "energy"
     md = table(per_seed, metric)
-    command = "python bench/eval_seeds.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m bench.eval_seeds " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lat = bundle.meta.get("latents", {})
     args.out_dir.mkdir(parents=True, exist_ok=True)
     name = bundle.path.name

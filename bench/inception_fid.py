@@ -1,6 +1,6 @@
 """Inception FID (the field's metric) beside the classifier metrics, per row and seed, for one bundle.
 
-    python bench/inception_fid.py --bundle checkpoints/cifar10 --n 2000 --seeds 0 1 2 --device cuda \
+    python -m bench.inception_fid --bundle checkpoints/cifar10 --n 2000 --seeds 0 1 2 --device cuda \
         [--candidate lfr=checkpoints/cifar10/ablation/lfr_alpha05.safetensors]
 
 Every row runs on the same prior draws per seed (``runner.run_rows``) and is scored by

@@ -1,6 +1,6 @@
 """Where each refined latent sits: nearer its own prior draw, or nearer a real image's latent?
 
-    python bench/latent_neighbours.py --bundle checkpoints/mnist [--nfes 1 2 4 10]
+    python -m bench.latent_neighbours --bundle checkpoints/mnist [--nfes 1 2 4 10]
 
 For the Latents map's clouds (``latent_view.map_clouds``: 1,000 prior draws and biased latents) and the
 LFR at each NFE (RK4 at multiples of 4, else Euler; the bundle's α), the medians over draws of:

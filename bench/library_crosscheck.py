@@ -1,7 +1,7 @@
 """Adopt or not: the OT coupling (POT, torchcfm) and the flow path (Meta's flow_matching) against ours.
 
     pip install pot flow_matching && pip install --no-deps torchcfm
-    python bench/library_crosscheck.py
+    python -m bench.library_crosscheck
 
 For MNIST-sized batches (784 dimensions, the batch sizes our trainings use) it measures, on the same
 inputs: the total squared cost of our exact assignment (``bfr_core.flow.ot_assignment``, SciPy's
@@ -125,7 +125,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     g = torch.Generator().manual_seed(0)
     result = {
-        "command": "python bench/library_crosscheck.py",
+        "command": "python -m bench.library_crosscheck",
         "threads": torch.get_num_threads(),
         "versions": versions(),
         "ot": [check_ot(b, args.reps, g) for b in args.batches],

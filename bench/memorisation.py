@@ -1,6 +1,6 @@
 """Do refined samples copy training images? The memorisation ratio of LFR variants beside the base.
 
-    python bench/memorisation.py --bundle checkpoints/mnist --n 500 --seed 0 \
+    python -m bench.memorisation --bundle checkpoints/mnist --n 500 --seed 0 \
         --lfr capacity/lfr_c64_gpu.safetensors
 
 memorisation ratio = median over samples of the distance to the nearest *training* image, divided by
@@ -35,7 +35,7 @@ def main(argv=None) -> None:
     score = scorer_for(bundle)
     runs = {"base": (bundle, "none"), "lfr.safetensors": (bundle, "lfr")}
     runs.update({rel: (bundle.with_model("lfr", bundle.path / rel), "lfr") for rel in args.lfr})
-    out = {"command": "python bench/memorisation.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    out = {"command": "python -m bench.memorisation " + " ".join(sys.argv[1:] if argv is None else argv)}
     out.update({"n": args.n, "seed": args.seed, "reference": "test split; training images for the ratio"})
     for name, (b, mode) in runs.items():
         st = Pipeline(b).run(args.n, args.seed, Settings(mode=mode))

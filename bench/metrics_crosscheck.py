@@ -1,6 +1,6 @@
 """Does torchmetrics' FID give our FID on the bundle's own features? (The adopt-or-not question.)
 
-    pip install torchmetrics && python bench/metrics_crosscheck.py --bundle checkpoints/mnist --n 2000
+    pip install torchmetrics && python -m bench.metrics_crosscheck --bundle checkpoints/mnist --n 2000
 
 Scores the first n training images against the first n test images with ``bfr_core.metrics.fid`` on
 the bundle classifier's features, and with ``torchmetrics.image.fid.FrechetInceptionDistance`` given
@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     theirs = float(metric.compute())
     theirs_s = time.perf_counter() - t0
     out = {
-        "command": f"python bench/metrics_crosscheck.py --bundle {args.bundle} --n {args.n}",
+        "command": f"python -m bench.metrics_crosscheck --bundle {args.bundle} --n {args.n}",
         "torchmetrics": torchmetrics.__version__,
         "fid_ours": ours,
         "fid_torchmetrics": theirs,

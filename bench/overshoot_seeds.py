@@ -1,6 +1,6 @@
 """Is integrating the LFR past t = 1 a real gain, or one seed's luck?
 
-    python bench/overshoot_seeds.py --bundle checkpoints/mnist-leak [--n 1000] [--seeds 0 1 2]
+    python -m bench.overshoot_seeds --bundle checkpoints/mnist-leak [--n 1000] [--seeds 0 1 2]
         [--factors 1 1.25 1.5]
 
 The stored overshoot view (``bfr overshoot``: 200 samples, one seed, one metric) showed mnist-leak scoring

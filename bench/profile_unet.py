@@ -1,6 +1,6 @@
 """Profile the 28x28 UNet velocity net on this CPU: training-step time and evaluation throughput.
 
-    python bench/profile_unet.py
+    python -m bench.profile_unet
 
 Writes bench/results/profile_unet.json (medians; batch 128 training, batch 500 evaluation).
 """
@@ -49,7 +49,7 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "profile_unet.json"
     out.write_text(
         json.dumps(
-            {"command": "python bench/profile_unet.py", "threads": torch.get_num_threads(), **rows}, indent=1
+            {"command": "python -m bench.profile_unet", "threads": torch.get_num_threads(), **rows}, indent=1
         )
     )
     print(json.dumps(rows, indent=1))

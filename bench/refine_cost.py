@@ -1,6 +1,6 @@
 """Compute cost of one Refine request (the library call behind the app's button).
 
-    python bench/refine_cost.py --bundle checkpoints/digits [--n 16] [--repeats 10]
+    python -m bench.refine_cost --bundle checkpoints/digits [--n 16] [--repeats 10]
 
 Times Pipeline.run at the bundle's default settings for each mode (median of ``repeats``)
 and writes bench/results/refine_cost_<bundle>.json. Cost depends on the architecture, not
@@ -33,7 +33,7 @@ def main() -> None:
     pipe = Pipeline(args.bundle)
     net = pipe.bundle.meta["base"]["net"]
     report = {
-        "command": "python bench/refine_cost.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.refine_cost " + " ".join(sys.argv[1:]),
         "n": args.n,
         "torch_threads": torch.get_num_threads(),
         "base_net": net,

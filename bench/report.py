@@ -1,6 +1,6 @@
 """Paper-scale benchmark of a trained image bundle (MNIST, Fashion-MNIST): one command, every row.
 
-    python bench/report.py --bundle checkpoints/mnist --n 5000 --seed 0
+    python -m bench.report --bundle checkpoints/mnist --n 5000 --seed 0
 
 Every row draws the same n prior latents (balanced classes) and is measured against the whole
 test split with the bundle's classifier (FID, KID, precision, recall, density, coverage,
@@ -38,9 +38,8 @@ from bfr_core.metrics import image_metrics, image_reference
 from bfr_core.pipeline import Bundle, Pipeline, Settings
 from bfr_core.runner import run_rows
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # report_rows / report_render beside this file
-from report_render import markdown, plots  # noqa: E402
-from report_rows import compute_order, refiner_files, rows, targets  # noqa: E402
+from bench.report_render import markdown, plots
+from bench.report_rows import compute_order, refiner_files, rows, targets
 
 CHUNK = 500  # a multiple of the 10 classes; on this CPU 500 images per call run ~2x faster than 2,000
 
@@ -212,7 +211,9 @@ def run_workers(argv: list[str], workers: int) -> None:
     workers gave ~165 images × NFE/s each vs ~350 for one two-thread process), so keep 1 there."""
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, torch.get_num_threads() // workers))}
     procs = [
-        subprocess.Popen([sys.executable, __file__, *argv, "--worker", f"{k}/{workers}"], env=env)
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.report", *argv, "--worker", f"{k}/{workers}"], env=env, cwd=ROOT
+        )
         for k in range(workers)
     ]
     if any(p.wait() != 0 for p in procs):
@@ -322,7 +323,7 @@ def main(argv=None) -> None:
     }
     build = args.bundle / "build_times.json"
     result = {
-        "command": "python bench/report.py " + " ".join(argv),
+        "command": "python -m bench.report " + " ".join(argv),
         "bundle": str(args.bundle),
         "n": args.n,
         "seed": args.seed,

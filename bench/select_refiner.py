@@ -1,6 +1,6 @@
 """Choose between refiner files on a validation split, never on the test images.
 
-    python bench/select_refiner.py --bundle checkpoints/mnist --role dfr \
+    python -m bench.select_refiner --bundle checkpoints/mnist --role dfr \
         --candidate checkpoints/mnist/dfr.safetensors --candidate other/dfr.safetensors
 
 Every candidate refines the same n prior draws (seed 7, balanced classes; the benchmark uses
@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     score = validation_scorer(bundle)
 
     out = {
-        "command": "python bench/select_refiner.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m bench.select_refiner " + " ".join(sys.argv[1:] if argv is None else argv),
         "n": args.n,
         "seed": args.seed,
         "reference": f"last {VALIDATION} training images",

@@ -1,6 +1,6 @@
 """Time per training step of `train-base` run as one process and under torchrun with 1 and 2 processes.
 
-    python bench/torchrun_steps.py [--dataset mnist] [--steps 40] [--repeats 3]
+    python -m bench.torchrun_steps [--dataset mnist] [--steps 40] [--repeats 3]
 
 Each run trains a fresh base at the same global batch and seed; the time per step is the training loop's
 wall time that the saved model records (its card's ``wall_s``, start-up excluded) over its steps. Writes

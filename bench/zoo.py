@@ -1,6 +1,6 @@
 """The bias zoo under two independent metrics: which refiner corrects which kind of bias.
 
-    python bench/zoo.py --bundle checkpoints/mnist --bundle checkpoints/mnist-leak --n 1000 --seeds 0 1 2
+    python -m bench.zoo --bundle checkpoints/mnist --bundle checkpoints/mnist-leak --n 1000 --seeds 0 1 2
 
 Every bundle runs the same rows (``ROWS``) on the same prior draws per seed, scored against the
 held-out test split under the bundle's classifier (``fid``, ``kid``) *and* its independent
@@ -285,7 +285,7 @@ def main(argv=None) -> None:
         return rescore(args)
     out_json = args.out_dir / "zoo.json"
     kept = json.loads(out_json.read_text()) if out_json.is_file() else {"runs": {}}
-    command = "python bench/zoo.py " + " ".join(
+    command = "python -m bench.zoo " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
     rows = {r: ROWS[r] for r in ["base"] + [r for r in args.rows if r != "base"]}

@@ -56,7 +56,7 @@ cli reflow-lfr --bundle "$B" --pairs $POOL --batch-size 256 --steps 200000 --max
   --device "$DEVICE" >"$LOGS/reflow.log" 2>&1
 wait
 echo "== trained after $(($(date +%s) - start)) s" >>"$OUT/summary.txt"
-python3 bench/inception_fid.py --bundle "$B" --n "$N_EVAL" --seeds ${SEEDS:-0 1 2} --device "$DEVICE" \
+python -m bench.inception_fid --bundle "$B" --n "$N_EVAL" --seeds ${SEEDS:-0 1 2} --device "$DEVICE" \
   --candidate lfr="$B/ablation/lfr_alpha05.safetensors" --out "$OUT/inception_fid_cifar10.json" \
   >"$LOGS/inception_fid.log" 2>&1
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import callbacks, registry, urlstate
+from app import registry, scrubber, urlstate
+from app.tabs import inspector, lab, latents, overrefine, refine, trajectories
 from app.ui import build_demo
 from app.figures import grid
 from bfr_core.pipeline import Settings
@@ -26,7 +27,7 @@ DEFAULTS = dict(
 
 
 def call(**overrides):
-    return callbacks.refine(**{**DEFAULTS, **overrides})
+    return refine.refine(**{**DEFAULTS, **overrides})
 
 
 def pixels(path) -> np.ndarray:
@@ -92,7 +93,7 @@ def test_bad_input_is_refused_with_a_message(overrides, msg):
 
 
 def test_latents_view_maps_prior_biased_and_refined_latents_together():
-    fig, norms, summary, variance = callbacks.latents("digits", 0, 0.2, 4)
+    fig, norms, summary, variance = latents.latents("digits", 0.2, 4)
     biased = registry.latent_map("digits").biased.reshape(-1, 1, 8, 8)
     assert np.allclose(variance.data[0].z[::-1], biased.var(0, ddof=1).mean(0), atol=1e-5)
     names = [t.name for t in fig.data]
@@ -108,9 +109,9 @@ def test_latents_view_maps_prior_biased_and_refined_latents_together():
 def test_latents_sliders_move_the_refined_cloud_on_the_shipped_map_without_fitting(monkeypatch):
     from bfr_core.latent_view import LatentMap
 
-    first = callbacks.latents("digits", 0, 0.2, 4)[0]
+    first = latents.latents("digits", 0.2, 4)[0]
     monkeypatch.setattr(LatentMap, "fit", lambda self: pytest.fail("a slider setting was fitted live"))
-    moved, norms, summary, _ = callbacks.latents("digits", 0, 0.35, 7)
+    moved, norms, summary, _ = latents.latents("digits", 0.35, 7)
     assert np.array_equal(moved.data[0].x, first.data[0].x)  # the prior and biased clouds stay put
     assert np.array_equal(moved.data[1].y, first.data[1].y)
     assert 0 < len(moved.data[2].x) < 1000 and "draws shown" in moved.layout.title.text
@@ -124,13 +125,13 @@ def test_a_ring_on_the_latent_map_carries_its_latent_number_and_inspects_that_la
     from bfr_core.data import load_dataset
     from bfr_core.ode import flow_map
 
-    fig = callbacks.latents("digits", 0, 0.2, 4)[0]
+    fig = latents.latents("digits", 0.2, 4)[0]
     rings = fig.data[1]
     assert list(rings.customdata) == list(range(1000)) and "#7: click to inspect" in rings.text[7]
     assert fig.data[0].customdata is None and fig.data[2].customdata is None  # only rings are clickable
     pipe = registry.pipeline("digits")
     lat, train = pipe.bundle.latents, load_dataset("digits").x_train
-    png, text = callbacks.inspect_latent("digits", 7, 0.2, 4)
+    png, text = latents.inspect_latent("digits", 7, 0.2, 4)
     label = lat["y"][7:8]
     back = flow_map(pipe.bundle.models["base"], lat["z"][7:8], label, None, 0.0, 1.0, "rk4", 20).x
     assert f"|G(z_b) − x| = **{float((back - train[7:8]).abs().mean()):.4f}**" in text
@@ -139,10 +140,10 @@ def test_a_ring_on_the_latent_map_carries_its_latent_number_and_inspects_that_la
     strip = pixels(png)
     assert 5 * strip.shape[0] < strip.shape[1]  # training image, G(z_b), LFR-moved, 3 nearest: 6 tiles
     with pytest.raises(gr.Error, match="biased latent must be an integer in 0..9999, got 10000"):
-        callbacks.inspect_latent("mnist", 10000, 0.2, 4)
+        latents.inspect_latent("mnist", 10000, 0.2, 4)
     with pytest.raises(gr.Error, match="LFR NFE must be an integer"):
-        callbacks.inspect_latent("digits", 7, 0.2, 0)
-    png, text = callbacks.inspect_latent("moons", 3, 0.2, 4)  # 2-D points: the numbers, no picture
+        latents.inspect_latent("digits", 7, 0.2, 0)
+    png, text = latents.inspect_latent("moons", 3, 0.2, 4)  # 2-D points: the numbers, no picture
     assert png is None and "x = (" in text and "G(F_LFR(z_b)) = (" in text
 
 
@@ -162,62 +163,62 @@ def test_latent_companions_match_their_formulas():
 
 
 def test_bias_lab_streams_its_training_curves_then_every_panel():
-    from bfr_core import lab
+    from bfr_core import lab as core_lab
 
-    updates = list(callbacks.bias_lab("moons", 50, 50))
+    updates = list(lab.bias_lab("moons", 50, 50))
     data, lat, fixed, bars, md, lfr_field, dfr_field, curves = updates[-1]
     assert "Energy distance" in md and len(fixed.data) > 3
     arrows = [t for t in dfr_field.data if t.name and t.name.startswith("learned velocity")]
     assert len(arrows) == 1 and len(arrows[0].x) == 3 * 15 * 15  # one segment (and a gap) per grid point
     assert list(bars.data[0].x) == ["base", "LFR", "DFR", "real training points"]
-    kept = lab.cached_bias_lab("moons", 50, 50)
+    kept = core_lab.cached_bias_lab("moons", 50, 50)
     assert [t.name.split(" (")[0] for t in curves.data] == ["base", "LFR", "DFR"]
     assert [len(t.x) for t in curves.data] == [50, 50, 50]
     assert list(curves.data[1].y) == [loss for _, loss in kept.curves["LFR"]]
     assert f"{kept.energy['dfr']:.4f}" in curves.data[2].name
     for partial in updates[:-1]:  # while training: only the curves change
         assert all(isinstance(u, dict) for u in partial[:-1]) and partial[-1].data
-    assert len(list(callbacks.bias_lab("moons", 50, 50))) == 1  # kept: one answer, no training
+    assert len(list(lab.bias_lab("moons", 50, 50))) == 1  # kept: one answer, no training
 
 
 def test_the_lab_scrubber_moves_the_lab_runs_points_along_its_paths(monkeypatch):
     """t = 0: the base and the LFR start at the prior draws and the DFR at the base's samples; t = 1: the
     DFR's points are the lab's DFR output; the axes stay put while the points move; play streams every t."""
-    from bfr_core import lab
+    from bfr_core import lab as core_lab
 
     with pytest.raises(gr.Error, match="press 'Train live' first"):
-        callbacks.lab_scrub("moons", 50, 60, "", 0.5)
-    r = lab.cached_bias_lab("moons", 50, 60)
-    start = callbacks.lab_scrub("moons", 50, 60, "", 0.0)
+        lab.lab_scrub("moons", 50, 60, "", 0.5)
+    r = core_lab.cached_bias_lab("moons", 50, 60)
+    start = lab.lab_scrub("moons", 50, 60, "", 0.0)
     base, lfr, dfr, text = start
     assert np.allclose(base.data[1].x, r.prior[:, 0]) and np.allclose(lfr.data[1].y, r.prior[:, 1])
     assert np.allclose(dfr.data[1].x, r.generated[:, 0]) and np.allclose(
         lfr.data[0].x, r.biased_latents[:, 0]
     )
-    end = callbacks.lab_scrub("moons", 50, 60, "", 1.0)
+    end = lab.lab_scrub("moons", 50, 60, "", 1.0)
     assert (
         np.allclose(end[2].data[1].x, r.dfr_points[:, 0]) and "**t = 1.00** · BASE: step 10 of 10" in end[3]
     )
-    middle = callbacks.lab_scrub("moons", 50, 60, "", 0.45)
+    middle = lab.lab_scrub("moons", 50, 60, "", 0.45)
     assert "BASE: step 4 of 10" in middle[3] and middle[0].layout.xaxis.range == base.layout.xaxis.range
     assert not np.allclose(middle[0].data[1].x, base.data[1].x)  # the points moved, the axes did not
     with pytest.raises(gr.Error, match="t must be a number in 0..1, got 1.5"):
-        callbacks.lab_scrub("moons", 50, 60, "", 1.5)
-    monkeypatch.setattr(callbacks, "PLAY_FRAME_S", 0)
-    frames = list(callbacks.lab_play("moons", 50, 60, ""))
+        lab.lab_scrub("moons", 50, 60, "", 1.5)
+    monkeypatch.setattr(scrubber, "PLAY_FRAME_S", 0)
+    frames = list(lab.lab_play("moons", 50, 60, ""))
     assert [f[0] for f in frames] == [round(0.05 * k, 4) for k in range(21)]
-    assert frames[9][4] == callbacks.lab_scrub("moons", 50, 60, "", 0.45)[3]
+    assert frames[9][4] == lab.lab_scrub("moons", 50, 60, "", 0.45)[3]
 
 
 def test_bias_lab_refuses_bad_input_by_name():
     with pytest.raises(gr.Error, match="base steps must be an integer in 10..3000"):
-        list(callbacks.bias_lab("moons", 10**6, 50))
+        list(lab.bias_lab("moons", 10**6, 50))
     with pytest.raises(gr.Error, match="paste your points"):
-        list(callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, "  "))
+        list(lab.bias_lab(lab.MY_POINTS, 50, 50, "  "))
     with pytest.raises(gr.Error, match="line 2 of your points is not two finite numbers"):
-        list(callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, "1, 2\nhello"))
+        list(lab.bias_lab(lab.MY_POINTS, 50, 50, "1, 2\nhello"))
     square = "\n".join(f"{i % 10}, {i // 10}" for i in range(100))
-    *_, md, _, _, _ = list(callbacks.bias_lab(callbacks.MY_POINTS, 50, 50, square))[-1]
+    *_, md, _, _, _ = list(lab.bias_lab(lab.MY_POINTS, 50, 50, square))[-1]
     assert "Energy distance" in md
 
 
@@ -264,7 +265,7 @@ def test_http_api_refuses_pasted_points_over_the_text_bound_before_any_work(serv
     with pytest.raises(
         Exception, match=rf"data item 3 \(your own points.*at most {USER_POINTS_CHARS:,} characters"
     ):
-        client.predict(callbacks.MY_POINTS, 60, 250, too_long, api_name="/bias_lab")
+        client.predict(lab.MY_POINTS, 60, 250, too_long, api_name="/bias_lab")
 
 
 def test_cli_and_app_give_identical_pixels(tmp_path):
@@ -307,17 +308,17 @@ def test_overrefinement_shows_the_stored_curves_instantly_or_measures_live():
     import json
 
     stored = json.loads((registry.CHECKPOINTS / "digits" / "overrefine.json").read_text())
-    fig, *_ = callbacks.overrefine("digits", 0.2, "precomputed")
+    fig, *_ = overrefine.overrefine("digits", 0.2, "precomputed")
     assert list(fig.data[0].y) == [q for _, q in stored["sweep"]["lfr"]]
     assert "precomputed by `python -m bfr_core" in fig.layout.title.text and stored["n"] == 2000
-    fig, *_ = callbacks.overrefine("digits", 0.3, "precomputed")  # another α than stored: measured live
+    fig, *_ = overrefine.overrefine("digits", 0.3, "precomputed")  # another α than stored: measured live
     assert "measured live" in fig.layout.title.text
     with pytest.raises(gr.Error, match="source must be one of precomputed, live"):
-        callbacks.overrefine("digits", 0.2, "cached")
+        overrefine.overrefine("digits", 0.2, "cached")
 
 
 def test_overrefinement_curves_and_drift():
-    fig, drift, lines = callbacks.overrefine("digits", 0.2, "live")
+    fig, drift, lines = overrefine.overrefine("digits", 0.2, "live")
     lfr, dfr, base = fig.data
     assert list(lfr.x) == [1, 2, 3, 4, 6, 8, 10] and len(dfr.y) == 7
     assert base.name == "base" and list(base.x) == [1, 10]
@@ -341,25 +342,25 @@ def test_drift_from_base_is_each_samples_rms_change_from_row_0():
 
 
 def test_play_streams_every_scrubber_frame_from_0_to_1_as_the_scrubber_draws_it(monkeypatch):
-    monkeypatch.setattr(callbacks, "PLAY_FRAME_S", 0.0)
-    frames = list(callbacks.play("digits", 0, 20, 4))
+    monkeypatch.setattr(scrubber, "PLAY_FRAME_S", 0.0)
+    frames = list(trajectories.play("digits", 0, 20, 4))
     assert [t for t, *_ in frames] == [round(0.05 * k, 4) for k in range(21)]
     for t, png, text in frames[::5]:  # each frame is the scrubber's picture at that t
-        want_png, want_text = callbacks.trajectory("digits", 0, 20, 4, t)
+        want_png, want_text = trajectories.trajectory("digits", 0, 20, 4, t)
         assert text == want_text and np.array_equal(pixels(png), pixels(want_png))
     with pytest.raises(gr.Error, match="not an image bundle"):
-        list(callbacks.play("moons", 0, 20, 4))
+        list(trajectories.play("moons", 0, 20, 4))
 
 
 def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
-    png, text = callbacks.overshoot("digits", 0.2, 1.5)
+    png, text = overrefine.overshoot("digits", 0.2, 1.5)
     assert pixels(png).shape[0] < pixels(png).shape[1]  # three rows of 16 samples
     assert "LFR to t = 1.5 (**extrapolated**" in text and "6 steps" in text and text.count("**") >= 8
     with pytest.raises(gr.Error, match="overshoot must be a number in 1..2, got 2.5"):
-        callbacks.overshoot("digits", 0.2, 2.5)
+        overrefine.overshoot("digits", 0.2, 2.5)
     # a 2-D bundle has an LFR but no image rows: a named refusal, not a server error
     with pytest.raises(gr.Error, match="'moons' is a 2-D point set"):
-        callbacks.overshoot("moons", 0.2, 1.5)
+        overrefine.overshoot("moons", 0.2, 1.5)
 
 
 def test_image_grids_keep_colour_and_upscale_by_repeating_pixels():
@@ -376,18 +377,18 @@ def test_image_grids_keep_colour_and_upscale_by_repeating_pixels():
 
 
 def test_overshoot_solves_every_factor_once_then_moves_the_slider_without_solving(monkeypatch):
-    callbacks.overshoot("digits", 0.3, 1.25)
-    monkeypatch.setattr(callbacks, "lfr_overshoots", lambda *a, **k: pytest.fail("solved again"))
-    for factor in callbacks.OVERSHOOT_FACTORS:
-        assert f"LFR to t = {factor:g} (**extrapolated**" in callbacks.overshoot("digits", 0.3, factor)[1]
-    assert callbacks.OVERSHOOT_FACTORS == (1.0, 1.25, 1.5, 1.75, 2.0)
+    overrefine.overshoot("digits", 0.3, 1.25)
+    monkeypatch.setattr(overrefine, "lfr_overshoots", lambda *a, **k: pytest.fail("solved again"))
+    for factor in overrefine.OVERSHOOT_FACTORS:
+        assert f"LFR to t = {factor:g} (**extrapolated**" in overrefine.overshoot("digits", 0.3, factor)[1]
+    assert overrefine.OVERSHOOT_FACTORS == (1.0, 1.25, 1.5, 1.75, 2.0)
 
 
 def test_the_overshoot_view_names_under_correction_only_when_past_t1_scores_better():
-    r = callbacks.cached_overshoots("digits", callbacks.overshoot_alpha("digits", 0.2))
+    r = overrefine.cached_overshoots("digits", overrefine.overshoot_alpha("digits", 0.2))
     seen = set()
-    for factor in callbacks.OVERSHOOT_FACTORS:
-        text = callbacks.overshoot("digits", 0.2, factor)[1]
+    for factor in overrefine.OVERSHOOT_FACTORS:
+        text = overrefine.overshoot("digits", 0.2, factor)[1]
         better = factor > 1 and r["factors"][factor][1] < r["factors"][1.0][1]
         assert ("under-correction" in text) == better, (factor, text)
         seen.add(better)
@@ -400,46 +401,46 @@ def test_the_ab_view_runs_two_chart_rows_on_the_same_noise():
     from bfr_core.pipeline import Pipeline
 
     pipe = Pipeline(registry.pipeline("digits").bundle)
-    a_png, b_png, text = callbacks.ab_compare("digits", "base +4", "lfr", 2)
+    a_png, b_png, text = overrefine.ab_compare("digits", "base +4", "lfr", 2)
     rows = budget_rows(pipe)
     for png, name in ((a_png, "base +4"), (b_png, "lfr")):
-        expected = pipe.run(callbacks.AB_SAMPLES, 2, rows[name]).final  # the same prior draws of seed 2
+        expected = pipe.run(overrefine.AB_SAMPLES, 2, rows[name]).final  # the same prior draws of seed 2
         assert np.array_equal(pixels(png), pixels(figures.png_file(figures.grid(expected))))
     assert "**A: base +4** — base rk4x24, 24 NFE in all" in text and "lfr rk4x4, 24 NFE in all" in text
     assert "ab_a=base+%2B4&ab_b=lfr&ab_seed=2" in text
-    assert callbacks.ab_compare("digits", "base +4", "lfr", 2)[0] == a_png  # kept: not run again
+    assert overrefine.ab_compare("digits", "base +4", "lfr", 2)[0] == a_png  # kept: not run again
     with pytest.raises(gr.Error, match="bundle 'digits' has no row 'base \\+99' to compare; its rows: base"):
-        callbacks.ab_compare("digits", "base +99", "lfr", 2)
+        overrefine.ab_compare("digits", "base +99", "lfr", 2)
     with pytest.raises(gr.Error, match="holds 2-D points"):
-        callbacks.ab_compare("moons", "base", "lfr", 0)
+        overrefine.ab_compare("moons", "base", "lfr", 0)
     with pytest.raises(gr.Error, match="seed must be an integer"):
-        callbacks.ab_compare("digits", "base", "lfr", -1)
+        overrefine.ab_compare("digits", "base", "lfr", -1)
 
 
 def test_inspect_round_trips_a_shipped_test_image_and_meters_the_bias():
-    png, text, hist = callbacks.inspect_example("digits", 3, "rk4", 20, 0.2)
+    png, text, hist = inspector.inspect_example("digits", 3, "rk4", 20, 0.2)
     strip = pixels(png)
     assert strip.shape[1] > 4 * strip.shape[0]  # one row: image, regenerated, LFR-moved (+ nearest)
     assert "Reconstruction error" in text and "energy distance to N(0, I)" in text
     assert [t.name for t in hist.data] == ["N(0, I) draws", "real images inverted"]
     with pytest.raises(gr.Error, match="example must be an integer in 0..255, got 300"):
-        callbacks.inspect_example("digits", 300, "rk4", 20, 0.2)
+        inspector.inspect_example("digits", 300, "rk4", 20, 0.2)
     with pytest.raises(gr.Error, match="rk4 uses 4 evaluations per step; nfe=6"):
-        callbacks.inspect_example("digits", 3, "rk4", 6, 0.2)
+        inspector.inspect_example("digits", 3, "rk4", 6, 0.2)
     with pytest.raises(gr.Error, match="ships no example images"):
-        callbacks.inspect_example("moons", 0, "rk4", 20, 0.2)
+        inspector.inspect_example("moons", 0, "rk4", 20, 0.2)
 
 
 def test_trajectory_scrubber_shows_each_stage_at_time_t_and_steps_wrap():
-    png, text = callbacks.trajectory("digits", 0, 20, 4, 0.45)
+    png, text = trajectories.trajectory("digits", 0, 20, 4, 0.45)
     assert pixels(png).shape[0] < pixels(png).shape[1]  # three rows of 8 samples
     assert "BASE: step 2 of 5 (t = 0.40)" in text and "LFR: step 1 of 4 (t = 0.25)" in text
-    assert callbacks.step_forward(1.0) == 0.0 and callbacks.step_back(0.0) == 1.0
-    assert callbacks.step_forward(0.45) == 0.5
+    assert scrubber.step_forward(1.0) == 0.0 and scrubber.step_back(0.0) == 1.0
+    assert scrubber.step_forward(0.45) == 0.5
     with pytest.raises(gr.Error, match="t must be a number in 0..1, got 1.5"):
-        callbacks.trajectory("digits", 0, 20, 4, 1.5)
+        trajectories.trajectory("digits", 0, 20, 4, 1.5)
     with pytest.raises(gr.Error, match="not an image bundle"):
-        callbacks.trajectory("moons", 0, 20, 4, 0.5)
+        trajectories.trajectory("moons", 0, 20, 4, 0.5)
 
 
 def test_toy_bundle_in_the_app():
@@ -478,19 +479,19 @@ def test_every_mnist_view_answers_with_no_dataset_on_disk(monkeypatch, tmp_path)
     import bfr_core.data
 
     monkeypatch.setattr(bfr_core.data, "candidate_dirs", lambda name, data_dir: [tmp_path])
-    caches = (registry.scorer, registry.training_images, registry.examples, callbacks.cached_paths)
+    caches = (registry.scorer, registry.training_images, registry.examples, trajectories.cached_paths)
     for cache in caches:
         cache.cache_clear()
     try:
         with pytest.raises(bfr_core.data.DataError):
             bfr_core.data.load_dataset("mnist")
-        *_, summary, _ = callbacks.refine("mnist", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4)
+        *_, summary, _ = refine.refine("mnist", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4)
         assert "NFE per sample" in summary
-        fig, drift, _ = callbacks.overrefine("mnist", 0.2, "precomputed")
+        fig, drift, _ = overrefine.overrefine("mnist", 0.2, "precomputed")
         assert "precomputed by `python -m bfr_core" in fig.layout.title.text
-        png, text, hist = callbacks.inspect_example("mnist", 0, "rk4", 20, 0.2)
+        png, text, hist = inspector.inspect_example("mnist", 0, "rk4", 20, 0.2)
         assert "the dataset is not on disk" in text and "Reconstruction error" in text
-        png, text = callbacks.trajectory("mnist", 0, 8, 2, 0.5)
+        png, text = trajectories.trajectory("mnist", 0, 8, 2, 0.5)
         assert "BASE: step 1 of 2" in text
     finally:
         for cache in caches:
@@ -515,18 +516,18 @@ def test_a_broken_bundle_is_left_out_of_the_menu(tmp_path, monkeypatch, capsys):
         registry._pipeline.cache_clear()
 
 
-@pytest.mark.parametrize("view", callbacks.BUTTON_VIEWS)
+@pytest.mark.parametrize("view", overrefine.BUTTON_VIEWS)
 def test_every_over_refinement_view_runs_or_its_button_is_disabled_with_the_reason_on_every_bundle(view):
     run = {
-        "worth": lambda b: callbacks.worth_nfe(b),
-        "ab": lambda b: callbacks.ab_compare(b, "base", "dfr", 0),
-        "alpha_map": lambda b: callbacks.alpha_map(b),
-        "overshoot": lambda b: callbacks.overshoot(b, 0.2, 1.25),
+        "worth": lambda b: overrefine.worth_nfe(b),
+        "ab": lambda b: overrefine.ab_compare(b, "base", "dfr", 0),
+        "alpha_map": lambda b: overrefine.alpha_map(b),
+        "overshoot": lambda b: overrefine.overshoot(b, 0.2, 1.25),
     }[view]
-    index = callbacks.BUTTON_VIEWS.index(view)
+    index = overrefine.BUTTON_VIEWS.index(view)
     for bundle in registry.available_bundles():
-        why = callbacks.unavailable(bundle, view)
-        *buttons, note = callbacks.view_buttons(bundle)
+        why = overrefine.unavailable(bundle, view)
+        *buttons, note = overrefine.view_buttons(bundle)
         assert buttons[index]["interactive"] is (why is None), (bundle, view)
         if why is None:
             answer = run(bundle)

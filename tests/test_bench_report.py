@@ -1,16 +1,10 @@
 """bench/report.py end to end on the tiny digits bundle: every group, exact NFE, resume."""
 
-import importlib.util
 import json
 import shutil
 
+from bench import report, report_rows
 from bfr_core.cli import main as cli_main
-from conftest import ROOT
-
-spec = importlib.util.spec_from_file_location("report", ROOT / "bench" / "report.py")
-report = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(report)
-report_rows = __import__("sys").modules["report_rows"]  # imported by report.py from beside it
 
 
 def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):

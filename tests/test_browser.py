@@ -32,7 +32,7 @@ def browser_page(height: int):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": height})
-            # A shared CI machine can take more than Playwright's default 30 s to bring a tab's first answers in.
+            # a shared CI machine can take over Playwright's default 30 s to bring a tab's first answers in
             page.set_default_navigation_timeout(180_000)
             yield page
         finally:

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.callbacks import as_alpha, as_int
+from app.policy import as_alpha, as_int
 from bfr_core.flow import ot_assignment, sample_path
 from bfr_core.ode import EVALS_PER_STEP, integrate
 from bfr_core.refiners.lfr import alpha_mix

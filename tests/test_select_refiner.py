@@ -1,16 +1,11 @@
 """bench/select_refiner.py scores candidates against training images, consistently with the pipeline."""
 
-import importlib.util
 import json
 
+from bench import select_refiner
 from bfr_core.data import load_dataset
 from bfr_core.metrics import features_and_probs, fid
 from bfr_core.pipeline import Pipeline, Settings
-from conftest import ROOT
-
-spec = importlib.util.spec_from_file_location("select_refiner", ROOT / "bench" / "select_refiner.py")
-select_refiner = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(select_refiner)
 
 
 def test_candidate_fid_is_the_pipelines_dfr_scored_on_training_images(tiny_bundle, tmp_path):

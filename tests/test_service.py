@@ -10,7 +10,7 @@ from urllib.error import HTTPError
 import pytest
 import torch
 
-from app import callbacks, figures, service
+from app import figures, policy, service
 from bfr_core.data import DataError
 from bfr_core.lab import run_bias_lab
 from bfr_core.nets import build_net, default_velocity_config
@@ -96,16 +96,14 @@ def test_fractional_seed_is_refused_through_the_api(server):
 
 
 def test_public_messages_hold_no_paths_and_are_bounded():
-    msg = callbacks.public_message(
-        ValueError("bundle /home/alice/secret/checkpoints/x.safetensors: bad shape")
-    )
+    msg = policy.public_message(ValueError("bundle /home/alice/secret/checkpoints/x.safetensors: bad shape"))
     assert msg == "bundle x.safetensors: bad shape"
-    assert "/" not in callbacks.public_message(DataError("mnist: not found in /srv/data; set BFR_DATA_DIR"))
-    assert len(callbacks.public_message(ValueError("x" * 10**6))) == callbacks.MAX_MESSAGE
+    assert "/" not in policy.public_message(DataError("mnist: not found in /srv/data; set BFR_DATA_DIR"))
+    assert len(policy.public_message(ValueError("x" * 10**6))) == policy.MAX_MESSAGE
 
 
 def test_a_bug_is_not_turned_into_a_user_message():
-    @callbacks.user_errors
+    @policy.user_errors
     def broken():
         raise TypeError("a programming error")
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from app import widgets
+from app.tabs import inspector, overrefine, refine, trajectories
 from bfr_core.lab import run_bias_lab
 from bfr_core.latent_view import LatentMap, latent_distances, norm_per_dim
 from bfr_core.metrics import energy_distance
@@ -342,7 +344,7 @@ def test_overshoot_command_stores_the_apps_view_and_the_app_reads_it_without_sol
 ):
     import shutil
 
-    from app import callbacks, registry
+    from app import registry
     from bfr_core.cli import main
     from bfr_core.evaluate import scorer_for
     from bfr_core.sweep import OVERSHOOT_FACTORS, lfr_overshoots, load_overshoot
@@ -366,13 +368,13 @@ def test_overshoot_command_stores_the_apps_view_and_the_app_reads_it_without_sol
     assert load_overshoot(pipe, 12, 1, 0.3) is None and load_overshoot(pipe, 200, 1, None) is None
     # the app: its view of 200 samples (seed 1) comes from the file, with no solve
     assert main(["--quiet", "overshoot", "--bundle", str(bundle)]) == 0
-    caches = (registry._pipeline, registry.scorer, callbacks.cached_overshoots)
+    caches = (registry._pipeline, registry.scorer, overrefine.cached_overshoots)
     monkeypatch.setattr(registry, "CHECKPOINTS", tmp_path)
-    monkeypatch.setattr(callbacks, "lfr_overshoots", lambda *a, **k: pytest.fail("solved instead of read"))
+    monkeypatch.setattr(overrefine, "lfr_overshoots", lambda *a, **k: pytest.fail("solved instead of read"))
     try:
         for cache in caches:
             cache.cache_clear()
-        png, text = callbacks.overshoot("digits", 0.2, 1.75)
+        png, text = overrefine.overshoot("digits", 0.2, 1.75)
         assert "LFR to t = 1.75 (**extrapolated**" in text and "7 steps" in text
     finally:
         for cache in caches:
@@ -467,62 +469,73 @@ def test_paths_end_where_the_pipeline_ends_and_frames_hold_between_grid_times(ti
 def test_the_bias_lab_is_remembered_by_its_arguments_and_the_cache_is_bounded(monkeypatch):
     """cached_bias_lab trains once per (toy, base steps, refiner steps): a repeat returns the kept
     result without training or reporting progress, and only LAB_CACHE_SIZE results are kept."""
-    from bfr_core import lab
+    from bfr_core import lab as core_lab
 
     calls = []
     monkeypatch.setattr(
-        lab, "run_bias_lab", lambda *a, progress=None, data=None, curves=None: calls.append(a) or object()
+        core_lab,
+        "run_bias_lab",
+        lambda *a, progress=None, data=None, curves=None: calls.append(a) or object(),
     )
-    monkeypatch.setattr(lab, "_kept", type(lab._kept)())
-    monkeypatch.setattr(lab, "LAB_CACHE_SIZE", 2)
-    first = lab.cached_bias_lab("moons", 60, 250)
-    assert lab.cached_bias_lab("moons", 60, 250, progress=lambda *_: 1 / 0) is first and len(calls) == 1
-    lab.cached_bias_lab("spirals", 60, 250)
-    lab.cached_bias_lab("moons", 60, 250)  # used last, so kept; the spirals result is the oldest
-    lab.cached_bias_lab("checkerboard", 60, 250)
-    assert list(lab._kept) == [("moons", 60, 250, None), ("checkerboard", 60, 250, None)] and len(calls) == 3
+    monkeypatch.setattr(core_lab, "_kept", type(core_lab._kept)())
+    monkeypatch.setattr(core_lab, "LAB_CACHE_SIZE", 2)
+    first = core_lab.cached_bias_lab("moons", 60, 250)
+    assert core_lab.cached_bias_lab("moons", 60, 250, progress=lambda *_: 1 / 0) is first and len(calls) == 1
+    core_lab.cached_bias_lab("spirals", 60, 250)
+    core_lab.cached_bias_lab("moons", 60, 250)  # used last, so kept; the spirals result is the oldest
+    core_lab.cached_bias_lab("checkerboard", 60, 250)
+    assert (
+        list(core_lab._kept) == [("moons", 60, 250, None), ("checkerboard", 60, 250, None)]
+        and len(calls) == 3
+    )
 
 
 def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(monkeypatch):
     from app import registry, warmup
-    from bfr_core import lab
+    from app.tabs import lab as lab_tab
+    from bfr_core import lab as core_lab
 
-    monkeypatch.setattr(lab, "DEFAULT_LAB", ("moons", 10, 10))
-    monkeypatch.setattr(warmup, "DEFAULT_LAB", ("moons", 10, 10))
+    monkeypatch.setattr(core_lab, "DEFAULT_LAB", ("moons", 10, 10))
+    monkeypatch.setattr(lab_tab, "DEFAULT_LAB", ("moons", 10, 10))
     registry._latent_map.cache_clear()
     took = warmup.warm("digits")
     expected = ["refine digits", "latents digits", "trajectories digits", "inspect digits"]
-    expected += ["overrefine digits", "overshoot digits", "bias lab"]  # the longest job last
+    expected += ["overrefine digits", "lab digits"]  # in the order of the tabs: the longest job last
     assert list(took) == expected and all(s >= 0 for s in took.values())
-    from app import callbacks as cb
 
-    hits = cb.cached_paths.cache_info().hits, cb.cached_bias_meter.cache_info().hits
-    cb.trajectory("digits", **cb.TRAJECTORY_DEFAULTS), cb.inspect_example("digits", **cb.INSPECT_DEFAULTS)
-    assert (cb.cached_paths.cache_info().hits, cb.cached_bias_meter.cache_info().hits) == (
+    hits = trajectories.cached_paths.cache_info().hits, inspector.cached_bias_meter.cache_info().hits
+    (
+        trajectories.trajectory("digits", **trajectories.DEFAULTS),
+        inspector.inspect_example("digits", **inspector.DEFAULTS),
+    )
+    assert (trajectories.cached_paths.cache_info().hits, inspector.cached_bias_meter.cache_info().hits) == (
         hits[0] + 1,
         hits[1] + 1,
     )
     assert registry._latent_map.cached("digits", None, None)
-    assert cb.cached_overshoots.cached("digits", cb.OVERSHOOT_DEFAULTS["alpha"])
-    assert cb.cached_drift_rows.cached("digits", cb.ALPHA_DEFAULT)
-    kept_strip = cb.cached_drift_rows("digits", cb.ALPHA_DEFAULT)
-    monkeypatch.setattr(cb, "lfr_drift", lambda *a, **k: pytest.fail("the drift strip was solved again"))
-    assert cb.overrefine("digits", cb.ALPHA_DEFAULT)[1].endswith(".png")  # Over-refinement, first view
-    assert cb.cached_drift_rows("digits", cb.ALPHA_DEFAULT) is kept_strip
-    assert lab.cached_bias_lab("moons", 10, 10) is lab._kept[("moons", 10, 10, None)]
-    from app import callbacks
+    assert overrefine.cached_overshoots.cached("digits", overrefine.OVERSHOOT_DEFAULTS["alpha"])
+    assert overrefine.cached_drift_rows.cached("digits", widgets.ALPHA_DEFAULT)
+    kept_strip = overrefine.cached_drift_rows("digits", widgets.ALPHA_DEFAULT)
+    monkeypatch.setattr(
+        overrefine, "lfr_drift", lambda *a, **k: pytest.fail("the drift strip was solved again")
+    )
+    assert overrefine.overrefine("digits", widgets.ALPHA_DEFAULT)[1].endswith(
+        ".png"
+    )  # Over-refinement, first view
+    assert overrefine.cached_drift_rows("digits", widgets.ALPHA_DEFAULT) is kept_strip
+    assert core_lab.cached_bias_lab("moons", 10, 10) is core_lab._kept[("moons", 10, 10, None)]
     from bfr_core.pipeline import Pipeline
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("the default Refine answer was computed again")
 
     monkeypatch.setattr(Pipeline, "run", no_sampling)
-    first = callbacks.refine("digits", **callbacks.REFINE_DEFAULTS)  # the kept answer: no sampling
-    assert first is callbacks.refine("digits", **callbacks.REFINE_DEFAULTS) and first[0].endswith(".png")
+    first = refine.refine("digits", **refine.REFINE_DEFAULTS)  # the kept answer: no sampling
+    assert first is refine.refine("digits", **refine.REFINE_DEFAULTS) and first[0].endswith(".png")
     with pytest.raises(Exception, match="computed again"):  # another seed is a new request
-        callbacks.refine("digits", **{**callbacks.REFINE_DEFAULTS, "seed": 1})
+        refine.refine("digits", **{**refine.REFINE_DEFAULTS, "seed": 1})
     failed = warmup.warm("no-such-bundle")  # logged, never raised
-    assert "latents no-such-bundle" in failed and "overshoot no-such-bundle" in failed
+    assert "latents no-such-bundle" in failed and "overrefine no-such-bundle" in failed
 
 
 def test_concurrent_callers_of_one_key_share_one_computation_and_failures_are_not_kept():
@@ -630,22 +643,20 @@ def test_worth_its_nfe_compares_more_base_steps_with_each_refiner_on_the_same_dr
 
 
 def test_the_equal_nfe_view_names_the_refiners_that_beat_every_base_only_setting():
-    from app import callbacks
 
-    fig, text = callbacks.worth_nfe("digits")
+    fig, text = overrefine.worth_nfe("digits")
     stored = __import__("json").loads(open("checkpoints/digits/worth_nfe.json").read())
     best = min(r["fid"] for r in stored["rows"] if r["row"].startswith("base"))
     better = [r["row"] for r in stored["rows"] if not r["row"].startswith("base") and r["fid"] < best]
     assert f"{best:.2f}" in text and better and all(b.replace("_", " ").upper() in text for b in better)
     assert [t.name for t in fig.data][:2] == ["more base steps", "default base + a refiner"]
     with pytest.raises(Exception, match="stores no equal-NFE comparison"):
-        callbacks.worth_nfe("moons")
+        overrefine.worth_nfe("moons")
 
 
 def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_explains_a_fixed_alpha():
-    from app import callbacks
 
-    fig, text = callbacks.alpha_map("digits")
+    fig, text = overrefine.alpha_map("digits")
     m = __import__("json").loads(open("checkpoints/digits/alpha_nfe.json").read())["map"]
     heat = fig.data[0]
     assert [list(r) for r in heat.z] == m["quality"] and list(heat.y) == [f"{a:g}" for a in m["alphas"]]
@@ -656,11 +667,10 @@ def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_exp
     assert (box.x0 + box.x1) / 2 == m["nfes"].index(best["nfe"])
     assert (box.y0 + box.y1) / 2 == m["alphas"].index(best["alpha"])
     with pytest.raises(Exception, match="trained at one fixed α, so it has no α axis"):
-        callbacks.alpha_map("mnist")
+        overrefine.alpha_map("mnist")
 
 
 def test_the_alpha_map_calls_over_refinement_only_beyond_the_noise_floor(monkeypatch):
-    from app import callbacks
 
     def stored(last):  # one α: best at 8 steps, then 10 steps scoring ``last``
         row = [9.0, 6.0, 5.0, last]
@@ -679,12 +689,12 @@ def test_the_alpha_map_calls_over_refinement_only_beyond_the_noise_floor(monkeyp
             },
         }
 
-    monkeypatch.setattr(callbacks, "load_alpha_map", lambda bundle: stored(5.05))
-    assert "no over-refinement beyond noise" in callbacks.alpha_map("digits")[1]  # +1%: within 2%
-    monkeypatch.setattr(callbacks, "load_alpha_map", lambda bundle: stored(5.5))
-    assert "10 steps give 5.5: more NFE for less, over-refinement" in callbacks.alpha_map("digits")[1]
+    monkeypatch.setattr(overrefine, "load_alpha_map", lambda bundle: stored(5.05))
+    assert "no over-refinement beyond noise" in overrefine.alpha_map("digits")[1]  # +1%: within 2%
+    monkeypatch.setattr(overrefine, "load_alpha_map", lambda bundle: stored(5.5))
+    assert "10 steps give 5.5: more NFE for less, over-refinement" in overrefine.alpha_map("digits")[1]
     monkeypatch.undo()
-    text = callbacks.alpha_map("mnist-alpha")[1]  # the shipped MNIST map: flat from 8 to 10 steps
+    text = overrefine.alpha_map("mnist-alpha")[1]  # the shipped MNIST map: flat from 8 to 10 steps
     assert "α = 0.5 with 8 LFR Euler step(s), FID 5.69 against the base's 9.15" in text
     assert "no over-refinement beyond noise" in text
 

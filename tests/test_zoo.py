@@ -1,17 +1,12 @@
 """bench/zoo.py: rows under both metrics, paired relative changes, the 'helps' rule, kept results."""
 
-import importlib.util
 import json
 
 import pytest
 
+from bench import zoo
 from bfr_core.evaluate import evaluate_bundle
 from bfr_core.pipeline import Bundle
-from conftest import ROOT
-
-spec = importlib.util.spec_from_file_location("zoo", ROOT / "bench" / "zoo.py")
-zoo = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(zoo)
 
 
 def test_relative_changes_and_the_helps_rule():
@@ -48,7 +43,7 @@ def test_zoo_rows_match_evaluate_and_are_kept(tiny_bundle, tmp_path):
     assert run["rows"]["lfr@base-euler8"]["solver"] == "base eulerx8 + lfr rk4x4"
     md = (tmp_path / "zoo.md").read_text()
     assert "| dfr | base rk4x20 + dfr rk4x4 | 4 |" in md
-    assert run["commands"] == ["python bench/zoo.py " + " ".join(argv)]
+    assert run["commands"] == ["python -m bench.zoo " + " ".join(argv)]
     assert f"`{run['commands'][0]}`" in md.split("#### ")[1]  # under the table its rows came from
     mtime = (tmp_path / "zoo.json").stat().st_mtime_ns
     zoo.main(argv)  # nothing changed: every row is kept, nothing recomputed

@@ -1,0 +1,207 @@
+"""The Refine tab: samples of the base beside their refinement on the same noise, with a share link."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gradio as gr
+
+from bfr_core.classifier import batch_summary
+from bfr_core.ode import FIXED_SOLVERS, solver_for_nfe
+from bfr_core.pipeline import MODES, Settings
+
+from .. import figures, registry, urlstate
+from ..memo import single_flight
+from ..policy import MAX_NFE, MAX_SEED, as_alpha, as_int, as_label, user_errors
+from ..widgets import ALPHA_DEFAULT, Built, Page, on
+
+TITLE, ID = "Refine", "refine"
+APP_MAX_SAMPLES = 256
+TEXT = (
+    "Draw samples from the base generator and refine them. Compare the left and right panels on the "
+    "**same noise**: with LFR the digit's shape changes (a new latent), with DFR its strokes are "
+    "cleaned up. Try `none` vs `LFR → DFR`, and LFR at 1 NFE (one Euler step collapses) vs 4 (one RK4"
+    " step) vs the reflow variant at 1. The link under the pictures restores these settings."
+)
+
+
+def request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
+    """Validate one Refine request; returns (pipeline, n, seed, label, Settings)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    pipe = registry.pipeline(bundle)
+    settings = Settings(
+        mode=mode,
+        base_solver=base_solver,
+        base_nfe=as_int(base_nfe, "base NFE", 1, MAX_NFE),
+        lfr_variant=lfr_variant,
+        lfr_solver="euler" if lfr_variant == "reflow" else None,
+        lfr_nfe=as_int(lfr_nfe, "LFR NFE", 1, MAX_NFE),
+        alpha=as_alpha(alpha) if pipe.bundle.alpha_range() else None,
+        dfr_nfe=as_int(dfr_nfe, "DFR NFE", 1, MAX_NFE),
+    )
+    if mode in ("lfr", "lfr+dfr") and lfr_variant == "ode":
+        settings.lfr_solver = solver_for_nfe(settings.lfr_nfe)
+    settings.dfr_solver = solver_for_nfe(settings.dfr_nfe)
+    return (
+        pipe,
+        as_int(n, "number of samples", 1, APP_MAX_SAMPLES),
+        as_int(seed, "seed", 0, MAX_SEED),
+        as_label(label) if pipe.bundle.num_classes else None,
+        pipe.resolve(settings),
+    )
+
+
+REFINE_FIELDS = (
+    "bundle",
+    "seed",
+    "n",
+    "label",
+    "base_solver",
+    "base_nfe",
+    "mode",
+    "lfr_variant",
+    "lfr_nfe",
+    "alpha",
+    "dfr_nfe",
+)  # the Refine controls, in the order of their inputs and URL parameters
+
+
+def share_query(**controls) -> str:
+    """The query string that reopens Refine with these settings (``?tab=refine&bundle=mnist&seed=3…``)."""
+    return urlstate.share_link("refine", **{k: controls[k] for k in REFINE_FIELDS})
+
+
+REFINE_DEFAULTS = {
+    "seed": 0,
+    "n": 16,
+    "label": "any",
+    "base_solver": "rk4",
+    "base_nfe": 20,
+    "mode": "lfr+dfr",
+    "lfr_variant": "ode",
+    "lfr_nfe": 4,
+    "alpha": ALPHA_DEFAULT,
+    "dfr_nfe": 4,
+}  # the Refine controls' initial values (the bundle: the menu's first), which the start-up warm-up computes
+
+
+@user_errors
+def refine(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
+    """Base and refined samples side by side, their difference, and quick batch metrics. The answer is
+    a pure function of the validated request, so the last ``REFINE_KEPT`` are kept (the default one is
+    computed at start-up) and a repeated request is answered without sampling again."""
+    controls = dict(locals())  # the Refine controls by name (REFINE_FIELDS), for the share link
+    _, n, seed, label, s = request(**controls)
+    key = (bundle, n, seed, label, *dataclasses.astuple(s))  # validated scalars: hashable
+    return refine_answer(key, share_query(**controls))
+
+
+REFINE_KEPT = 64
+
+
+@single_flight(maxsize=REFINE_KEPT)
+def refine_answer(key: tuple, link: str):
+    bundle, n, seed, label = key[:4]
+    pipe = registry.pipeline(bundle)
+    s = Settings(*key[4:])
+    st = pipe.run(n, seed, s, label=label)
+    summary = [
+        f"**{s.mode}** · NFE per sample: "
+        + ", ".join(f"{k} {v}" for k, v in st.nfe.items())
+        + f" (total {sum(st.nfe.values())}) · [link to these settings]({link})"
+    ]
+    hist = None
+    if pipe.bundle.has("classifier"):
+        clf = pipe.bundle.models["classifier"]
+        b, r = batch_summary(clf, st.base, st.labels), batch_summary(clf, st.final, st.labels)
+        for name, m in (("base", b), ("refined", r)):
+            acc = f", accuracy vs requested class {m['accuracy']:.0%}" if "accuracy" in m else ""
+            summary.append(f"- {name}: classifier confidence {m['confidence']:.3f}{acc}")
+        hist = figures.class_histogram(b["histogram"], r["histogram"])
+    pictures = (figures.grid(st.base), figures.grid(st.final), figures.difference_map(st.base, st.final))
+    return (*map(figures.png_file, pictures), "\n".join(summary), hist)
+
+
+@user_errors
+def generate(bundle, seed, n, label, base_solver, base_nfe):
+    """Base samples only (no refinement)."""
+    pipe, n, seed, label, s = request(bundle, seed, n, label, base_solver, base_nfe, "none", "ode", 4, 0.2, 4)
+    return figures.png_file(figures.grid(pipe.run(n, seed, s, label=label).base))
+
+
+def build(page: Page) -> Built:
+    bundles, first, alpha_max = page.bundles, page.first, page.alpha_max
+    gr.Markdown(TEXT)
+    D = REFINE_DEFAULTS
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset — source of its bias)")
+            seed = gr.Number(D["seed"], label="seed (an integer)", minimum=0, maximum=MAX_SEED)
+            n = gr.Slider(1, 64, value=D["n"], step=1, label="samples")
+            label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value=D["label"], label="class")
+            base_solver = gr.Radio(list(FIXED_SOLVERS), value=D["base_solver"], label="base solver")
+            base_nfe = gr.Slider(4, 40, value=D["base_nfe"], step=4, label="base NFE")
+            mode = gr.Radio(
+                [("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
+                value=D["mode"],
+                label="refinement",
+            )
+            lfr_variant = gr.Radio(
+                [("LFR ODE (paper)", "ode"), ("LFR reflow, 1 Euler step", "reflow")],
+                value=D["lfr_variant"],
+                label="LFR variant",
+            )
+            lfr_nfe = gr.Slider(
+                1,
+                10,
+                value=D["lfr_nfe"],
+                step=1,
+                label="LFR NFE (multiples of 4 use RK4, else Euler)",
+            )
+            alpha = gr.Slider(
+                0,
+                alpha_max,
+                value=D["alpha"],
+                step=0.05,
+                label=f"α — LFR mixing (α-conditioned LFRs: [0, {alpha_max:g}]; fixed α: unused)",
+            )
+            dfr_nfe = gr.Slider(
+                1,
+                10,
+                value=D["dfr_nfe"],
+                step=1,
+                label="DFR NFE (multiples of 4 use RK4, else Euler)",
+            )
+            go = gr.Button("Refine", variant="primary")
+            gen = gr.Button("Generate base only")
+        with gr.Column(scale=3):
+            with gr.Row():
+                base_img = gr.Image(label="base G(z)", type="filepath", format="png")
+                refined_img = gr.Image(label="refined", type="filepath", format="png")
+                diff_img = gr.Image(label="|refined − base|", type="filepath", format="png")
+            summary = gr.Markdown()
+            hist = gr.Plot(label="class histogram")
+    inputs = [
+        bundle,
+        seed,
+        n,
+        label,
+        base_solver,
+        base_nfe,
+        mode,
+        lfr_variant,
+        lfr_nfe,
+        alpha,
+        dfr_nfe,
+    ]
+    outputs = [base_img, refined_img, diff_img, summary, hist]
+    changed = [s.release for s in (lfr_nfe, alpha, dfr_nfe, base_nfe, n)]
+    changed += [c.input for c in (mode, lfr_variant, label, bundle, base_solver)]
+    on([go.click, *changed], refine, inputs, outputs, "refine")
+    on([gen.click], generate, inputs[:6], base_img, "generate")
+    return Built(dict(zip(REFINE_FIELDS, inputs)), on_load=[(refine, inputs, outputs)])
+
+
+def warm(bundle: str) -> None:
+    refine(bundle, **REFINE_DEFAULTS)
