@@ -1,22 +1,12 @@
-"""Plotly figures and PIL pictures for the UI (no computation beyond layout)."""
+"""Plotly charts for the image views (no computation beyond layout)."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
-from PIL import Image
 
-from bfr_core.checkpoint import atomic_write_bytes
-from bfr_core.images import picture
-
-from .service import private_dir
-
-PNG_DIR = private_dir("bfr-explorer-png-")  # this process's own (mode 0700), removed at exit
 
 PALETTE = [
     "#1f77b4",
@@ -30,21 +20,6 @@ PALETTE = [
     "#bcbd22",
     "#17becf",
 ]
-
-
-def grid(x: torch.Tensor) -> Image.Image:
-    """Samples as a picture: an image grid about 300 px wide, or a scatter plot of points."""
-    return picture(x) if x.dim() == 4 else picture(x, size=320)
-
-
-def difference_map(a: torch.Tensor, b: torch.Tensor) -> Image.Image:
-    """|b − a| per pixel, white = no change, dark red = a change of 1 or more."""
-    d = (b - a).abs().clamp(0, 1)
-    g = grid(1 - 2 * d).convert("RGB") if a.dim() == 4 else grid(b - a)
-    arr = np.asarray(g).copy()
-    if a.dim() == 4:
-        arr[..., 1] = arr[..., 2] = arr[..., 0] // 2 + 127 * (arr[..., 0] > 250)
-    return Image.fromarray(arr)
 
 
 def class_histogram(hist_base, hist_refined) -> go.Figure:
@@ -278,156 +253,6 @@ def budget_chart(stored: dict) -> go.Figure:
         margin=dict(l=40, r=10, t=60, b=40),
     )
     return fig
-
-
-def toy_panel(points: dict, title: str, trajectory: torch.Tensor | None = None, box=None) -> go.Figure:
-    """2-D point clouds (the first in grey), optionally with up to 60 grey paths ``trajectory`` (steps, n,
-    2); ``box`` ((x0, x1), (y0, y1)) fixes the axes, so frames of a moving cloud share one frame."""
-    fig = go.Figure()
-    if trajectory is not None:
-        for i in range(min(60, trajectory.shape[1])):
-            fig.add_trace(
-                go.Scatter(
-                    x=trajectory[:, i, 0],
-                    y=trajectory[:, i, 1],
-                    mode="lines",
-                    showlegend=False,
-                    line=dict(color="rgba(120,120,120,0.5)", width=1),
-                    hoverinfo="skip",
-                )
-            )
-    for (name, pts), colour in zip(points.items(), ("#bbbbbb", "#d62728", "#ff7f0e", "#1f77b4")):
-        fig.add_trace(
-            go.Scatter(  # SVG, not WebGL: the lab redraws its panels often, and a page has few WebGL contexts
-                x=pts[:, 0],
-                y=pts[:, 1],
-                mode="markers",
-                name=name,
-                marker=dict(size=3, color=colour, opacity=0.6),
-            )
-        )
-    fig.update_layout(
-        title=title,
-        height=360,
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h"),
-        yaxis=dict(scaleanchor="x"),
-    )
-    if box is not None:
-        fig.update_layout(xaxis=dict(range=list(box[0])), yaxis=dict(range=list(box[1]), scaleanchor="x"))
-    return fig
-
-
-def bounding_box(*clouds: torch.Tensor, pad: float = 0.05) -> tuple:
-    """((x0, x1), (y0, y1)) around every point of ``clouds`` (each (…, 2)), padded by ``pad`` of the span."""
-    pts = torch.cat([c.reshape(-1, 2) for c in clouds])
-    lo, hi = pts.min(0).values, pts.max(0).values
-    margin = pad * (hi - lo)
-    return tuple((float(lo[i] - margin[i]), float(hi[i] + margin[i])) for i in range(2))
-
-
-def field_panel(points: dict, field, title: str) -> go.Figure:
-    """``toy_panel`` with a learned velocity field drawn as arrows from each grid point (x → x + v)."""
-    fig = toy_panel(points, title)
-    grid, v = field
-    scale = 0.5 * float((grid[1] - grid[0]).norm()) / max(float(v.norm(dim=1).median()), 1e-9)
-    xs, ys = [], []
-    for (x, y), (u, w) in zip(grid.tolist(), (v * scale).tolist()):
-        xs += [x, x + u, None]
-        ys += [y, y + w, None]
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="lines",
-            name="learned velocity v(0, ·) (scaled)",
-            line=dict(color="black", width=1),
-            hoverinfo="skip",
-        )
-    )
-    heads = grid + v * scale
-    fig.add_trace(
-        go.Scatter(
-            x=heads[:, 0],
-            y=heads[:, 1],
-            mode="markers",
-            showlegend=False,
-            marker=dict(size=3, color="black"),
-            hoverinfo="skip",
-        )
-    )
-    return fig
-
-
-def training_curves(curves: dict, energy: dict | None = None) -> go.Figure:
-    """Training loss per step of each lab stage (base, LFR, DFR) on one log axis, drawn while they
-    train; once done, each stage's energy distance to held-out points is named in the legend."""
-    fig = go.Figure()
-    colours = {"base": "#d62728", "LFR": "#ff7f0e", "DFR": "#1f77b4"}
-    scores = {"base": "base", "LFR": "lfr", "DFR": "dfr"}
-    for stage, points in list(curves.items()):
-        points = list(points)  # a snapshot: the training thread may still append
-        if not points:
-            continue
-        steps, losses = zip(*points)
-        label = stage
-        if energy is not None and scores.get(stage) in energy:
-            label += f" (energy distance {energy[scores[stage]]:.4f})"
-        fig.add_trace(
-            go.Scatter(x=steps, y=losses, mode="lines", name=label, line=dict(color=colours.get(stage)))
-        )
-    fig.update_layout(
-        title="training loss per step (updates while the lab trains)",
-        height=320,
-        xaxis_title="step of this stage",
-        yaxis_title="flow-matching loss",
-        yaxis_type="log",
-        margin=dict(l=40, r=10, t=40, b=40),
-    )
-    return fig
-
-
-def energy_bars(values: dict) -> go.Figure:
-    """One bar per method: energy distance to held-out points (the last bar is the real-data floor)."""
-    colours = ["#d62728", "#ff7f0e", "#1f77b4", "#999999"]
-    fig = go.Figure(
-        go.Bar(
-            x=list(values),
-            y=list(values.values()),
-            marker_color=colours[: len(values)],
-            text=[f"{v:.4f}" for v in values.values()],
-            textposition="outside",
-        )
-    )
-    fig.update_layout(
-        title="energy distance to held-out points (lower is better)",
-        height=360,
-        margin=dict(l=40, r=10, t=40, b=40),
-        yaxis_title="energy distance",
-    )
-    return fig
-
-
-def picture_rows(rows: torch.Tensor) -> Image.Image:
-    """(R, N, C, H, W) → one grid with a row per R (e.g. per NFE)."""
-    r, n = rows.shape[:2]
-    return picture(rows.reshape(r * n, *rows.shape[2:]), ncol=n)
-
-
-def png_file(img: Image.Image) -> str:
-    """Save ``img`` as PNG at a path named by its content hash, written atomically.
-
-    Returning a file path (rather than a PIL image) matters under concurrency: Gradio writes
-    PIL outputs non-atomically to a content-hashed cache path, so two users receiving the
-    same picture at once could read a half-written file; file paths are copied atomically.
-    """
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    data = buf.getvalue()
-    path = PNG_DIR / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
-    if not path.exists():
-        atomic_write_bytes(data, path)
-    return str(path)
 
 
 def alpha_nfe_heatmap(stored: dict) -> go.Figure:

@@ -12,9 +12,9 @@ import threading
 
 import gradio as gr
 
-from bfr_core.checkpoint import CheckpointError
-from bfr_core.data import DataError
-from bfr_core.ode import DivergenceError
+from bfr_core.infra.checkpoint import CheckpointError
+from bfr_core.infra.dataset import DataError
+from bfr_core.generative.ode import DivergenceError
 
 MAX_SEED = 2**31 - 1
 MAX_NFE = 100

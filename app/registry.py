@@ -8,12 +8,14 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from bfr_core.checkpoint import CheckpointError
-from bfr_core.evaluate import Scorer, scorer_for
-from bfr_core.latent_view import LatentMap, bundle_latent_map
-from bfr_core.data import DataError, load_dataset
-from bfr_core.pipeline import SHARED_FILE, Pipeline, read_json
-from bfr_core.roundtrip import load_examples
+from bfr_core.infra.checkpoint import CheckpointError
+from bfr_core.eval.evaluate import Scorer, scorer_for
+from bfr_core.views.latent_view import LatentMap, bundle_latent_map
+from bfr_core.infra.data import load_dataset
+from bfr_core.infra.dataset import DataError
+from bfr_core.bundle import SHARED_FILE, read_json
+from bfr_core.pipeline import Pipeline
+from bfr_core.views.roundtrip import load_examples
 
 from .memo import single_flight
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from bfr_core.latent_view import MAP_ALPHA_STEP
+from bfr_core.views.latent_view import MAP_ALPHA_STEP
 
 from . import registry
 from .service import COMPUTE

@@ -3,7 +3,7 @@
     python -m bench.baselines --bundle checkpoints/digits --n 2000 --seeds 0 1 2
 
 Rows: each registered refiner the bundle holds (LFR, DFR, the trained noise-injection refiner) at
-one RK4 step and at 10 Euler steps (run by ``bfr_core.runner.run_rows``), and training-free SDEdit at
+one RK4 step and at 10 Euler steps (run by ``bfr_core.eval.runner.run_rows``), and training-free SDEdit at
 t* = 0.25 and 0.5. Every row refines the same base samples (the bundle's default base solver and
 NFE) and is scored against the held-out test split with ``evaluate.scorer_for`` (FID, and FID2
 under the independent extractor when the bundle has one). Writes bench/results/<bundle>_baselines.{json,md}.
@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 
-from bfr_core.baselines import SDEdit
-from bfr_core.evaluate import scorer_for
+from bfr_core.eval.baselines import SDEdit
+from bfr_core.eval.evaluate import scorer_for
 from bfr_core.pipeline import Pipeline, Settings, refiner_settings
 from bfr_core.refiners import REFINERS
-from bfr_core.runner import run_rows
+from bfr_core.eval.runner import run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 REFINER_ROWS = ("lfr", "dfr", "noise_refiner")  # at (rk4, 4) and (euler, 10)

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from bench import select_refiner
-from bfr_core.checkpoint import load_model
-from bfr_core.pipeline import Bundle
+from bfr_core.infra.checkpoint import load_model
+from bfr_core.bundle import Bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.evaluate import evaluate_bundle
-from bfr_core.pipeline import Bundle
+from bfr_core.eval.evaluate import evaluate_bundle
+from bfr_core.bundle import Bundle
 
 
 def mean_std(values):

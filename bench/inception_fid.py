@@ -29,11 +29,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.device import resolve_device
-from bfr_core.evaluate import scorer_for
-from bfr_core.inception import REFERENCE_FILE, InceptionFID
-from bfr_core.pipeline import Bundle, Pipeline, Settings
-from bfr_core.runner import run_rows
+from bfr_core.infra.device import resolve_device
+from bfr_core.eval.evaluate import scorer_for
+from bfr_core.eval.inception import REFERENCE_FILE, InceptionFID
+from bfr_core.bundle import Bundle
+from bfr_core.pipeline import Pipeline, Settings
+from bfr_core.eval.runner import run_rows
 
 ROWS = {
     "base": Settings(mode="none"),

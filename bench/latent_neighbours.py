@@ -21,7 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.latent_view import map_clouds, map_setting, refine_prior
+from bfr_core.views.latent_view import map_clouds, map_setting, refine_prior
 from bfr_core.pipeline import Pipeline
 
 

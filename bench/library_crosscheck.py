@@ -4,7 +4,7 @@
     python -m bench.library_crosscheck
 
 For MNIST-sized batches (784 dimensions, the batch sizes our trainings use) it measures, on the same
-inputs: the total squared cost of our exact assignment (``bfr_core.flow.ot_assignment``, SciPy's
+inputs: the total squared cost of our exact assignment (``bfr_core.generative.flow.ot_assignment``, SciPy's
 ``linear_sum_assignment``) and of POT's exact plan (``ot.emd``), the median time of each and of
 torchcfm's ``OTPlanSampler("exact")``, how many distinct sources torchcfm's pairs keep, and the largest
 difference between our path (``sample_path``) and flow_matching's ``AffineProbPath(CondOTScheduler())``.
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bfr_core.flow import ot_assignment, sample_path
+from bfr_core.generative.flow import ot_assignment, sample_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-from bfr_core.evaluate import scorer_for
-from bfr_core.pipeline import Bundle, Pipeline, Settings
+from bfr_core.eval.evaluate import scorer_for
+from bfr_core.bundle import Bundle
+from bfr_core.pipeline import Pipeline, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ("fid", "fid2", "precision", "recall", "memorisation_ratio")

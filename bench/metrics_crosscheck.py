@@ -2,7 +2,7 @@
 
     pip install torchmetrics && python -m bench.metrics_crosscheck --bundle checkpoints/mnist --n 2000
 
-Scores the first n training images against the first n test images with ``bfr_core.metrics.fid`` on
+Scores the first n training images against the first n test images with ``bfr_core.eval.metrics.fid`` on
 the bundle classifier's features, and with ``torchmetrics.image.fid.FrechetInceptionDistance`` given
 the same feature network; reports both values, their relative difference and wall times.
 Writes bench/results/metrics_crosscheck.json.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from bfr_core.data import load_dataset
-from bfr_core.metrics import features_and_probs, fid
-from bfr_core.pipeline import Bundle
+from bfr_core.infra.data import load_dataset
+from bfr_core.eval.metrics import features_and_probs, fid
+from bfr_core.bundle import Bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from select_refiner import validation_scorer  # noqa: E402  (bench/ is the script's directory)
 
 from bfr_core.pipeline import Pipeline  # noqa: E402
-from bfr_core.sweep import lfr_overshoots  # noqa: E402
+from bfr_core.views.sweep import lfr_overshoots  # noqa: E402
 
 
 class Primary:

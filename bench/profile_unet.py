@@ -16,7 +16,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.nets import build_net, default_velocity_config
+from bfr_core.generative.nets import build_net, default_velocity_config
 
 
 def main() -> None:

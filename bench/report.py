@@ -30,13 +30,14 @@ from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.baselines import SDEdit, prior_scale
-from bfr_core.checkpoint import atomic_write_bytes
-from bfr_core.data import load_dataset
-from bfr_core.evaluate import describe
-from bfr_core.metrics import image_metrics, image_reference
-from bfr_core.pipeline import Bundle, Pipeline, Settings
-from bfr_core.runner import run_rows
+from bfr_core.eval.baselines import SDEdit, prior_scale
+from bfr_core.infra.checkpoint import atomic_write_bytes
+from bfr_core.infra.data import load_dataset
+from bfr_core.eval.evaluate import describe
+from bfr_core.eval.metrics import image_metrics, image_reference
+from bfr_core.bundle import Bundle
+from bfr_core.pipeline import Pipeline, Settings
+from bfr_core.eval.runner import run_rows
 
 from bench.report_render import markdown, plots
 from bench.report_rows import compute_order, refiner_files, rows, targets

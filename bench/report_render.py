@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bfr_core.images import image_grid
+from bfr_core.infra.images import image_grid
 
 
 def fmt(value, spec: str) -> str:

@@ -23,12 +23,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.data import load_dataset
-from bfr_core.metrics import features_and_probs, fid
-from bfr_core.ode import FIXED_SOLVERS
-from bfr_core.pipeline import Bundle, Pipeline, Settings, refiner_settings
+from bfr_core.infra.data import load_dataset
+from bfr_core.eval.metrics import features_and_probs, fid
+from bfr_core.generative.ode import FIXED_SOLVERS
+from bfr_core.bundle import Bundle
+from bfr_core.pipeline import Pipeline, Settings, refiner_settings
 from bfr_core.refiners import REFINERS
-from bfr_core.runner import run_rows
+from bfr_core.eval.runner import run_rows
 
 VALIDATION = 10_000  # the last training images
 CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels

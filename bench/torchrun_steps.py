@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.checkpoint import load_tensors
+from bfr_core.infra.checkpoint import load_tensors
 
 
 def launchers(python: str) -> dict[str, list[str]]:

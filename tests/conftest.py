@@ -7,7 +7,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bfr_core.cli import main  # noqa: E402
+from bfr_core.cli.main import main  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import registry, scrubber, urlstate
+from app import pictures, registry, scrubber, urlstate
 from app.tabs import inspector, lab, latents, overrefine, refine, trajectories
 from app.ui import build_demo
 from app.figures import grid
@@ -107,7 +107,7 @@ def test_latents_view_maps_prior_biased_and_refined_latents_together():
 
 
 def test_latents_sliders_move_the_refined_cloud_on_the_shipped_map_without_fitting(monkeypatch):
-    from bfr_core.latent_view import LatentMap
+    from bfr_core.views.latent_view import LatentMap
 
     first = latents.latents("digits", 0.2, 4)[0]
     monkeypatch.setattr(LatentMap, "fit", lambda self: pytest.fail("a slider setting was fitted live"))
@@ -122,8 +122,8 @@ def test_latents_sliders_move_the_refined_cloud_on_the_shipped_map_without_fitti
 def test_a_ring_on_the_latent_map_carries_its_latent_number_and_inspects_that_latent():
     """The biased ring #i is cached latent i, the inversion of training image i; inspecting it decodes
     that very latent (no inversion) and measures its reconstruction against training image i."""
-    from bfr_core.data import load_dataset
-    from bfr_core.ode import flow_map
+    from bfr_core.infra.data import load_dataset
+    from bfr_core.generative.ode import flow_map
 
     fig = latents.latents("digits", 0.2, 4)[0]
     rings = fig.data[1]
@@ -150,8 +150,8 @@ def test_a_ring_on_the_latent_map_carries_its_latent_number_and_inspects_that_la
 def test_latent_companions_match_their_formulas():
     import torch
 
-    from bfr_core.latent_view import latent_distances, norm_per_dim
-    from bfr_core.metrics import energy_distance
+    from bfr_core.views.latent_view import latent_distances, norm_per_dim
+    from bfr_core.eval.metrics import energy_distance
 
     z = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
     assert norm_per_dim(z).tolist() == pytest.approx([5 / 2**0.5, 0.0])
@@ -163,7 +163,7 @@ def test_latent_companions_match_their_formulas():
 
 
 def test_bias_lab_streams_its_training_curves_then_every_panel():
-    from bfr_core import lab as core_lab
+    from bfr_core.views import lab as core_lab
 
     updates = list(lab.bias_lab("moons", 50, 50))
     data, lat, fixed, bars, md, lfr_field, dfr_field, curves = updates[-1]
@@ -184,7 +184,7 @@ def test_bias_lab_streams_its_training_curves_then_every_panel():
 def test_the_lab_scrubber_moves_the_lab_runs_points_along_its_paths(monkeypatch):
     """t = 0: the base and the LFR start at the prior draws and the DFR at the base's samples; t = 1: the
     DFR's points are the lab's DFR output; the axes stay put while the points move; play streams every t."""
-    from bfr_core import lab as core_lab
+    from bfr_core.views import lab as core_lab
 
     with pytest.raises(gr.Error, match="press 'Train live' first"):
         lab.lab_scrub("moons", 50, 60, "", 0.5)
@@ -258,7 +258,7 @@ def test_http_api_reports_bad_input(server, overrides, msg):
 def test_http_api_refuses_pasted_points_over_the_text_bound_before_any_work(server):
     from gradio_client import Client
 
-    from bfr_core.lab import USER_POINTS_CHARS
+    from bfr_core.views.lab import USER_POINTS_CHARS
 
     client = Client(server, verbose=False)
     too_long = "1, 2\n" * (USER_POINTS_CHARS // 5 + 1)
@@ -269,7 +269,7 @@ def test_http_api_refuses_pasted_points_over_the_text_bound_before_any_work(serv
 
 
 def test_cli_and_app_give_identical_pixels(tmp_path):
-    from bfr_core.cli import main
+    from bfr_core.cli.main import main
 
     png = tmp_path / "cli.png"
     assert (
@@ -332,7 +332,7 @@ def test_overrefinement_curves_and_drift():
 def test_drift_from_base_is_each_samples_rms_change_from_row_0():
     import torch
 
-    from bfr_core.sweep import drift_from_base
+    from bfr_core.views.sweep import drift_from_base
 
     rows = torch.zeros(3, 2, 1, 2, 2)
     rows[1, 0] = 1.0  # sample 0 moves by 1 everywhere at the first setting
@@ -366,7 +366,7 @@ def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
 def test_image_grids_keep_colour_and_upscale_by_repeating_pixels():
     import torch
 
-    from bfr_core.images import image_grid
+    from bfr_core.infra.images import image_grid
 
     x = torch.zeros(2, 3, 4, 4)
     x[0, 0], x[1, 2] = 1.0, -1.0  # image 0: red channel full; image 1: blue channel zero
@@ -396,8 +396,7 @@ def test_the_overshoot_view_names_under_correction_only_when_past_t1_scores_bett
 
 
 def test_the_ab_view_runs_two_chart_rows_on_the_same_noise():
-    from app import figures
-    from bfr_core.budget import budget_rows
+    from bfr_core.views.budget import budget_rows
     from bfr_core.pipeline import Pipeline
 
     pipe = Pipeline(registry.pipeline("digits").bundle)
@@ -405,7 +404,7 @@ def test_the_ab_view_runs_two_chart_rows_on_the_same_noise():
     rows = budget_rows(pipe)
     for png, name in ((a_png, "base +4"), (b_png, "lfr")):
         expected = pipe.run(overrefine.AB_SAMPLES, 2, rows[name]).final  # the same prior draws of seed 2
-        assert np.array_equal(pixels(png), pixels(figures.png_file(figures.grid(expected))))
+        assert np.array_equal(pixels(png), pixels(pictures.png_file(pictures.grid(expected))))
     assert "**A: base +4** — base rk4x24, 24 NFE in all" in text and "lfr rk4x4, 24 NFE in all" in text
     assert "ab_a=base+%2B4&ab_b=lfr&ab_seed=2" in text
     assert overrefine.ab_compare("digits", "base +4", "lfr", 2)[0] == a_png  # kept: not run again
@@ -476,15 +475,16 @@ def test_a_shared_link_restores_the_controls():
 def test_every_mnist_view_answers_with_no_dataset_on_disk(monkeypatch, tmp_path):
     """A fresh clone without the MNIST files: the views score from the bundle's shipped reference and
     show its shipped example images; only the nearest training images are missing, and say so."""
-    import bfr_core.data
+    import bfr_core.infra.data
+    import bfr_core.infra.dataset
 
-    monkeypatch.setattr(bfr_core.data, "candidate_dirs", lambda name, data_dir: [tmp_path])
+    monkeypatch.setattr(bfr_core.infra.data, "candidate_dirs", lambda name, data_dir: [tmp_path])
     caches = (registry.scorer, registry.training_images, registry.examples, trajectories.cached_paths)
     for cache in caches:
         cache.cache_clear()
     try:
-        with pytest.raises(bfr_core.data.DataError):
-            bfr_core.data.load_dataset("mnist")
+        with pytest.raises(bfr_core.infra.dataset.DataError):
+            bfr_core.infra.data.load_dataset("mnist")
         *_, summary, _ = refine.refine("mnist", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4)
         assert "NFE per sample" in summary
         fig, drift, _ = overrefine.overrefine("mnist", 0.2, "precomputed")

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from bfr_core.baselines import sdedit
-from bfr_core.nets import MLPVelocity
+from bfr_core.eval.baselines import sdedit
+from bfr_core.generative.nets import MLPVelocity
 
 
 def test_sdedit_one_euler_step_matches_formula():
@@ -23,7 +23,7 @@ def test_sdedit_validates_noise_level():
 
 
 def test_prior_scale_is_the_rms_of_the_latents():
-    from bfr_core.baselines import prior_scale
+    from bfr_core.eval.baselines import prior_scale
 
     z_b = torch.tensor([[3.0, -4.0], [0.0, 0.0]])  # squares 9, 16, 0, 0: mean 6.25, root 2.5
     assert prior_scale(z_b) == 2.5

@@ -4,7 +4,7 @@ import json
 import shutil
 
 from bench import report, report_rows
-from bfr_core.cli import main as cli_main
+from bfr_core.cli.main import main as cli_main
 
 
 def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
@@ -101,8 +101,8 @@ def test_report_writes_every_group_and_resumes(tiny_bundle, tmp_path):
         )
     assert [rows[f"LFR rk4 x1, alpha={a}"]["alpha"] for a in report_rows.ALPHAS] == list(report_rows.ALPHAS)
     # the training-free rescaled prior: G(s·z) with s from the bundle's cached latents, no extra NFE
-    from bfr_core.baselines import prior_scale
-    from bfr_core.pipeline import Bundle
+    from bfr_core.eval.baselines import prior_scale
+    from bfr_core.bundle import Bundle
 
     rescaled = rows["prior rescaled to the latents' RMS (training-free)"]
     assert rescaled["prior_scale"] == round(prior_scale(Bundle(tiny_bundle).latents["z"]), 4) < 1
@@ -179,11 +179,11 @@ def test_targets_are_none_for_rows_not_run_and_an_error_for_rows_that_do_not_exi
 
 
 def test_report_rows_are_the_pipelines_samples_on_the_same_draws(tiny_bundle):
-    """The report's plain rows run through bfr_core.runner.run_rows: the pipeline's own images, bit for bit,
-    with the shared base reused and a rescaled prior drawn as G(s·z)."""
+    """The report's plain rows run through bfr_core.eval.runner.run_rows: the pipeline's own images, bit for
+    bit, with the shared base reused and a rescaled prior drawn as G(s·z)."""
     import torch
 
-    from bfr_core.baselines import prior_scale
+    from bfr_core.eval.baselines import prior_scale
     from bfr_core.pipeline import Pipeline, Settings
 
     runner = report.Runner(tiny_bundle, 30, 3)
@@ -203,7 +203,7 @@ def test_report_rows_are_the_pipelines_samples_on_the_same_draws(tiny_bundle):
     scale = prior_scale(pipe.bundle.latents["z"])
     assert torch.equal(x, pipe.run(30, 3, Settings(mode="none"), z=z * scale).final)
     assert info["prior_scale"] == round(scale, 4) and info["extra_nfe"] == 0
-    from bfr_core.baselines import SDEdit, sdedit
+    from bfr_core.eval.baselines import SDEdit, sdedit
 
     base = pipe.run(30, 3, Settings(mode="none"), z=z)
     x, info = runner.samples(specs["SDEdit t*=0.5 rk4 x4"], specs)  # one SDEdit, the baselines' too

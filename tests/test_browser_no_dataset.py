@@ -74,7 +74,7 @@ def test_every_tab_shows_its_output_on_mnist_with_no_dataset_on_disk(bare_app):
 
     url, home = bare_app
     from_copy = subprocess.run(
-        [sys.executable, "-c", "from bfr_core.data import load_dataset; load_dataset('mnist')"],
+        [sys.executable, "-c", "from bfr_core.infra.data import load_dataset; load_dataset('mnist')"],
         cwd=home,
         env={k: v for k, v in os.environ.items() if k != "BFR_DATA_DIR"},  # as the app was started
         capture_output=True,

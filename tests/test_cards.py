@@ -1,7 +1,7 @@
 import pytest
 
-from bfr_core.cards import ModelCard, Sampling
-from bfr_core.checkpoint import CheckpointError
+from bfr_core.infra.cards import ModelCard, Sampling
+from bfr_core.infra.checkpoint import CheckpointError
 
 LFR = {
     "role": "lfr",

@@ -4,9 +4,9 @@ import shutil
 import pytest
 import torch
 
-from bfr_core.checkpoint import CheckpointError, load_model, load_train_state, save_model
-from bfr_core.nets import build_net, default_velocity_config
-from bfr_core.pipeline import Bundle
+from bfr_core.infra.checkpoint import CheckpointError, load_model, load_train_state, save_model
+from bfr_core.generative.nets import build_net, default_velocity_config
+from bfr_core.bundle import Bundle
 
 CONFIG = default_velocity_config((2,), num_classes=0)
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from bfr_core.data import CIFAR_RECORD, DataError, load_dataset
+from bfr_core.infra.data import CIFAR_RECORD, load_dataset
+from bfr_core.infra.dataset import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +96,7 @@ def write_jpeg_archive(path: Path, per_class: dict, drop: str | None = None, ext
 
     from PIL import Image
 
-    from bfr_core.cifar_jpeg import CLASSES
+    from bfr_core.infra.cifar_jpeg import CLASSES
 
     with tarfile.open(path, "w:gz") as tar:
         entries = [(s, c, k) for s, n in per_class.items() for c in range(10) for k in range(n)]
@@ -116,13 +117,13 @@ def write_jpeg_archive(path: Path, per_class: dict, drop: str | None = None, ext
 
 @pytest.fixture
 def small_copy(tmp_path, monkeypatch):
-    monkeypatch.setattr("bfr_core.cifar_jpeg.PER_CLASS", {"train": 3, "test": 2})
+    monkeypatch.setattr("bfr_core.infra.cifar_jpeg.PER_CLASS", {"train": 3, "test": 2})
     monkeypatch.setenv("BFR_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path
 
 
 def test_the_jpeg_copy_loads_in_class_order_interleaved_and_is_cached(small_copy, monkeypatch):
-    from bfr_core import cifar_jpeg
+    from bfr_core.infra import cifar_jpeg
 
     write_jpeg_archive(small_copy / "cifar10-jpeg-q75.tar.gz", {"train": 3, "test": 2})
     ds = load_dataset("cifar10", small_copy)

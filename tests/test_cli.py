@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bfr_core.cli import main
+from bfr_core.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,7 +140,7 @@ def test_train_dfr_variant_name(tiny_bundle):
         "0",
     )
     assert r.returncode == 0, r.stderr
-    from bfr_core.checkpoint import load_model
+    from bfr_core.infra.checkpoint import load_model
 
     _, meta = load_model(tiny_bundle / "ablation" / "dfr_none.safetensors")
     assert (
@@ -170,7 +170,7 @@ def test_train_lfr_variant_with_a_larger_ot_batch(tiny_bundle):
         "ablation/lfr_ot64",
     )
     assert r.returncode == 0, r.stderr
-    from bfr_core.checkpoint import load_model
+    from bfr_core.infra.checkpoint import load_model
 
     _, meta = load_model(tiny_bundle / "ablation" / "lfr_ot64.safetensors")
     assert (meta["role"], meta["ot_batch"], meta["batch_size"], meta["steps"]) == ("lfr", 64, 16, 3)
@@ -181,7 +181,7 @@ def test_train_lfr_variant_with_a_larger_ot_batch(tiny_bundle):
 
 def test_reflow_starts_from_the_teachers_weights_unless_told(tiny_bundle):
     """--init teacher copies the LFR's weights (one step at lr 1e-12 leaves them); scratch does not."""
-    from bfr_core.checkpoint import load_model
+    from bfr_core.infra.checkpoint import load_model
 
     teacher, _ = load_model(tiny_bundle / "lfr.safetensors")
     for init in ("teacher", "scratch"):
@@ -228,7 +228,7 @@ def test_reflow_student_width_is_the_teachers_unless_told(tiny_bundle):
 
 
 def test_quiet_and_data_dir_work_before_the_command():
-    from bfr_core.cli import build_parser
+    from bfr_core.cli.main import build_parser
 
     for argv in (
         ["--quiet", "--data-dir", "d", "invert", "--bundle", "b"],
@@ -289,7 +289,7 @@ def test_sample_writes_raw_npy_and_classifier2_trains(tiny_bundle, tmp_path):
         )
         == 0
     )
-    from bfr_core.checkpoint import load_model
+    from bfr_core.infra.checkpoint import load_model
 
     model, meta = load_model(tiny_bundle / "classifier2.safetensors")
     assert meta["role"] == "classifier2" and meta["seed"] == 777 and meta["net"]["kind"] == "mlp_classifier"
@@ -301,7 +301,7 @@ def test_lfr_trains_on_latents_inverted_with_another_solver(tiny_bundle, tmp_pat
     trains on it and records which (the coarse-inversion study)."""
     import shutil
 
-    from bfr_core.checkpoint import load_model, load_tensors
+    from bfr_core.infra.checkpoint import load_model, load_tensors
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -326,14 +326,14 @@ def test_a_latents_file_of_all_60000_mnist_images_is_read_though_a_model_that_si
     reads up to MAX_LATENTS_BYTES (a file this project writes locally), models keep the tight limit."""
     import shutil
 
-    from bfr_core.checkpoint import (
+    from bfr_core.infra.checkpoint import (
         MAX_FILE_BYTES,
         MAX_LATENTS_BYTES,
         CheckpointError,
         load_model,
         load_tensors,
     )
-    from bfr_core.checkpoint import save_tensors
+    from bfr_core.infra.checkpoint import save_tensors
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -354,7 +354,7 @@ def test_an_interrupted_inversion_resumes_after_its_last_saved_chunk(tiny_bundle
     same latents as an uninterrupted run; a state started with other settings is refused by name."""
     import shutil
 
-    from bfr_core.checkpoint import atomic_torch_save, load_tensors
+    from bfr_core.infra.checkpoint import atomic_torch_save, load_tensors
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -392,7 +392,7 @@ def test_a_refiner_trained_further_starts_from_the_named_file_and_counts_its_ste
     with another network is refused by name."""
     import shutil
 
-    from bfr_core.checkpoint import load_model
+    from bfr_core.infra.checkpoint import load_model
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from bfr_core.data import TOY_SETS, DataError, candidate_dirs, digits, idx_dataset, load_dataset, read_idx
+from bfr_core.infra.data import TOY_SETS, candidate_dirs, digits, idx_dataset, load_dataset, read_idx
+from bfr_core.infra.dataset import DataError
 
 
 @pytest.mark.parametrize("name", TOY_SETS)
@@ -61,7 +62,7 @@ def test_env_variable_is_used(tmp_path, monkeypatch):
 
 def test_missing_file_message_says_what_and_where(tmp_path, monkeypatch):
     monkeypatch.delenv("BFR_DATA_DIR", raising=False)
-    monkeypatch.setattr("bfr_core.data.candidate_dirs", lambda name, d: [tmp_path])
+    monkeypatch.setattr("bfr_core.infra.data.candidate_dirs", lambda name, d: [tmp_path])
     with pytest.raises(DataError) as e:
         idx_dataset("mnist", tmp_path)
     msg = str(e.value)

@@ -6,13 +6,13 @@ import sys
 import pytest
 import torch
 
-from bfr_core import device as dev
-from bfr_core.checkpoint import load_model
-from bfr_core.flow import base_batches, train_flow
-from bfr_core.data import load_dataset
-from bfr_core.nets import MLPVelocity, init_weights
-from bfr_core.ode import flow_map
-from bfr_core.train import TrainConfig
+from bfr_core.infra import device as dev
+from bfr_core.infra.checkpoint import load_model
+from bfr_core.generative.flow import base_batches, train_flow
+from bfr_core.infra.data import load_dataset
+from bfr_core.generative.nets import MLPVelocity, init_weights
+from bfr_core.generative.ode import flow_map
+from bfr_core.generative.train import TrainConfig
 
 
 def test_devices_resolve_and_a_missing_gpu_is_refused_by_name(monkeypatch):
@@ -56,7 +56,9 @@ def test_the_gpu_path_moves_batches_and_outputs_without_changing_the_numbers(mon
     """Forcing the GPU path's wrapper (OnDevice) on the CPU gives bit-identical training and sampling: the
     moves in and out are the only thing it adds, so on a GPU only the arithmetic's device differs."""
     plain = tiny_run()
-    monkeypatch.setattr("bfr_core.train.on_device", lambda net, device, bf16=False: dev.OnDevice(net, device))
+    monkeypatch.setattr(
+        "bfr_core.generative.train.on_device", lambda net, device, bf16=False: dev.OnDevice(net, device)
+    )
     wrapped = tiny_run()
     for a, b in zip(plain.state_dict().values(), wrapped.state_dict().values()):
         assert torch.equal(a, b)
@@ -109,7 +111,7 @@ def test_the_cli_trains_on_a_gpu_with_bf16_and_the_files_load_on_the_cpu(tmp_pat
 
 
 def test_a_bundle_moves_its_flows_and_keeps_its_metric_networks_on_the_cpu(tiny_bundle):
-    from bfr_core.pipeline import FEATURE_EXTRACTORS, Bundle
+    from bfr_core.bundle import FEATURE_EXTRACTORS, Bundle
 
     bundle = Bundle(tiny_bundle).flows_to(torch.device("meta"))  # "meta": a device every machine has
     for name, model in bundle.models.items():
@@ -126,7 +128,7 @@ STORED_VIEW_COMMANDS = (
 
 
 def test_the_stored_view_commands_take_a_device_and_refuse_a_missing_gpu(tiny_bundle, capsys, monkeypatch):
-    from bfr_core import cli
+    from bfr_core.cli import cli
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for argv in STORED_VIEW_COMMANDS:
@@ -141,7 +143,7 @@ def test_stored_views_computed_on_a_gpu_follow_the_cpu(tiny_bundle, tmp_path):
     import json
     import shutil
 
-    from bfr_core import cli
+    from bfr_core.cli import cli
 
     stored = {}
     for device in ("cpu", "cuda"):
@@ -178,7 +180,7 @@ def test_the_lease_packer_keeps_each_runs_4000_step_and_two_latest_files_written
     import os
     import tarfile
 
-    from bfr_core.checkpoint import save_model
+    from bfr_core.infra.checkpoint import save_model
     from conftest import ROOT
 
     spec = importlib.util.spec_from_file_location("pack", ROOT / "scripts" / "gpu_lease_pack.py")

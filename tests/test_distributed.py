@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from bfr_core.checkpoint import load_model
-from bfr_core.pipeline import Bundle, Pipeline, Settings
+from bfr_core.infra.checkpoint import load_model
+from bfr_core.bundle import Bundle
+from bfr_core.pipeline import Pipeline, Settings
 
 DIGITS = Path(__file__).resolve().parents[1] / "checkpoints" / "digits"
 
@@ -105,7 +106,7 @@ def test_a_killed_two_process_run_resumes_where_it_stopped(tmp_path):
 
 
 def test_commands_that_do_not_shard_refuse_to_run_under_torchrun(tmp_path, monkeypatch, capsys):
-    from bfr_core.cli import main
+    from bfr_core.cli.main import main
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["evaluate", "--bundle", str(tmp_path), "--out", str(tmp_path / "x.json")]) == 2

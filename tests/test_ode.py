@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from bfr_core.nets import MLPVelocity
-from bfr_core.ode import DivergenceError, integrate, velocity_field
+from bfr_core.generative.nets import MLPVelocity
+from bfr_core.generative.ode import DivergenceError, integrate, velocity_field
 
 
 def test_one_euler_step_is_x_plus_v0():
@@ -76,7 +76,7 @@ def test_divergence_is_detected():
 
 
 def test_solver_for_nfe_spends_exactly_that_budget():
-    from bfr_core.ode import grid_steps, solver_for_nfe
+    from bfr_core.generative.ode import grid_steps, solver_for_nfe
 
     assert [solver_for_nfe(n) for n in (1, 3, 4, 8, 10)] == ["euler", "euler", "rk4", "rk4", "euler"]
     assert all(grid_steps(solver_for_nfe(n), n) * (4 if n % 4 == 0 else 1) == n for n in range(1, 41))

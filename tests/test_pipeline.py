@@ -3,9 +3,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bfr_core.checkpoint import CheckpointError
-from bfr_core.evaluate import evaluate_bundle
-from bfr_core.pipeline import Bundle, Pipeline, Settings
+from bfr_core.infra.checkpoint import CheckpointError
+from bfr_core.eval.evaluate import evaluate_bundle
+from bfr_core.bundle import Bundle
+from bfr_core.pipeline import Pipeline, Settings
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_evaluate_rows(tiny_bundle):
 
 
 def test_shipped_digits_bundle_draws_the_requested_digits():
-    from bfr_core.classifier import batch_summary
+    from bfr_core.eval.classifier import batch_summary
 
     pipe = Pipeline("checkpoints/digits")
     assert pipe.bundle.meta["classifier"]["test_accuracy"] > 0.97
@@ -108,8 +109,8 @@ def test_shipped_digits_bundle_draws_the_requested_digits():
 
 def test_snapshot_is_the_earlier_checkpoint_of_the_same_run(tiny_bundle, tmp_path):
     """--snapshot-at 30 during a 60-step run equals a separate 30-step run, bit for bit."""
-    from bfr_core.checkpoint import load_tensors
-    from bfr_core.cli import main
+    from bfr_core.infra.checkpoint import load_tensors
+    from bfr_core.cli.main import main
 
     assert (
         main(["--quiet", "train-base", "--dataset", "digits", "--out", str(tmp_path), "--steps", "30"]) == 0
@@ -135,7 +136,7 @@ def test_with_model_swaps_one_model_and_checks_it(tiny_bundle, pipe):
 
 
 def test_shipped_mnist_bundle_is_complete_and_draws_the_requested_digits():
-    from bfr_core.classifier import batch_summary
+    from bfr_core.eval.classifier import batch_summary
 
     root = Path("checkpoints/mnist")
     pipe = Pipeline(root)
@@ -156,9 +157,9 @@ def test_shipped_mnist_bundle_is_complete_and_draws_the_requested_digits():
 def test_shipped_mnist_alpha_bundle_maps_its_alpha_conditioned_lfr():
     """mnist-alpha: mnist's base and everything else but an α-conditioned LFR made by the CLI, with its
     α × NFE map and a latent map of every α and NFE of the sliders stored."""
-    from bfr_core.checkpoint import load_tensors
-    from bfr_core.latent_view import slider_settings
-    from bfr_core.sweep import load_alpha_map
+    from bfr_core.infra.checkpoint import load_tensors
+    from bfr_core.views.latent_view import slider_settings
+    from bfr_core.views.sweep import load_alpha_map
 
     root = Path("checkpoints/mnist-alpha")
     pipe = Pipeline(root)
@@ -178,10 +179,10 @@ def test_shipped_mnist_alpha_bundle_maps_its_alpha_conditioned_lfr():
 def test_shipped_mnist_wide_bundle_has_its_wider_refiners_and_stored_views():
     """mnist-wide: mnist's base, latents, DFR and extractors (shared.json) with GPU-trained wider LFRs, every
     model made by the CLI with its device and steps recorded, and the views the app shows stored."""
-    from bfr_core.budget import load_budget
-    from bfr_core.checkpoint import load_tensors
-    from bfr_core.classifier import batch_summary
-    from bfr_core.sweep import load_sweep
+    from bfr_core.views.budget import load_budget
+    from bfr_core.infra.checkpoint import load_tensors
+    from bfr_core.eval.classifier import batch_summary
+    from bfr_core.views.sweep import load_sweep
 
     root = Path("checkpoints/mnist-wide")
     pipe = Pipeline(root)

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.policy import as_alpha, as_int
-from bfr_core.flow import ot_assignment, sample_path
-from bfr_core.ode import EVALS_PER_STEP, integrate
+from bfr_core.generative.flow import ot_assignment, sample_path
+from bfr_core.generative.ode import EVALS_PER_STEP, integrate
 from bfr_core.refiners.lfr import alpha_mix
 
 FAST = settings(max_examples=40, deadline=None)

@@ -3,12 +3,14 @@
 import pytest
 import torch
 
-from bfr_core import evaluate
-from bfr_core.checkpoint import CheckpointError, save_tensors
-from bfr_core.cli import main
-from bfr_core.data import DataError, load_dataset
-from bfr_core.pipeline import Bundle, Pipeline, Settings
-from bfr_core.reference import load_reference, reference_from_data
+from bfr_core.eval import evaluate
+from bfr_core.infra.checkpoint import CheckpointError, save_tensors
+from bfr_core.cli.main import main
+from bfr_core.infra.data import load_dataset
+from bfr_core.infra.dataset import DataError
+from bfr_core.bundle import Bundle
+from bfr_core.pipeline import Pipeline, Settings
+from bfr_core.eval.reference import load_reference, reference_from_data
 
 
 @pytest.fixture(scope="module")

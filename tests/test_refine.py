@@ -76,7 +76,7 @@ def test_lfr_batches_alpha_input_range():
 
 
 def test_leaky_base_source_matches_the_formula():
-    from bfr_core.flow import base_batches
+    from bfr_core.generative.flow import base_batches
 
     x = torch.linspace(-1, 1, 40).view(10, 1, 2, 2)
     y = torch.arange(10)

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import torch
 
-from bfr_core.checkpoint import CheckpointError
-from bfr_core.cli import build_parser
-from bfr_core.evaluate import method_rows
-from bfr_core.pipeline import MODEL_FILES, Pipeline, Settings, refiner_settings
+from bfr_core.infra.checkpoint import CheckpointError
+from bfr_core.cli.main import build_parser
+from bfr_core.eval.evaluate import method_rows
+from bfr_core.bundle import MODEL_FILES
+from bfr_core.pipeline import Pipeline, Settings, refiner_settings
 from bfr_core.refiners import REFINERS, refiner_for, variants
 
 
@@ -62,7 +63,7 @@ def test_dfr_clips_images_to_the_pixel_range_when_the_bundle_card_says_so(tiny_b
     """DFR's output is its flow's end point, clipped to [-1, 1] only under ``"dfr_clip": true``."""
     import shutil
 
-    from bfr_core.ode import flow_map
+    from bfr_core.generative.ode import flow_map
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -98,8 +99,8 @@ def test_noise_refiner_is_a_flow_from_the_noised_sample_and_one_file_in_the_regi
     """Trained through its own CLI command, then applied: F(x + τ·ε) with ε from the given generator."""
     import shutil
 
-    from bfr_core.cli import main
-    from bfr_core.ode import flow_map
+    from bfr_core.cli.main import main
+    from bfr_core.generative.ode import flow_map
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -133,15 +134,14 @@ def test_noise_refiner_is_a_flow_from_the_noised_sample_and_one_file_in_the_regi
 def test_a_dfr_pool_larger_than_one_run_is_drawn_in_runs_of_consecutive_seeds(tiny_bundle, monkeypatch):
     """train-dfr's pool may exceed MAX_SAMPLES: run k of it is the pipeline's base for seed + k."""
     import bfr_core.pipeline as pipeline
-    from bfr_core.refiners.dfr import draw_pool
 
     pipe = Pipeline(tiny_bundle)
     base = Settings(mode="none")
-    small_x, small_y = draw_pool(pipe, 7, seed=3)
+    small_x, small_y = pipe.base_pool(7, seed=3)
     one = pipe.run(7, seed=3, settings=base)
     assert torch.equal(small_x, one.base) and torch.equal(small_y, one.labels)
     monkeypatch.setattr(pipeline, "MAX_SAMPLES", 4)
-    x, y = draw_pool(pipe, 10, seed=3)
+    x, y = pipe.base_pool(10, seed=3)
     runs = [pipe.run(n, seed=s, settings=base) for n, s in ((4, 3), (4, 4), (2, 5))]
     assert torch.equal(x, torch.cat([r.base for r in runs]))
     assert torch.equal(y, torch.cat([r.labels for r in runs]))  # each run's own balanced labels

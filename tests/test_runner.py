@@ -2,9 +2,9 @@ import shutil
 
 import torch
 
-from bfr_core.cli import main
+from bfr_core.cli.main import main
 from bfr_core.pipeline import Pipeline, Settings
-from bfr_core.runner import run_rows
+from bfr_core.eval.runner import run_rows
 
 
 def test_rows_share_prior_draws_and_base_samples(tiny_bundle):

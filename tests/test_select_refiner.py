@@ -3,8 +3,8 @@
 import json
 
 from bench import select_refiner
-from bfr_core.data import load_dataset
-from bfr_core.metrics import features_and_probs, fid
+from bfr_core.infra.data import load_dataset
+from bfr_core.eval.metrics import features_and_probs, fid
 from bfr_core.pipeline import Pipeline, Settings
 
 

@@ -10,10 +10,10 @@ from urllib.error import HTTPError
 import pytest
 import torch
 
-from app import figures, policy, service
-from bfr_core.data import DataError
-from bfr_core.lab import run_bias_lab
-from bfr_core.nets import build_net, default_velocity_config
+from app import pictures, policy, service
+from bfr_core.infra.dataset import DataError
+from bfr_core.views.lab import run_bias_lab
+from bfr_core.generative.nets import build_net, default_velocity_config
 
 REFINE = ["digits", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
 
@@ -112,8 +112,8 @@ def test_a_bug_is_not_turned_into_a_user_message():
 
 
 def test_result_images_live_in_a_private_directory():
-    mode = stat.S_IMODE(os.stat(figures.PNG_DIR).st_mode)
-    assert mode == 0o700 and str(figures.PNG_DIR) != "/tmp/bfr-explorer-png"
+    mode = stat.S_IMODE(os.stat(pictures.PNG_DIR).st_mode)
+    assert mode == 0o700 and str(pictures.PNG_DIR) != "/tmp/bfr-explorer-png"
 
 
 @pytest.mark.parametrize("value,pairs", [("ann:pw", [("ann", "pw")]), (None, None)])
@@ -192,8 +192,8 @@ def test_bias_lab_is_bit_reproducible_with_8_threads_at_once():
 
 
 def test_cli_training_is_bit_reproducible_with_8_threads_at_once(tmp_path):
-    from bfr_core.checkpoint import load_model
-    from bfr_core.cli import main
+    from bfr_core.infra.checkpoint import load_model
+    from bfr_core.cli.main import main
 
     def train(i):
         out = tmp_path / f"run{i}"

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from bfr_core.flow import FlowBatch
-from bfr_core.nets import MLPVelocity
-from bfr_core.flow import train_flow
-from bfr_core.train import TrainConfig, fit
+from bfr_core.generative.flow import FlowBatch
+from bfr_core.generative.nets import MLPVelocity
+from bfr_core.generative.flow import train_flow
+from bfr_core.generative.train import TrainConfig, fit
 
 
 def draw(g, bs):
@@ -38,7 +38,7 @@ def test_training_learns_the_target():
     torch.manual_seed(0)
     net = MLPVelocity((2,), hidden=64, depth=2)
     res = train_flow(net, draw, "ot", 0.0, 128, TrainConfig(steps=300, progress=False), None)
-    from bfr_core.ode import flow_map
+    from bfr_core.generative.ode import flow_map
 
     x = flow_map(res.model, torch.randn(2000, 2), solver="rk4", nfe=8).x
     assert (x.mean(0) - 2.0).abs().max() < 0.1
@@ -56,7 +56,7 @@ def test_nan_loss_stops_with_a_message():
 
 
 def test_a_time_box_stops_after_the_step_that_passes_it_and_keeps_those_steps(tmp_path, monkeypatch):
-    import bfr_core.train as train
+    import bfr_core.generative.train as train
 
     clock = iter(range(0, 10_000))  # perf_counter: 1 s per call
     monkeypatch.setattr(train.time, "perf_counter", lambda: float(next(clock)))

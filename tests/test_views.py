@@ -8,11 +8,11 @@ import torch
 
 from app import widgets
 from app.tabs import inspector, overrefine, refine, trajectories
-from bfr_core.lab import run_bias_lab
-from bfr_core.latent_view import LatentMap, latent_distances, norm_per_dim
-from bfr_core.metrics import energy_distance
+from bfr_core.views.lab import run_bias_lab
+from bfr_core.views.latent_view import LatentMap, latent_distances, norm_per_dim
+from bfr_core.eval.metrics import energy_distance
 from bfr_core.pipeline import Pipeline, Settings
-from bfr_core.sweep import alpha_nfe_map, lfr_drift, load_alpha_map, nfe_sweep
+from bfr_core.views.sweep import alpha_nfe_map, lfr_drift, load_alpha_map, nfe_sweep
 
 
 def test_norm_per_dim_is_the_norm_over_root_d():
@@ -53,9 +53,9 @@ def test_latent_map_command_stores_every_slider_setting_on_one_map_the_app_reads
 ):
     import shutil
 
-    from bfr_core.checkpoint import CheckpointError, load_tensors, save_tensors
-    from bfr_core.cli import main
-    from bfr_core.latent_view import MAP_FILE, MAP_NFES, bundle_latent_map, slider_settings
+    from bfr_core.infra.checkpoint import CheckpointError, load_tensors, save_tensors
+    from bfr_core.cli.main import main
+    from bfr_core.views.latent_view import MAP_FILE, MAP_NFES, bundle_latent_map, slider_settings
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -162,9 +162,9 @@ def test_sweep_alphas_stores_the_map_and_a_fixed_alpha_lfr_is_refused_by_name(ti
     import json
     import shutil
 
-    from bfr_core.cli import main
-    from bfr_core.pipeline import Bundle
-    from bfr_core.checkpoint import CheckpointError
+    from bfr_core.cli.main import main
+    from bfr_core.bundle import Bundle
+    from bfr_core.infra.checkpoint import CheckpointError
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -192,7 +192,7 @@ def test_sweep_refiners_remeasures_one_curve_and_keeps_the_others_exactly(tiny_b
     import json
     import shutil
 
-    from bfr_core.cli import main
+    from bfr_core.cli.main import main
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -225,7 +225,7 @@ def test_sweep_same_as_takes_a_siblings_curve_only_when_its_files_are_the_same(t
     import json
     import shutil
 
-    from bfr_core.cli import main
+    from bfr_core.cli.main import main
 
     shutil.copytree(tiny_bundle, tmp_path / "digits")
     twin = tmp_path / "twin"
@@ -244,8 +244,8 @@ def test_sweep_same_as_takes_a_siblings_curve_only_when_its_files_are_the_same(t
     shutil.copy(tiny_bundle / "lfr_reflow.safetensors", twin / "dfr.safetensors")  # a DFR of its own
     (twin / "shared.json").write_text(json.dumps({m: "digits" for m in ("base", "classifier", "latents")}))
     with pytest.raises(ValueError, match="--same-as: digits's dfr is not this bundle's file"):
-        from bfr_core.pipeline import Bundle
-        from bfr_core.sweep import sibling_sweep
+        from bfr_core.bundle import Bundle
+        from bfr_core.views.sweep import sibling_sweep
 
         sibling_sweep(Bundle(twin), Bundle(tmp_path / "digits"), ["dfr"], 30, 4, None)
 
@@ -285,7 +285,7 @@ def test_lfr_drift_stacks_the_base_then_each_nfe(tiny_bundle):
 
 
 def test_velocity_grid_is_the_field_at_t0_on_a_grid_over_the_points():
-    from bfr_core.lab import velocity_grid
+    from bfr_core.views.lab import velocity_grid
 
     class Shift(torch.nn.Module):  # v(t, x) = (1, 2) − x: points flow towards (1, 2)
         def forward(self, t, x, y, cond):
@@ -315,8 +315,8 @@ def test_bias_lab_exposes_and_reports(tmp_path):
 
 
 def test_overshoot_integrates_the_lfr_past_t1_from_the_same_draws_at_every_factor(tiny_bundle):
-    from bfr_core.ode import flow_map
-    from bfr_core.sweep import lfr_overshoots
+    from bfr_core.generative.ode import flow_map
+    from bfr_core.views.sweep import lfr_overshoots
 
     pipe, score = Pipeline(tiny_bundle), MeanPixel()
     r = lfr_overshoots(pipe, score, n=12, seed=5, factors=(1.0, 1.5), alpha=0.2)
@@ -345,9 +345,9 @@ def test_overshoot_command_stores_the_apps_view_and_the_app_reads_it_without_sol
     import shutil
 
     from app import registry
-    from bfr_core.cli import main
-    from bfr_core.evaluate import scorer_for
-    from bfr_core.sweep import OVERSHOOT_FACTORS, lfr_overshoots, load_overshoot
+    from bfr_core.cli.main import main
+    from bfr_core.eval.evaluate import scorer_for
+    from bfr_core.views.sweep import OVERSHOOT_FACTORS, lfr_overshoots, load_overshoot
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -382,8 +382,8 @@ def test_overshoot_command_stores_the_apps_view_and_the_app_reads_it_without_sol
 
 
 def test_decoding_a_cached_latent_is_the_second_half_of_the_round_trip(tiny_bundle):
-    from bfr_core.ode import flow_map
-    from bfr_core.roundtrip import decode_latent, round_trip
+    from bfr_core.generative.ode import flow_map
+    from bfr_core.views.roundtrip import decode_latent, round_trip
 
     pipe = Pipeline(tiny_bundle)
     z, y = pipe.bundle.latents["z"][:1], int(pipe.bundle.latents["y"][0])
@@ -406,10 +406,11 @@ def test_decoding_a_cached_latent_is_the_second_half_of_the_round_trip(tiny_bund
 def test_examples_round_trip_through_the_cli_and_the_round_trip_inspector(tiny_bundle, tmp_path):
     import shutil
 
-    from bfr_core.cli import main
-    from bfr_core.data import load_dataset
-    from bfr_core.ode import flow_map, invert
-    from bfr_core.roundtrip import bias_meter, load_examples, round_trip
+    from bfr_core.cli.main import main
+    from bfr_core.infra.data import load_dataset
+    from bfr_core.generative.ode import flow_map
+    from bfr_core.generative.inversion import invert
+    from bfr_core.views.roundtrip import bias_meter, load_examples, round_trip
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -438,8 +439,8 @@ def test_examples_round_trip_through_the_cli_and_the_round_trip_inspector(tiny_b
 def test_examples_of_the_wrong_shape_are_refused(tiny_bundle, tmp_path):
     import shutil
 
-    from bfr_core.checkpoint import CheckpointError
-    from bfr_core.roundtrip import EXAMPLES_FILE, load_examples, save_examples
+    from bfr_core.infra.checkpoint import CheckpointError
+    from bfr_core.views.roundtrip import EXAMPLES_FILE, load_examples, save_examples
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)
@@ -449,7 +450,7 @@ def test_examples_of_the_wrong_shape_are_refused(tiny_bundle, tmp_path):
 
 
 def test_paths_end_where_the_pipeline_ends_and_frames_hold_between_grid_times(tiny_bundle):
-    from bfr_core.trajectories import frame_at, pipeline_paths
+    from bfr_core.views.trajectories import frame_at, pipeline_paths
 
     pipe = Pipeline(tiny_bundle)
     s = Settings(base_solver="rk4", base_nfe=8, lfr_solver="euler", lfr_nfe=2, dfr_solver="euler", dfr_nfe=4)
@@ -469,7 +470,7 @@ def test_paths_end_where_the_pipeline_ends_and_frames_hold_between_grid_times(ti
 def test_the_bias_lab_is_remembered_by_its_arguments_and_the_cache_is_bounded(monkeypatch):
     """cached_bias_lab trains once per (toy, base steps, refiner steps): a repeat returns the kept
     result without training or reporting progress, and only LAB_CACHE_SIZE results are kept."""
-    from bfr_core import lab as core_lab
+    from bfr_core.views import lab as core_lab
 
     calls = []
     monkeypatch.setattr(
@@ -493,7 +494,7 @@ def test_the_bias_lab_is_remembered_by_its_arguments_and_the_cache_is_bounded(mo
 def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(monkeypatch):
     from app import registry, warmup
     from app.tabs import lab as lab_tab
-    from bfr_core import lab as core_lab
+    from bfr_core.views import lab as core_lab
 
     monkeypatch.setattr(core_lab, "DEFAULT_LAB", ("moons", 10, 10))
     monkeypatch.setattr(lab_tab, "DEFAULT_LAB", ("moons", 10, 10))
@@ -576,7 +577,7 @@ def test_concurrent_callers_of_one_key_share_one_computation_and_failures_are_no
 
 
 def test_pasted_points_become_a_standardised_held_out_split_and_bad_lines_are_named():
-    from bfr_core.lab import USER_POINTS, points_dataset
+    from bfr_core.views.lab import USER_POINTS, points_dataset
 
     pts = torch.randn(60, 2, generator=torch.Generator().manual_seed(4)) * 3 + 5
     text = "\n".join(
@@ -601,7 +602,7 @@ def test_pasted_points_become_a_standardised_held_out_split_and_bad_lines_are_na
 
 
 def test_the_bias_lab_trains_on_pasted_points():
-    from bfr_core.lab import points_dataset, run_bias_lab
+    from bfr_core.views.lab import points_dataset, run_bias_lab
 
     g = torch.Generator().manual_seed(0)
     ring = torch.randn(200, 2, generator=g)
@@ -617,9 +618,9 @@ def test_worth_its_nfe_compares_more_base_steps_with_each_refiner_on_the_same_dr
     import json
     import shutil
 
-    from bfr_core.budget import BUDGET_FILE, budget_rows, load_budget, worth_its_nfe
-    from bfr_core.checkpoint import CheckpointError
-    from bfr_core.cli import main
+    from bfr_core.views.budget import BUDGET_FILE, budget_rows, load_budget, worth_its_nfe
+    from bfr_core.infra.checkpoint import CheckpointError
+    from bfr_core.cli.main import main
 
     pipe, score = Pipeline(tiny_bundle), MeanPixel()
     assert list(budget_rows(pipe)) == ["base", "base +4", "base +8", "base +16", "lfr", "lfr_reflow", "dfr"]
@@ -703,8 +704,8 @@ def test_a_stored_sweep_is_validated_before_it_is_shown(tmp_path):
     import json
     from types import SimpleNamespace
 
-    from bfr_core.checkpoint import CheckpointError
-    from bfr_core.sweep import SWEEP_FILE, load_sweep
+    from bfr_core.infra.checkpoint import CheckpointError
+    from bfr_core.views.sweep import SWEEP_FILE, load_sweep
 
     bundle = SimpleNamespace(path=tmp_path)
     assert load_sweep(bundle) is None  # none stored: the view measures live
@@ -728,7 +729,7 @@ def test_a_file_hash_is_kept_per_version_of_the_file(tmp_path):
     import hashlib
     import os
 
-    from bfr_core.sweep import file_sha256
+    from bfr_core.views.sweep import file_sha256
 
     f = tmp_path / "lfr.safetensors"
     f.write_bytes(b"first")

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from bench import zoo
-from bfr_core.evaluate import evaluate_bundle
-from bfr_core.pipeline import Bundle
+from bfr_core.eval.evaluate import evaluate_bundle
+from bfr_core.bundle import Bundle
 
 
 def test_relative_changes_and_the_helps_rule():
@@ -54,7 +54,7 @@ def test_a_retrained_refiner_recomputes_only_the_rows_that_run_it(tiny_bundle, t
     """Each kept row carries the fingerprint of the files it uses (base, its refiners, the extractors)."""
     import shutil
 
-    from bfr_core.cli import main as cli
+    from bfr_core.cli.main import main as cli
 
     bundle = tmp_path / "digits"
     shutil.copytree(tiny_bundle, bundle)

@@ -8,10 +8,10 @@ import math
 import gradio as gr
 import torch
 
-from bfr_core.ode import FIXED_SOLVERS, grid_steps
-from bfr_core.roundtrip import bias_meter, round_trip
+from bfr_core.generative.ode import FIXED_SOLVERS, grid_steps
+from bfr_core.views.roundtrip import bias_meter, round_trip
 
-from .. import figures, registry, urlstate
+from .. import figures, pictures, registry, urlstate
 from ..policy import as_alpha, as_int, user_errors
 from ..widgets import ALPHA_DEFAULT, Built, Page, on
 
@@ -106,7 +106,7 @@ def inspect_example(bundle, index, solver, nfe, alpha):
         "inspect", i_bundle=bundle, i_index=index, i_solver=solver, i_nfe=nfe, i_alpha=alpha
     )
     text += f"\n\n[link to this view]({link})"
-    return figures.png_file(figures.picture_rows(strip)), text, hist
+    return pictures.png_file(pictures.picture_rows(strip)), text, hist
 
 
 def build(page: Page) -> Built:

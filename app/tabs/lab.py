@@ -8,11 +8,11 @@ import threading
 
 import gradio as gr
 
-from bfr_core.data import TOY_SETS
-from bfr_core.lab import DEFAULT_LAB, USER_POINTS, USER_POINTS_CHARS, cached_bias_lab, kept_bias_lab
-from bfr_core.trajectories import frame_index
+from bfr_core.infra.data import TOY_SETS
+from bfr_core.views.lab import DEFAULT_LAB, USER_POINTS, USER_POINTS_CHARS, cached_bias_lab, kept_bias_lab
+from bfr_core.views.trajectories import frame_index
 
-from .. import figures
+from .. import lab_figures
 from ..policy import as_int, as_time, user_errors
 from ..scrubber import TIME_STEP, played
 from ..service import COMPUTE
@@ -66,9 +66,9 @@ def lab_scrub(toy, base_steps, refine_steps, points, t):
         path = r.paths[name]
         reference = r.biased_latents if name == "lfr" else r.real
         k = frame_index(path, t)
-        box = figures.bounding_box(path.frames, reference)
+        box = lab_figures.bounding_box(path.frames, reference)
         cloud = {reference_name: reference, f"{name.upper()} at t = {path.times[k]:.2f}": path.frames[k]}
-        panels.append(figures.toy_panel(cloud, title, box=box))
+        panels.append(lab_figures.toy_panel(cloud, title, box=box))
         notes.append(f"{name.upper()}: step {k} of {len(path.times) - 1}")
     return (*panels, f"**t = {t:.2f}** · " + " · ".join(notes))
 
@@ -106,13 +106,13 @@ def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
     while worker.is_alive():
         worker.join(LAB_REDRAW_S)
         if worker.is_alive() and any(curves.values()):
-            yield (*(gr.update() for _ in range(LAB_PANELS)), figures.training_curves(curves))
+            yield (*(gr.update() for _ in range(LAB_PANELS)), lab_figures.training_curves(curves))
     if "error" in outcome:
         raise outcome["error"]
     r = outcome["result"]
     e = r.energy
-    data = figures.toy_panel({"real": r.real, "base samples": r.generated}, "real vs short-trained base")
-    lat = figures.toy_panel(
+    data = lab_figures.toy_panel({"real": r.real, "base samples": r.generated}, "real vs short-trained base")
+    lat = lab_figures.toy_panel(
         {
             "prior N(0, I)": r.prior,
             "biased latents G⁻¹(real)": r.biased_latents,
@@ -120,7 +120,7 @@ def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
         },
         "latent space: inversion exposes the bias",
     )
-    fixed = figures.toy_panel(
+    fixed = lab_figures.toy_panel(
         {
             "real": r.real,
             "base (before)": r.generated,
@@ -130,15 +130,15 @@ def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
         "the same samples before and after (grey: each DFR sample's path)",
         trajectory=r.dfr_trajectory,
     )
-    bars = figures.energy_bars(
+    bars = lab_figures.energy_bars(
         {"base": e["base"], "LFR": e["lfr"], "DFR": e["dfr"], "real training points": e["train"]}
     )
-    lfr_field = figures.field_panel(
+    lfr_field = lab_figures.field_panel(
         {"prior N(0, I)": r.prior, "biased latents G⁻¹(real)": r.biased_latents},
         r.lfr_field,
         "LFR's field in latent space: where it pushes prior draws",
     )
-    dfr_field = figures.field_panel(
+    dfr_field = lab_figures.field_panel(
         {"real": r.real, "base samples": r.generated},
         r.dfr_field,
         "DFR's field in data space: where it pushes samples",
@@ -149,7 +149,7 @@ def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
         f"DFR **{e['dfr']:.4f}**; real training points {e['train']:.4f}. "
         f"Biased latents vs prior: {e['latents_vs_prior']:.4f}."
     )
-    yield data, lat, fixed, bars, md, lfr_field, dfr_field, figures.training_curves(r.curves or {}, e)
+    yield data, lat, fixed, bars, md, lfr_field, dfr_field, lab_figures.training_curves(r.curves or {}, e)
 
 
 def build(page: Page) -> Built:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from bfr_core.latent_view import MAP_NFES
+from bfr_core.views.latent_view import MAP_NFES
 from bfr_core.pipeline import Settings
-from bfr_core.roundtrip import decode_latent, shell_width
+from bfr_core.views.roundtrip import decode_latent, shell_width
 
-from .. import figures, registry, urlstate
+from .. import figures, pictures, registry, urlstate
 from ..policy import MAX_NFE, as_alpha, as_int, user_errors
 from ..widgets import Built, Page, bundle_and_alpha, on
 from .inspector import latent_line, round_trip_strip
@@ -114,8 +114,8 @@ def inspect_latent(bundle, index, alpha, lfr_nfe):
         )
         return None, f"{text}\n\n[link to this view]({link})"
     strip, captions = round_trip_strip(bundle, rt, f"training image #{i}", itself=i)
-    return figures.png_file(
-        figures.picture_rows(strip)
+    return pictures.png_file(
+        pictures.picture_rows(strip)
     ), f"**{captions}**\n\n{text}\n\n[link to this view]({link})"
 
 

@@ -8,11 +8,11 @@ import functools
 import gradio as gr
 import torch
 
-from bfr_core.budget import EXTRA_BASE_NFE, budget_rows, load_budget
-from bfr_core.evaluate import describe
+from bfr_core.views.budget import EXTRA_BASE_NFE, budget_rows, load_budget
+from bfr_core.eval.evaluate import describe
 from bfr_core.refiners import REFINERS
-from bfr_core.runner import run_rows
-from bfr_core.sweep import (
+from bfr_core.eval.runner import run_rows
+from bfr_core.views.sweep import (
     OVERSHOOT_FACTORS,
     OVERSHOOT_STEP,
     SWEEP_NFES,
@@ -25,7 +25,7 @@ from bfr_core.sweep import (
     nfe_sweep,
 )
 
-from .. import figures, registry, urlstate
+from .. import figures, pictures, registry, urlstate
 from ..memo import single_flight
 from ..policy import MAX_SEED, as_alpha, as_int, user_errors
 from ..widgets import ALPHA_DEFAULT, Built, Page, bundle_and_alpha, on, stored_view
@@ -104,7 +104,7 @@ def overrefine(bundle, alpha, source="precomputed", progress=gr.Progress()):
     drift = lines = None
     if pipe.bundle.has("lfr") and len(pipe.bundle.shape) == 3:
         rows = cached_drift_rows(bundle, a)  # (K+1, 8, C, H, W): one row per NFE
-        drift = figures.png_file(figures.picture_rows(rows))
+        drift = pictures.png_file(pictures.picture_rows(rows))
         lines = figures.drift_lines(drift_from_base(rows), SWEEP_NFES)
     return figures.sweep_curves(sweep), drift, lines
 
@@ -214,8 +214,8 @@ def ab_answer(bundle: str, a: str, b: str, seed: int) -> tuple:
     link = urlstate.share_link("overrefine", o_bundle=bundle, ab_a=a, ab_b=b, ab_seed=seed)
     lines.append(f"The same {AB_SAMPLES} noise draws (seed {seed}). [link to this view]({link})")
     text = "  \n".join(lines)
-    pictures = (figures.png_file(figures.grid(runs[side].x)) for side in "AB")
-    return (*pictures, text)
+    images = (pictures.png_file(pictures.grid(runs[side].x)) for side in "AB")
+    return (*images, text)
 
 
 NOISE_FLOOR = 0.02  # a relative gap below which one stored score does not tell two cells apart
@@ -305,7 +305,7 @@ def overshoot(bundle, alpha, factor):
             "(under-correction, the opposite of over-refinement). One seed of few samples can mislead: "
             "`python bench/overshoot_seeds.py --bundle …` checks it over seeds under two metrics."
         )
-    return figures.png_file(figures.picture_rows(shown)), text
+    return pictures.png_file(pictures.picture_rows(shown)), text
 
 
 def build(page: Page) -> Built:

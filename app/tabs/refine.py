@@ -6,11 +6,11 @@ import dataclasses
 
 import gradio as gr
 
-from bfr_core.classifier import batch_summary
-from bfr_core.ode import FIXED_SOLVERS, solver_for_nfe
+from bfr_core.eval.classifier import batch_summary
+from bfr_core.generative.ode import FIXED_SOLVERS, solver_for_nfe
 from bfr_core.pipeline import MODES, Settings
 
-from .. import figures, registry, urlstate
+from .. import figures, pictures, registry, urlstate
 from ..memo import single_flight
 from ..policy import MAX_NFE, MAX_SEED, as_alpha, as_int, as_label, user_errors
 from ..widgets import ALPHA_DEFAULT, Built, Page, on
@@ -119,15 +119,15 @@ def refine_answer(key: tuple, link: str):
             acc = f", accuracy vs requested class {m['accuracy']:.0%}" if "accuracy" in m else ""
             summary.append(f"- {name}: classifier confidence {m['confidence']:.3f}{acc}")
         hist = figures.class_histogram(b["histogram"], r["histogram"])
-    pictures = (figures.grid(st.base), figures.grid(st.final), figures.difference_map(st.base, st.final))
-    return (*map(figures.png_file, pictures), "\n".join(summary), hist)
+    images = (pictures.grid(st.base), pictures.grid(st.final), pictures.difference_map(st.base, st.final))
+    return (*map(pictures.png_file, images), "\n".join(summary), hist)
 
 
 @user_errors
 def generate(bundle, seed, n, label, base_solver, base_nfe):
     """Base samples only (no refinement)."""
     pipe, n, seed, label, s = request(bundle, seed, n, label, base_solver, base_nfe, "none", "ode", 4, 0.2, 4)
-    return figures.png_file(figures.grid(pipe.run(n, seed, s, label=label).base))
+    return pictures.png_file(pictures.grid(pipe.run(n, seed, s, label=label).base))
 
 
 def build(page: Page) -> Built:

@@ -7,11 +7,11 @@ import functools
 import gradio as gr
 import torch
 
-from bfr_core.ode import grid_steps
+from bfr_core.generative.ode import grid_steps
 from bfr_core.pipeline import Settings
-from bfr_core.trajectories import frame_index, pipeline_paths
+from bfr_core.views.trajectories import frame_index, pipeline_paths
 
-from .. import figures, registry, urlstate
+from .. import pictures, registry, urlstate
 from ..policy import MAX_SEED, as_int, as_time, user_errors
 from ..scrubber import TIME_STEP, played, step_back, step_forward
 from ..service import COMPUTE
@@ -65,7 +65,9 @@ def trajectory(bundle, seed, base_nfe, refiner_nfe, t):
     link = urlstate.share_link(
         "trajectories", t_bundle=bundle, t_seed=seed, t_base=base_nfe, t_nfe=refiner_nfe, t_time=t
     )
-    return figures.png_file(figures.picture_rows(torch.stack(rows))), f"{text} · [link to this view]({link})"
+    return pictures.png_file(
+        pictures.picture_rows(torch.stack(rows))
+    ), f"{text} · [link to this view]({link})"
 
 
 @user_errors

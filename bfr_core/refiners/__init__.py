@@ -6,11 +6,11 @@ choices. Latent refiners run before the base generator, data refiners after it.
 
 from __future__ import annotations
 
-from .base import SPACES, Refiner
-from .dfr import DFR
-from .lfr import LFR
-from .lfr_reflow import LFR_REFLOW
-from .noise_refiner import NOISE_REFINER
+from bfr_core.refiners.base import SPACES, Refiner
+from bfr_core.refiners.dfr import DFR
+from bfr_core.refiners.lfr import LFR
+from bfr_core.refiners.lfr_reflow import LFR_REFLOW
+from bfr_core.refiners.noise_refiner import NOISE_REFINER
 
 REFINERS: dict[str, Refiner] = {r.name: r for r in (LFR, LFR_REFLOW, DFR, NOISE_REFINER)}
 

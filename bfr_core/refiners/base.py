@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..ode import ODEResult, flow_map
+from bfr_core.generative.ode import ODEResult, flow_map
 
 SPACES = ("latent", "data")
 STAGE_OF_SPACE = {"latent": "lfr", "data": "dfr"}  # the Settings fields <stage>_solver, <stage>_nfe it uses

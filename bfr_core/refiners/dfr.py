@@ -13,12 +13,13 @@ from pathlib import Path
 
 import torch
 
-from .. import commands as cmds
-from ..data import IMAGE_RANGE, load_dataset
-from ..device import resolve_device
-from ..flow import FlowBatch
-from ..nets import build_net, default_velocity_config
-from .base import Refiner, solver_rows
+from bfr_core.cli import commands as cmds
+from bfr_core.infra.data import load_dataset
+from bfr_core.infra.dataset import IMAGE_RANGE
+from bfr_core.infra.device import resolve_device
+from bfr_core.generative.flow import FlowBatch
+from bfr_core.generative.nets import build_net, default_velocity_config
+from bfr_core.refiners.base import Refiner, solver_rows
 
 
 @dataclass
@@ -101,28 +102,13 @@ def dfr_batches(pool_x, pool_y, x_train, y_train, conditional: bool, augment: Au
     return draw
 
 
-def draw_pool(pipe, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` base samples and their labels, drawn in runs of at most MAX_SAMPLES: run k takes prior
-    seed ``seed + k``, so a pool of up to MAX_SAMPLES is exactly ``pipe.run(n, seed)``'s base."""
-    from ..pipeline import MAX_SAMPLES, Settings
-
-    runs = [
-        pipe.run(min(MAX_SAMPLES, n - start), seed=seed + k, settings=Settings(mode="none"))
-        for k, start in enumerate(range(0, n, MAX_SAMPLES))
-    ]
-    labels = None if runs[0].labels is None else torch.cat([r.labels for r in runs])
-    return torch.cat([r.base for r in runs]), labels
-
-
-def train(args) -> None:
-    from ..pipeline import Bundle, Pipeline
-
+def train(args, pipe) -> None:
+    """``bfr train-dfr``: the bundle's pipeline ``pipe`` draws the pool of base samples it starts from."""
     # The pool is drawn where the training runs: the base on the GPU takes 32k samples in seconds.
-    pipe = Pipeline(Bundle(args.bundle).flows_to(resolve_device(args.device)))
-    bundle = pipe.bundle
+    bundle = pipe.bundle.flows_to(resolve_device(args.device))
     ds = load_dataset(bundle.dataset, args.data_dir)
     t0 = time.perf_counter()
-    pool_x, pool_labels = draw_pool(pipe, args.pool, args.seed + 2)
+    pool_x, pool_labels = pipe.base_pool(args.pool, args.seed + 2)
     pool_s = time.perf_counter() - t0
     conditional = bundle.num_classes > 0
     augment = Augment(args.noise_p, args.noise_std, args.blur_p, args.blur_sigma_min, args.blur_sigma_max)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from .. import commands as cmds
-from ..flow import FlowBatch, labels_or_none
-from ..nets import build_net, default_velocity_config
-from .base import Refiner, solver_rows
+from bfr_core.cli import commands as cmds
+from bfr_core.generative.flow import FlowBatch, labels_or_none
+from bfr_core.generative.nets import build_net, default_velocity_config
+from bfr_core.refiners.base import Refiner, solver_rows
 
 
 def alpha_mix(z_b: torch.Tensor, alpha, generator: torch.Generator):
@@ -52,10 +52,9 @@ def lfr_batches(z_b, y, conditional: bool, alpha: float | None = None, alpha_max
     return draw
 
 
-def train(args) -> None:
-    from ..pipeline import Bundle  # the pipeline imports the registry, so the bundle is imported late
-
-    bundle = Bundle(args.bundle)
+def train(args, pipe) -> None:
+    """``bfr train-lfr``: a flow from the prior to the biased latents cached in ``pipe``'s bundle."""
+    bundle = pipe.bundle
     z_b, y = cmds.load_latents(bundle, args.latents)
     z_b, y = z_b[: args.latents_n], y[: args.latents_n]  # the data axis of the capacity study
     conditional = bundle.num_classes > 0

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch
 
-from .. import commands as cmds
-from ..checkpoint import CheckpointError
-from ..device import resolve_device
-from ..flow import FlowBatch
-from ..nets import build_net
-from ..ode import FIXED_SOLVERS, flow_map
-from .base import Refiner
+from bfr_core.cli import commands as cmds
+from bfr_core.infra.checkpoint import CheckpointError
+from bfr_core.infra.device import resolve_device
+from bfr_core.generative.flow import FlowBatch
+from bfr_core.generative.nets import build_net
+from bfr_core.generative.ode import FIXED_SOLVERS, flow_map
+from bfr_core.refiners.base import Refiner
 
 
 def paired_batches(x0, x1, y=None, cond=None):
@@ -43,10 +43,9 @@ def student_config(teacher: dict, channels: int | None) -> dict:
     return {**teacher, "channels": channels}
 
 
-def train(args) -> None:
-    from ..pipeline import Bundle
-
-    bundle = Bundle(args.bundle).flows_to(resolve_device(args.device))  # the teacher's pairs there too
+def train(args, pipe) -> None:
+    """``bfr train-lfr-reflow``: distil ``pipe``'s bundle's LFR into a one-step flow."""
+    bundle = pipe.bundle.flows_to(resolve_device(args.device))  # the teacher's pairs there too
     if not bundle.has("lfr"):
         raise CheckpointError(f"{bundle.path}: no lfr.safetensors to distil; run train-lfr first")
     g = torch.Generator().manual_seed(args.seed + 1)

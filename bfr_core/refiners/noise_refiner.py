@@ -13,12 +13,12 @@ from pathlib import Path
 
 import torch
 
-from .. import commands as cmds
-from ..data import load_dataset
-from ..flow import FlowBatch, labels_or_none
-from ..nets import build_net, default_velocity_config
-from ..ode import ODEResult
-from .base import Refiner
+from bfr_core.cli import commands as cmds
+from bfr_core.infra.data import load_dataset
+from bfr_core.generative.flow import FlowBatch, labels_or_none
+from bfr_core.generative.nets import build_net, default_velocity_config
+from bfr_core.generative.ode import ODEResult
+from bfr_core.refiners.base import Refiner
 
 
 def noised_batches(x_train, y_train, conditional: bool, noise_level: float):
@@ -38,10 +38,9 @@ def noised_batches(x_train, y_train, conditional: bool, noise_level: float):
     return draw
 
 
-def train(args) -> None:
-    from ..pipeline import Bundle
-
-    bundle = Bundle(args.bundle)
+def train(args, pipe) -> None:
+    """``bfr train-noise-refiner``: a flow from noised real images to real ones, for ``pipe``'s bundle."""
+    bundle = pipe.bundle
     ds = load_dataset(bundle.dataset, args.data_dir)
     conditional = bundle.num_classes > 0
     config = default_velocity_config(bundle.shape, bundle.num_classes, channels=args.channels)

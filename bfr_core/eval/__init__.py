@@ -1,0 +1,1 @@
+"""Evaluation: sample-quality metrics, the Fréchet distance, Inception FID, references and scored rows."""

@@ -1,0 +1,1 @@
+"""The base generator: flow matching, fixed-NFE ODE solving, networks, training and inversion."""

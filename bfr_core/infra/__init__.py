@@ -1,0 +1,1 @@
+"""Infrastructure: datasets, checkpoints and model cards, devices, torchrun, pictures."""
