@@ -58,7 +58,11 @@ def class_points(xy, labels, name: str, what: str, size: int, symbol: str, numbe
     )
 
 
-def latent_scatter(prior_xy, biased_xy, biased_labels, refined_xy, refined_labels, title: str) -> go.Figure:
+def latent_scatter(
+    prior_xy, biased_xy, biased_labels, refined_xy, refined_labels, title: str, axes: tuple | None = None
+) -> go.Figure:
+    """Prior draws (grey), biased latents (rings by class, numbered for a click) and refined draws (crosses)
+    on a 2-D map; ``axes`` names its axes (a bias plane) and draws the prior's point (1, 1) as a guide."""
     fig = go.Figure()
     fig.add_trace(
         go.Scattergl(
@@ -77,6 +81,15 @@ def latent_scatter(prior_xy, biased_xy, biased_labels, refined_xy, refined_label
     fig.update_layout(
         title=title, height=520, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h")
     )
+    if axes is not None:
+        fig.update_layout(
+            xaxis=dict(title=axes[0], rangemode="tozero"),
+            yaxis=dict(title=axes[1], rangemode="tozero"),
+            margin=dict(l=60, r=10, t=40, b=50),
+        )
+        if axes[0].startswith("‖z‖"):  # the prior's point: N(0, I) draws sit around (1, 1)
+            fig.add_hline(y=1, line=dict(color="gray", dash="dot", width=1))
+            fig.add_vline(x=1, line=dict(color="gray", dash="dot", width=1))
     return fig
 
 

@@ -4,7 +4,7 @@
   // typing the number and pressing the button does. Plotly redraws the map into new elements when the
   // figure changes, so every map element is looked for and hooked once.
   const hook = () => {
-    document.querySelectorAll("#latent-map .js-plotly-plot").forEach((plot) => {
+    document.querySelectorAll("#latent-map .js-plotly-plot, #latent-umap .js-plotly-plot").forEach((plot) => {
       if (plot.dataset.pickHooked || typeof plot.on !== "function") return;
       plot.dataset.pickHooked = "1";
       plot.on("plotly_click", (event) => {

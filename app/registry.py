@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bfr_core.infra.checkpoint import CheckpointError
 from bfr_core.eval.evaluate import Scorer, scorer_for
-from bfr_core.views.latent_view import LatentMap, bundle_latent_map
+from bfr_core.views.bias_plane import bias_plane
+from bfr_core.views.latent_view import LatentMap, bundle_latent_map, map_setting
 from bfr_core.infra.data import load_dataset
 from bfr_core.infra.dataset import DataError
 from bfr_core.bundle import SHARED_FILE, read_json
@@ -106,6 +107,17 @@ def latent_map(name: str, alpha: float | None = None, lfr_nfe: int | None = None
     Kept per setting; a request that arrives while the same map is being computed (by the start-up
     warm-up or another visitor) waits for that computation instead of repeating it."""
     return _latent_map(name, alpha, lfr_nfe)
+
+
+@single_flight(maxsize=16)
+def _bias_plane(name: str, alpha: float | None, lfr_nfe: int | None) -> dict:
+    pipe = pipeline(name)
+    return bias_plane(pipe, map_setting(pipe, alpha, lfr_nfe))
+
+
+def bias_plane_of(name: str, alpha: float | None = None, lfr_nfe: int | None = None) -> dict:
+    """Bundle ``name``'s bias plane at one LFR setting (None: its defaults), kept per setting like the map."""
+    return _bias_plane(name, alpha, lfr_nfe)
 
 
 @lru_cache(maxsize=None)

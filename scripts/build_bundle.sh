@@ -152,7 +152,7 @@ write_shared() {  # write_shared SIBLING NAME... : OUT/shared.json takes these f
 
 total0=$EPOCHREALTIME
 if [ -n "${derived_from:-}" ]; then  # a card over a sibling bundle: share every file but the DFR
-  write_shared "$derived_from" base lfr lfr_reflow latents latent_map classifier classifier2 reference examples
+  write_shared "$derived_from" base lfr lfr_reflow latents latent_map bias_plane classifier classifier2 reference examples
   printf '%s\n' '{"description": "discretization: the mnist base sampled with 8 Euler steps; its latents inverted accurately (RK4, 20 NFE)", "base_sampling": {"solver": "euler", "nfe": 8}, "dfr_clip": true}' > "$out/bundle.json"
   stage train-dfr $cli train-dfr --bundle "$out" --steps $refiner_steps --pool $pool $net_args $dfr_args $resume
   exit 0
@@ -165,6 +165,7 @@ if [ -n "${widened_from:-}" ]; then  # wider LFRs over a sibling's base: share a
   stage reflow-lfr $cli reflow-lfr --bundle "$out" --teacher-nfe 16 --pairs $pairs --steps ${REFLOW_STEPS:-16000} \
     --batch-size 128 $dev $resume
   stage latent-map $cli latent-map --bundle "$out"
+  stage bias-plane $cli bias-plane --bundle "$out"
   stage overshoot $cli overshoot --bundle "$out"
   stage sweep $cli sweep --bundle "$out" --n ${EVAL_N:-2000} --seed 0
   stage worth-nfe $cli worth-nfe --bundle "$out" --n ${WORTH_N:-500} --seed 0
@@ -177,6 +178,7 @@ if [ -n "${alpha_from:-}" ]; then  # an α-conditioned LFR over a sibling's base
   stage train-lfr $cli train-lfr --bundle "$out" --alpha-max 0.5 --alpha 0.2 --steps ${LFR_STEPS:-2000} --channels 16 \
     --batch-size 128 $resume
   stage latent-map $cli latent-map --bundle "$out" --points 400
+  stage bias-plane $cli bias-plane --bundle "$out"
   stage overshoot $cli overshoot --bundle "$out"
   stage alpha-map $cli sweep --bundle "$out" --n ${EVAL_N:-1000} --seed 0 --alphas 0.05 0.1 0.2 0.3 0.4 0.5
   record_times
@@ -213,6 +215,7 @@ else
 fi
 if [ -z "${SMOKE:-}" ]; then  # the Latents view's UMAP, fitted once and stored (numba compiles it: slow once)
   stage latent-map $cli latent-map --bundle "$out"
+  stage bias-plane $cli bias-plane --bundle "$out"  # the Latents view's faithful map, at every LFR NFE
   if [ "$has_classifier" = 1 ] || [ -n "$shared_from" ]; then  # image bundles (toy sets have no overshoot view)
     stage overshoot $cli overshoot --bundle "$out"  # the Over-refinement tab's overshoot view, stored
   fi

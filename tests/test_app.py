@@ -8,7 +8,7 @@ from PIL import Image
 from app import pictures, registry, scrubber, urlstate
 from app.tabs import inspector, lab, latents, overrefine, refine, trajectories
 from app.ui import build_demo
-from app.figures import grid
+from app.pictures import grid
 from bfr_core.pipeline import Settings
 
 DEFAULTS = dict(
@@ -93,7 +93,7 @@ def test_bad_input_is_refused_with_a_message(overrides, msg):
 
 
 def test_latents_view_maps_prior_biased_and_refined_latents_together():
-    fig, norms, summary, variance = latents.latents("digits", 0.2, 4)
+    plane, fig, norms, summary, variance = latents.latents("digits", 0.2, 4)
     biased = registry.latent_map("digits").biased.reshape(-1, 1, 8, 8)
     assert np.allclose(variance.data[0].z[::-1], biased.var(0, ddof=1).mean(0), atol=1e-5)
     names = [t.name for t in fig.data]
@@ -104,14 +104,28 @@ def test_latents_view_maps_prior_biased_and_refined_latents_together():
     assert "?tab=latents&l_bundle=digits&l_alpha=0.2&l_nfe=4" in summary
     assert [t.name for t in norms.data] == ["prior N(0, I)", "biased G⁻¹(real)", "LFR-refined"]
     assert "refined → biased" in summary and "Mean ‖z‖/√d" in summary
+    # the bias plane: the same three clouds (500 draws each) on axes named by what they measure
+    assert [t.name for t in plane.data] == names and [len(t.x) for t in plane.data] == [500, 500, 500]
+    assert plane.layout.xaxis.title.text.startswith("‖z‖/√d") and "Collapse" not in summary
+
+
+def test_the_latents_view_warns_of_the_one_euler_step_collapse_and_says_which_cloud_is_closer():
+    """mnist's stored plane: at one Euler step the refined draws shrink to a clump and the text says so;
+    at one RK4 step the refined cloud is the biased one's, in numbers and in words."""
+    plane, _, _, summary, _ = latents.latents("mnist", 0.2, 1)
+    assert summary.startswith("⚠️ **Collapse**") and "closer to the **biased** one" in summary
+    refined, biased = plane.data[2], plane.data[1]
+    assert max(refined.x) < np.median(biased.x)  # drawn below every typical biased latent
+    plane, _, _, summary, _ = latents.latents("mnist", 0.2, 4)
+    assert "Collapse" not in summary and "closer to the **biased** one" in summary
 
 
 def test_latents_sliders_move_the_refined_cloud_on_the_shipped_map_without_fitting(monkeypatch):
     from bfr_core.views.latent_view import LatentMap
 
-    first = latents.latents("digits", 0.2, 4)[0]
+    first = latents.latents("digits", 0.2, 4)[1]
     monkeypatch.setattr(LatentMap, "fit", lambda self: pytest.fail("a slider setting was fitted live"))
-    moved, norms, summary, _ = latents.latents("digits", 0.35, 7)
+    _, moved, norms, summary, _ = latents.latents("digits", 0.35, 7)
     assert np.array_equal(moved.data[0].x, first.data[0].x)  # the prior and biased clouds stay put
     assert np.array_equal(moved.data[1].y, first.data[1].y)
     assert 0 < len(moved.data[2].x) < 1000 and "draws shown" in moved.layout.title.text
@@ -125,7 +139,8 @@ def test_a_ring_on_the_latent_map_carries_its_latent_number_and_inspects_that_la
     from bfr_core.infra.data import load_dataset
     from bfr_core.generative.ode import flow_map
 
-    fig = latents.latents("digits", 0.2, 4)[0]
+    plane, fig = latents.latents("digits", 0.2, 4)[:2]
+    assert list(plane.data[1].customdata) == list(range(500))  # rings are clickable on both maps
     rings = fig.data[1]
     assert list(rings.customdata) == list(range(1000)) and "#7: click to inspect" in rings.text[7]
     assert fig.data[0].customdata is None and fig.data[2].customdata is None  # only rings are clickable

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
+from bfr_core.views.bias_plane import COLLAPSE_RATIO, contraction, plane_distances
 from bfr_core.views.latent_view import MAP_NFES
 from bfr_core.pipeline import Settings
 from bfr_core.views.roundtrip import decode_latent, shell_width
@@ -19,58 +20,61 @@ from .refine import request
 TITLE, ID = "Latents", "latents"
 TEXT = (
     "Prior draws (grey), real images inverted through the base ODE (coloured rings: the **biased "
-    "latents**) and the LFR's refinement of those same prior draws (crosses). One UMAP, shipped with "
-    "the bundle, is fitted on the prior, the biased latents and the refined draws at every α and NFE of "
-    "these sliders together: move a slider and the refined cloud moves across a fixed map, with no "
-    "cloud placed by extrapolation (an α off the slider's grid is fitted anew). UMAP keeps "
-    "*neighbours*: where the LFR moves each draw less than the gap to any real latent (on mnist at 4 "
-    "RK4 steps), a cross sits by its own grey draw even though the refined cloud *as a whole* now "
-    "matches the biased one; at 1 Euler step every cross collapses into one clump. The histogram of "
-    "‖z‖/√d and the energy distances below are the faithful view of where the refined latents sit. "
-    "**Click a ring** to see the real image behind it, its latent decoded back, that latent moved by "
-    "the LFR, and its nearest training images."
+    "latents**) and the LFR's refinement of those same prior draws (crosses), at the LFR's α and NFE. "
+    "**The bias plane** (first map) has axes you can name: ‖z‖/√d, and the RMS of z in the pixels where "
+    "the biased latents vary least (for MNIST, the empty border). Prior draws sit around (1, 1); the "
+    "biased latents lower; a good LFR moves its crosses onto the rings, and a collapse (one Euler step) "
+    "shrinks them into a clump below the rings, where no real latent lies. Distances on this plane keep "
+    "the order of the distances in all d dimensions (printed below it). **The UMAP** (second map) keeps "
+    "*neighbours*, not distances: a cross can sit by its own grey draw even when the refined cloud as a "
+    "whole matches the biased one. **Click a ring** on either map to see the real image behind it, its "
+    "latent decoded back, that latent moved by the LFR, and its nearest training images."
 )
 
 
 @user_errors
 def latents(bundle, alpha, lfr_nfe, progress=gr.Progress()):
-    """UMAP of prior vs biased latents with LFR-refined latents at the current α and NFE, and the
-    faithful companions: the distribution of ‖z‖/√d of each cloud, their energy distances, and (images)
-    the per-pixel variance of the biased latents."""
+    """The bias plane and the UMAP of prior draws, biased latents and the LFR's refinement of the prior draws
+    at the current α and NFE, with the distances in d dimensions and on the plane, a collapse warning, the
+    distribution of ‖z‖/√d of each cloud and (images) the per-pixel variance of the biased latents."""
     pipe = registry.pipeline(bundle)
-    title = "latent space (UMAP)"
-    alpha_arg = nfe_arg = None
+    setting, alpha_arg, nfe_arg = None, None, None
     if pipe.bundle.has("lfr"):
         *_, s = request(bundle, 0, 1, None, None, 20, "lfr", "ode", lfr_nfe, alpha, 4)
         default = pipe.resolve(Settings(mode="lfr"))
         alpha_arg = None if s.alpha == default.alpha else s.alpha
         nfe_arg = None if (s.lfr_solver, s.lfr_nfe) == (default.lfr_solver, default.lfr_nfe) else s.lfr_nfe
-        title = f"latent space (UMAP of all three clouds) · LFR α={s.alpha:g}, {s.lfr_solver} {s.lfr_nfe} NFE"
+        setting = f"LFR α={s.alpha:g}, {s.lfr_solver} {s.lfr_nfe} NFE"
+    progress(0.05, desc="refining the prior draws for the bias plane")
+    plane = registry.bias_plane_of(bundle, alpha_arg, nfe_arg)
     lmap = registry.latent_map(bundle, alpha_arg, nfe_arg)
     if not lmap.fitted:
         progress(
-            0.1, desc="fitting UMAP on prior, biased and refined latents (a setting the stored map lacks)"
+            0.3, desc="fitting UMAP on prior, biased and refined latents (a setting the stored map lacks)"
         )
         lmap.fit()
-    labels_b = lmap.biased_labels if lmap.biased_labels is not None else [0] * len(lmap.biased_xy)
-    refined_labels = None
-    if lmap.refined_xy is not None:
-        shown = len(lmap.refined_xy)
-        refined_labels = pipe.labels_for(len(lmap.prior), None)
-        refined_labels = torch.zeros(shown) if refined_labels is None else refined_labels[:shown]
-        if shown < len(lmap.prior):
-            title += f" · refined: the first {shown} of {len(lmap.prior)} draws shown"
-    scatter = figures.latent_scatter(
-        lmap.prior_xy, lmap.biased_xy, labels_b, lmap.refined_xy, refined_labels, title
+    labels_b = lmap.biased_labels if lmap.biased_labels is not None else torch.zeros(len(lmap.biased_xy))
+    drawn = pipe.labels_for(len(lmap.prior), None)
+    drawn = torch.zeros(len(lmap.prior)) if drawn is None else drawn
+    suffix = f" · {setting}" if setting else ""
+    plane_fig = figures.latent_scatter(
+        plane["prior"],
+        plane["biased"],
+        labels_b[: len(plane["biased"])],
+        plane["refined"],
+        None if plane["refined"] is None else drawn[: len(plane["refined"])],
+        f"the bias plane{suffix}",
+        axes=plane["axes"],
+    )
+    umap_title = f"UMAP of all three clouds (neighbours, not distances){suffix}"
+    if lmap.refined_xy is not None and len(lmap.refined_xy) < len(lmap.prior):
+        umap_title += f" · refined: the first {len(lmap.refined_xy)} of {len(lmap.prior)} draws shown"
+    refined_labels = None if lmap.refined_xy is None else drawn[: len(lmap.refined_xy)]
+    umap_fig = figures.latent_scatter(
+        lmap.prior_xy, lmap.biased_xy, labels_b, lmap.refined_xy, refined_labels, umap_title
     )
     clouds = lmap.cloud_norms()
-    d, summary = lmap.distances(), ""
-    if d is not None:
-        summary = (
-            f"Energy distance (lower = closer): refined → biased **{d['refined_to_biased']:.3f}**, "
-            f"refined → prior {d['refined_to_prior']:.3f}; prior → biased {d['prior_to_biased']:.3f}. "
-            f"Mean ‖z‖/√d: " + ", ".join(f"{k} {float(v.mean()):.3f}" for k, v in clouds.items())
-        )
+    summary = distance_lines(lmap.distances(), plane, clouds)
     norms = figures.norm_histogram(clouds)
     link = urlstate.share_link("latents", l_bundle=bundle, l_alpha=alpha, l_nfe=lfr_nfe)
     variance = None
@@ -78,7 +82,33 @@ def latents(bundle, alpha, lfr_nfe, progress=gr.Progress()):
         var = torch.from_numpy(lmap.biased).view(-1, *pipe.bundle.shape).var(0).mean(0).numpy()
         title = f"per-pixel variance of the biased latents (prior: 1; mean {var.mean():.2f})"
         variance = figures.variance_map(var, title)
-    return scatter, norms, f"{summary} [link to this view]({link})", variance
+    return plane_fig, umap_fig, norms, f"{summary} [link to this view]({link})", variance
+
+
+def distance_lines(d: dict | None, plane: dict, clouds: dict) -> str:
+    """The numbers under the maps: energy distances in d dimensions and on the bias plane (whose order
+    agrees), the mean ‖z‖/√d of each cloud, and a warning when the refined cloud has collapsed."""
+    if d is None:
+        return ""
+    flat = plane_distances(plane["prior"], plane["biased"], plane["refined"])
+    closer = "biased" if d["refined_to_biased"] < d["refined_to_prior"] else "prior"
+    text = (
+        "Energy distance in all d dimensions (lower = closer): refined → biased "
+        f"**{d['refined_to_biased']:.3f}**, "
+        f"refined → prior **{d['refined_to_prior']:.3f}**; prior → biased {d['prior_to_biased']:.3f}. The "
+        f"refined cloud is closer to the **{closer}** one. On the bias plane: refined → biased "
+        f"{flat['refined_to_biased']:.3f}, refined → prior {flat['refined_to_prior']:.3f}. Mean ‖z‖/√d: "
+        + ", ".join(f"{k} {float(v.mean()):.3f}" for k, v in clouds.items())
+        + "."
+    )
+    ratio = contraction(plane)
+    if ratio is not None and ratio < COLLAPSE_RATIO:
+        text = (
+            f"⚠️ **Collapse**: the refined draws' ‖z‖/√d is {ratio:.0%} of the biased latents' — the LFR has "
+            "shrunk them onto a mean (one Euler step lands on a conditional mean), not moved them onto the "
+            "biased cloud. Their images look clean but alike: see the diversity on the Refine tab.\n\n" + text
+        )
+    return text
 
 
 @user_errors
@@ -127,7 +157,9 @@ def build(page: Page) -> Built:
         l_bundle, l_alpha = bundle_and_alpha(page)
         l_nfe = gr.Slider(MAP_NFES[0], MAP_NFES[-1], value=4, step=1, label="LFR NFE")
         l_btn = gr.Button("Show latents", variant="primary")
-    l_plot = gr.Plot(label="latents", elem_id="latent-map")
+    with gr.Row():
+        l_plot = gr.Plot(label="the bias plane", elem_id="latent-map")
+        l_umap = gr.Plot(label="UMAP", elem_id="latent-umap")
     with gr.Row():
         l_pick = gr.Number(
             value=0,
@@ -145,7 +177,7 @@ def build(page: Page) -> Built:
         l_norms = gr.Plot(label="‖z‖/√d")
         l_var = gr.Plot(label="where the bias lives")
     l_md = gr.Markdown()
-    l_inputs, l_outputs = [l_bundle, l_alpha, l_nfe], [l_plot, l_norms, l_md, l_var]
+    l_inputs, l_outputs = [l_bundle, l_alpha, l_nfe], [l_plot, l_umap, l_norms, l_md, l_var]
     on(
         [l_btn.click, l_alpha.release, l_nfe.release],
         latents,
@@ -165,3 +197,4 @@ def build(page: Page) -> Built:
 
 def warm(bundle: str) -> None:
     registry.latent_map(bundle)
+    registry.bias_plane_of(bundle)

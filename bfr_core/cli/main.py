@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--points", type=positive_int, default=PLANE_POINTS, help="draws of each cloud on the plane"
     )
+    add_device_args(p)
 
     p = command(
         "latent-map",

@@ -15,6 +15,7 @@ refined draw by its own prior draw, nothing here is fitted: the same z always la
 
 ``bfr bias-plane`` stores the plane of the map's prior draws, biased latents and the LFR's refinement of those
 draws at every NFE of the Latents view's slider (at the LFR's default α); other settings are computed live.
+For 2-D latents (the toy sets) the plane is the latent space itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from bfr_core.eval.metrics import energy_distance
 from bfr_core.infra.checkpoint import CheckpointError, load_tensors
 from bfr_core.views.latent_view import MAP_NFES, map_clouds, map_setting, refine_prior, same_setting
 
+IMAGE_AXES = ("‖z‖/√d  (prior ≈ 1)", "RMS of z where the biased latents vary least  (prior ≈ 1)")
+POINT_AXES = ("z₁", "z₂")  # 2-D latents: the plane is the latent space
+COLLAPSE_RATIO = 0.75  # refined ‖z‖/√d below this share of the biased latents': a collapse onto a mean
 PLANE_FILE = "bias_plane"  # BUNDLE/bias_plane.safetensors, written by `bfr bias-plane`
 PLANE_POINTS = 500  # prior draws, biased latents and refined draws per setting on the plane
 LOW_VARIANCE_SHARE = 0.25  # the share of coordinates that make the y axis
@@ -37,9 +41,35 @@ def low_variance_coordinates(biased: torch.Tensor, share: float = LOW_VARIANCE_S
 
 
 def plane_coordinates(z: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
-    """(N, 2): ‖z‖/√d and the RMS of z over the coordinates ``low``, per row of ``z`` (N, …)."""
+    """(N, 2): ‖z‖/√d and the RMS of z over the coordinates ``low``, per row of ``z`` (N, …); 2-D latents
+    (the toy sets) are their own faithful map and are returned as they are."""
+    if z.flatten(1).shape[1] == 2:
+        return z.flatten(1).float()
     z = z.flatten(1).double()
     return torch.stack([z.norm(dim=1) / z.shape[1] ** 0.5, z[:, low].pow(2).mean(1).sqrt()], 1).float()
+
+
+def axes_for(z: torch.Tensor) -> tuple[str, str]:
+    """The plane's axis titles for latents like ``z`` (N, …)."""
+    return POINT_AXES if z.flatten(1).shape[1] == 2 else IMAGE_AXES
+
+
+def contraction(plane: dict) -> float | None:
+    """Mean ‖z‖/√d of the refined draws over that of the biased latents (None without refined draws).
+    Far below 1 (under COLLAPSE_RATIO) the LFR has shrunk its draws onto a mean instead of moving them
+    onto the biased cloud: the one-Euler-step collapse."""
+    if plane["refined"] is None:
+        return None
+    if plane["axes"] == POINT_AXES:
+
+        def norm(xy):
+            return xy.norm(dim=1) / 2**0.5
+    else:
+
+        def norm(xy):
+            return xy[:, 0]
+
+    return float(norm(plane["refined"]).mean() / norm(plane["biased"]).mean())
 
 
 def plane_distances(prior_xy, biased_xy, refined_xy) -> dict:
@@ -73,8 +103,8 @@ def build_bias_plane(pipe, points: int = PLANE_POINTS, progress=None) -> tuple[d
 
 
 def stored_plane(pipe, setting: dict | None) -> dict | None:
-    """{"prior", "biased", "refined" (or None)} coordinates of ``setting`` from the bundle's stored plane, or
-    None when it has no plane file or not this setting (e.g. an α off the LFR's default)."""
+    """The clouds of ``setting`` (as ``bias_plane`` returns them) from the bundle's stored plane, or None when
+    it has no plane file or not this setting (e.g. an α off the LFR's default)."""
     f = pipe.bundle.file(PLANE_FILE)
     if f is None:
         return None
@@ -82,27 +112,28 @@ def stored_plane(pipe, setting: dict | None) -> dict | None:
     settings = meta.get("settings")
     if not isinstance(settings, list) or "prior" not in tensors or "biased" not in tensors:
         raise CheckpointError(f"{f}: not a bias plane; run `bfr bias-plane`")
+    clouds = {
+        "prior": tensors["prior"],
+        "biased": tensors["biased"],
+        "axes": axes_for(pipe.bundle.latents["z"]),
+    }
     if setting is None:
-        return {"prior": tensors["prior"], "biased": tensors["biased"], "refined": None}
+        return clouds | {"refined": None}
     index = next(
         (i for i, s in enumerate(settings) if isinstance(s, dict) and same_setting(s, setting)), None
     )
-    if index is None:
-        return None
-    return {"prior": tensors["prior"], "biased": tensors["biased"], "refined": tensors["refined"][index]}
+    return None if index is None else clouds | {"refined": tensors["refined"][index]}
 
 
 def bias_plane(pipe, setting: dict | None, points: int = PLANE_POINTS) -> dict:
     """The plane at ``setting`` (``latent_view.map_setting``; None: no refined cloud): stored when the bundle
-    has it, else computed from the map's clouds. Returns {"prior", "biased", "refined" (or None)} (k, 2)."""
+    has it, else computed from the map's clouds. Returns {"prior", "biased", "refined" (or None)} as (k, 2)
+    coordinates, and "axes", the axis titles."""
     found = stored_plane(pipe, setting)
     if found is not None:
         return found
     prior, biased, _ = map_clouds(pipe, points)
     low = low_variance_coordinates(biased)
     refined = None if setting is None else plane_coordinates(refine_prior(pipe, prior, setting), low)
-    return {
-        "prior": plane_coordinates(prior, low),
-        "biased": plane_coordinates(biased, low),
-        "refined": refined,
-    }
+    clouds = {"prior": plane_coordinates(prior, low), "biased": plane_coordinates(biased, low)}
+    return clouds | {"refined": refined, "axes": axes_for(prior)}
