@@ -86,6 +86,19 @@ def memorisation_ratio(samples, train, test) -> float:
     return float(nearest_distance(samples, train).median() / nearest_distance(test, train).median())
 
 
+def within_class_spread(x: torch.Tensor, labels: torch.Tensor | None = None) -> float | None:
+    """Diversity of one batch: the mean Euclidean distance ‖x_i − x_j‖ over pairs i ≠ j of the same class
+    (every pair when ``labels`` is None); None when no such pair exists. A collapse onto class means
+    (one Euler step of an LFR) halves it on MNIST while the images look cleaner."""
+    flat = x.flatten(1).double()
+    pairs = ~torch.eye(len(flat), dtype=torch.bool)
+    if labels is not None:
+        pairs &= labels[:, None] == labels[None, :]
+    if not pairs.any():
+        return None
+    return float(torch.cdist(flat, flat)[pairs].mean())
+
+
 def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     x, y = x.flatten(1).double(), y.flatten(1).double()
     return float(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean())
