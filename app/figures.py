@@ -104,11 +104,11 @@ def norm_histogram(norms: dict, shell_width: float | None = None, title: str | N
     )
     fig.update_layout(
         barmode="overlay",
-        height=300,
+        height=340,
         title=title or "‖z‖/√d (1 for the prior in high dimension)",
         xaxis_title="‖z‖/√d",
         margin=dict(l=40, r=10, t=40, b=40),
-        legend=dict(orientation="h"),
+        legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),  # below the axis title, not on it
     )
     if shell_width is not None:
         fig.add_vrect(
@@ -223,6 +223,9 @@ def drift_lines(distances, nfes) -> go.Figure:
     return fig
 
 
+LABEL_SIDES = ("middle right", "top left", "bottom right", "middle left")  # neighbours' names apart
+
+
 def budget_chart(stored: dict) -> go.Figure:
     """Quality against *total* NFE: the base given more solver steps (a line) beside each refiner after
     the default base (a labelled point); the independent metric, when stored, as hollow markers."""
@@ -245,14 +248,15 @@ def budget_chart(stored: dict) -> go.Figure:
                 marker=dict(symbol=symbol, size=9),
             )
         )
-        refined = [r for r in rows if not r["row"].startswith("base")]
+        refined = sorted((r for r in rows if not r["row"].startswith("base")), key=lambda r: r[key])
+        labelled = key == metric  # names on the first metric's points only: the second's would overlap them
         fig.add_trace(
             go.Scatter(
                 x=[r["total_nfe"] for r in refined],
                 y=[r[key] for r in refined],
-                mode="markers+text",
-                text=[r["row"].replace("_", " ").upper() for r in refined],
-                textposition="middle right",
+                mode="markers+text" if labelled else "markers",
+                text=[r["row"].replace("_", " ").upper() for r in refined] if labelled else None,
+                textposition=[LABEL_SIDES[i % len(LABEL_SIDES)] for i in range(len(refined))],
                 name=f"default base + a refiner{suffix}",
                 marker=dict(color="#d62728", symbol=symbol, size=11),
             )

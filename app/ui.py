@@ -30,10 +30,13 @@ def build_demo() -> gr.Blocks:
         page = Page(bundles, demo)
         with gr.Tabs() as tabs:
             for tab in TABS:
-                with gr.Tab(tab.TITLE, id=tab.ID):
+                with gr.Tab(tab.TITLE, id=tab.ID, elem_id=f"tab-{tab.ID}"):
                     built = tab.build(page)
                 controls.update(built.controls)
                 on_load += built.on_load
+                for fn, inputs, outputs, needs in built.on_open:  # a shared link opens its view computed
+                    gate = urlstate.when_opened(tab.ID, needs, fn, len(inputs), len(outputs))
+                    on_load.append((gate, inputs, outputs))
         demo.url_controls = controls  # for the tests
         restore = urlstate.restorer(controls, [tab.ID for tab in TABS])
         # in the page: a click on a ring of the latent map inspects that biased latent

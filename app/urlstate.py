@@ -10,6 +10,7 @@ user's result).
 
 from __future__ import annotations
 
+import inspect
 import math
 from urllib.parse import urlencode
 
@@ -71,3 +72,39 @@ def restorer(controls: dict, tab_ids: list[str]):
 def share_link(tab: str, **values) -> str:
     """The query string that reopens ``tab`` with these control values."""
     return "?" + urlencode({TAB_PARAM: tab, **values})
+
+
+def when_opened(tab: str, needs: tuple[str, ...], fn, n_inputs: int, n_outputs: int):
+    """``fn`` run on page load only when the URL opens ``tab`` (``?tab=TAB``) and names every parameter of
+    ``needs`` (e.g. a picked latent's ``l_pick``); otherwise its outputs are left as they are. This is how a
+    shared link opens its view computed, while a plain visit computes nothing it did not ask for."""
+
+    def opened(query) -> bool:
+        return query.get(TAB_PARAM) == tab and all(name in query for name in needs)
+
+    def skip():
+        return gr.update() if n_outputs == 1 else [gr.update()] * n_outputs
+
+    if inspect.isgeneratorfunction(fn):
+
+        def gate(*args):
+            *values, request = args
+            if opened(dict(request.query_params) if request is not None else {}):
+                yield from fn(*values)
+            else:
+                yield skip()
+
+    else:
+
+        def gate(*args):
+            *values, request = args
+            if opened(dict(request.query_params) if request is not None else {}):
+                return fn(*values)
+            return skip()
+
+    params = [inspect.Parameter(f"v{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(n_inputs)]
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_ONLY, annotation=gr.Request))
+    gate.__signature__ = inspect.Signature(params)  # gradio hands the request to the annotated parameter
+    gate.__annotations__ = {"request": gr.Request}  # (it reads the type hints, not the signature)
+    gate.__name__ = f"open_{fn.__name__}"
+    return gate

@@ -39,11 +39,14 @@ class Page:
 
 @dataclass
 class Built:
-    """What a tab's ``build`` hands the page: its controls by URL parameter name, and the views the page
-    computes once those controls are restored from the URL — ``(fn, inputs, outputs)``."""
+    """What a tab's ``build`` hands the page: its controls by URL parameter name; the views the page computes
+    on every load once those controls are restored from the URL — ``(fn, inputs, outputs)``; and the views
+    a shared link opening this tab computes — ``(fn, inputs, outputs, needs)``, run when the URL names this
+    tab and every parameter of ``needs``."""
 
     controls: dict
     on_load: list = field(default_factory=list)
+    on_open: list = field(default_factory=list)
 
 
 def on(triggers: list, fn, inputs, outputs, api_name: str | bool = False):
@@ -60,13 +63,14 @@ def bundle_and_alpha(page: Page) -> tuple[gr.Dropdown, gr.Slider]:
     )
 
 
-def stored_view(text: str, button: str, plot_label: str, fn, bundle) -> gr.Button:
+def stored_view(text: str, button: str, plot_label: str, fn, bundle) -> tuple:
     """A view of something the bundle stores: its explanation, a button, then a chart beside a verdict
-    (``fn(bundle) -> (figure, markdown)``), served at the route named after ``fn``. Returns the button."""
+    (``fn(bundle) -> (figure, markdown)``), served at the route named after ``fn``. Returns the button, the
+    chart and the verdict."""
     gr.Markdown(text)
     with gr.Row():
         btn = gr.Button(button, variant="secondary")
     with gr.Row():
         plot, md = gr.Plot(label=plot_label), gr.Markdown()
     on([btn.click], fn, [bundle], [plot, md], fn.__name__)
-    return btn
+    return btn, plot, md

@@ -16,7 +16,7 @@ import os
 import sys
 
 from app.scrubber import step_forward
-from app.tabs import inspector, latents, overrefine, refine, trajectories
+from app.tabs import inspector, latents, overrefine, overrefine_views, refine, trajectories
 
 CALLS = {  # view → (callback, arguments)
     "refine digits": (refine.refine, ("digits", 3, 8, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4)),
@@ -27,11 +27,11 @@ CALLS = {  # view → (callback, arguments)
     "trajectory digits": (trajectories.trajectory, ("digits", 0, 8, 2, 0.5)),
     "inspect digits": (inspector.inspect_example, ("digits", 3, "rk4", 8, 0.2)),
     "overrefine digits": (overrefine.overrefine, ("digits", 0.2, "precomputed")),
-    "equal NFE mnist": (overrefine.worth_nfe, ("mnist",)),
-    "A/B digits": (overrefine.ab_compare, ("digits", "base +4", "lfr", 1)),
-    "alpha map digits": (overrefine.alpha_map, ("digits",)),
-    "overshoot digits": (overrefine.overshoot, ("digits", 0.2, 1.5)),
-    "view buttons mnist": (overrefine.view_buttons, ("mnist",)),
+    "equal NFE mnist": (overrefine_views.worth_nfe, ("mnist",)),
+    "A/B digits": (overrefine_views.ab_compare, ("digits", "base +4", "lfr", 1)),
+    "alpha map digits": (overrefine_views.alpha_map, ("digits",)),
+    "overshoot digits": (overrefine_views.overshoot, ("digits", 0.2, 1.5)),
+    "view buttons mnist": (overrefine_views.view_buttons, ("mnist",)),
     "scrubber step": (step_forward, (0.95,)),
 }
 

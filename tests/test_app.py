@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from app import pictures, registry, scrubber, urlstate
-from app.tabs import inspector, lab, latents, overrefine, refine, trajectories
+from app.tabs import inspector, lab, latents, overrefine, overrefine_views, refine, trajectories
 from app.ui import build_demo
 from app.pictures import grid
 from bfr_core.pipeline import Settings
@@ -368,14 +368,14 @@ def test_play_streams_every_scrubber_frame_from_0_to_1_as_the_scrubber_draws_it(
 
 
 def test_overshoot_shows_base_trained_and_extrapolated_side_by_side():
-    png, text = overrefine.overshoot("digits", 0.2, 1.5)
+    png, text = overrefine_views.overshoot("digits", 0.2, 1.5)
     assert pixels(png).shape[0] < pixels(png).shape[1]  # three rows of 16 samples
     assert "LFR to t = 1.5 (**extrapolated**" in text and "6 steps" in text and text.count("**") >= 8
     with pytest.raises(gr.Error, match="overshoot must be a number in 1..2, got 2.5"):
-        overrefine.overshoot("digits", 0.2, 2.5)
+        overrefine_views.overshoot("digits", 0.2, 2.5)
     # a 2-D bundle has an LFR but no image rows: a named refusal, not a server error
     with pytest.raises(gr.Error, match="'moons' is a 2-D point set"):
-        overrefine.overshoot("moons", 0.2, 1.5)
+        overrefine_views.overshoot("moons", 0.2, 1.5)
 
 
 def test_image_grids_keep_colour_and_upscale_by_repeating_pixels():
@@ -392,18 +392,20 @@ def test_image_grids_keep_colour_and_upscale_by_repeating_pixels():
 
 
 def test_overshoot_solves_every_factor_once_then_moves_the_slider_without_solving(monkeypatch):
-    overrefine.overshoot("digits", 0.3, 1.25)
-    monkeypatch.setattr(overrefine, "lfr_overshoots", lambda *a, **k: pytest.fail("solved again"))
-    for factor in overrefine.OVERSHOOT_FACTORS:
-        assert f"LFR to t = {factor:g} (**extrapolated**" in overrefine.overshoot("digits", 0.3, factor)[1]
-    assert overrefine.OVERSHOOT_FACTORS == (1.0, 1.25, 1.5, 1.75, 2.0)
+    overrefine_views.overshoot("digits", 0.3, 1.25)
+    monkeypatch.setattr(overrefine_views, "lfr_overshoots", lambda *a, **k: pytest.fail("solved again"))
+    for factor in overrefine_views.OVERSHOOT_FACTORS:
+        assert (
+            f"LFR to t = {factor:g} (**extrapolated**" in overrefine_views.overshoot("digits", 0.3, factor)[1]
+        )
+    assert overrefine_views.OVERSHOOT_FACTORS == (1.0, 1.25, 1.5, 1.75, 2.0)
 
 
 def test_the_overshoot_view_names_under_correction_only_when_past_t1_scores_better():
-    r = overrefine.cached_overshoots("digits", overrefine.overshoot_alpha("digits", 0.2))
+    r = overrefine_views.cached_overshoots("digits", overrefine_views.overshoot_alpha("digits", 0.2))
     seen = set()
-    for factor in overrefine.OVERSHOOT_FACTORS:
-        text = overrefine.overshoot("digits", 0.2, factor)[1]
+    for factor in overrefine_views.OVERSHOOT_FACTORS:
+        text = overrefine_views.overshoot("digits", 0.2, factor)[1]
         better = factor > 1 and r["factors"][factor][1] < r["factors"][1.0][1]
         assert ("under-correction" in text) == better, (factor, text)
         seen.add(better)
@@ -415,20 +417,22 @@ def test_the_ab_view_runs_two_chart_rows_on_the_same_noise():
     from bfr_core.pipeline import Pipeline
 
     pipe = Pipeline(registry.pipeline("digits").bundle)
-    a_png, b_png, text = overrefine.ab_compare("digits", "base +4", "lfr", 2)
+    a_png, b_png, text = overrefine_views.ab_compare("digits", "base +4", "lfr", 2)
     rows = budget_rows(pipe)
     for png, name in ((a_png, "base +4"), (b_png, "lfr")):
-        expected = pipe.run(overrefine.AB_SAMPLES, 2, rows[name]).final  # the same prior draws of seed 2
+        expected = pipe.run(
+            overrefine_views.AB_SAMPLES, 2, rows[name]
+        ).final  # the same prior draws of seed 2
         assert np.array_equal(pixels(png), pixels(pictures.png_file(pictures.grid(expected))))
     assert "**A: base +4** — base rk4x24, 24 NFE in all" in text and "lfr rk4x4, 24 NFE in all" in text
     assert "ab_a=base+%2B4&ab_b=lfr&ab_seed=2" in text
-    assert overrefine.ab_compare("digits", "base +4", "lfr", 2)[0] == a_png  # kept: not run again
+    assert overrefine_views.ab_compare("digits", "base +4", "lfr", 2)[0] == a_png  # kept: not run again
     with pytest.raises(gr.Error, match="bundle 'digits' has no row 'base \\+99' to compare; its rows: base"):
-        overrefine.ab_compare("digits", "base +99", "lfr", 2)
+        overrefine_views.ab_compare("digits", "base +99", "lfr", 2)
     with pytest.raises(gr.Error, match="holds 2-D points"):
-        overrefine.ab_compare("moons", "base", "lfr", 0)
+        overrefine_views.ab_compare("moons", "base", "lfr", 0)
     with pytest.raises(gr.Error, match="seed must be an integer"):
-        overrefine.ab_compare("digits", "base", "lfr", -1)
+        overrefine_views.ab_compare("digits", "base", "lfr", -1)
 
 
 def test_inspect_round_trips_a_shipped_test_image_and_meters_the_bias():
@@ -531,18 +535,18 @@ def test_a_broken_bundle_is_left_out_of_the_menu(tmp_path, monkeypatch, capsys):
         registry._pipeline.cache_clear()
 
 
-@pytest.mark.parametrize("view", overrefine.BUTTON_VIEWS)
+@pytest.mark.parametrize("view", overrefine_views.BUTTON_VIEWS)
 def test_every_over_refinement_view_runs_or_its_button_is_disabled_with_the_reason_on_every_bundle(view):
     run = {
-        "worth": lambda b: overrefine.worth_nfe(b),
-        "ab": lambda b: overrefine.ab_compare(b, "base", "dfr", 0),
-        "alpha_map": lambda b: overrefine.alpha_map(b),
-        "overshoot": lambda b: overrefine.overshoot(b, 0.2, 1.25),
+        "worth": lambda b: overrefine_views.worth_nfe(b),
+        "ab": lambda b: overrefine_views.ab_compare(b, "base", "dfr", 0),
+        "alpha_map": lambda b: overrefine_views.alpha_map(b),
+        "overshoot": lambda b: overrefine_views.overshoot(b, 0.2, 1.25),
     }[view]
-    index = overrefine.BUTTON_VIEWS.index(view)
+    index = overrefine_views.BUTTON_VIEWS.index(view)
     for bundle in registry.available_bundles():
-        why = overrefine.unavailable(bundle, view)
-        *buttons, note = overrefine.view_buttons(bundle)
+        why = overrefine_views.unavailable(bundle, view)
+        *buttons, note = overrefine_views.view_buttons(bundle)
         assert buttons[index]["interactive"] is (why is None), (bundle, view)
         if why is None:
             answer = run(bundle)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from app import widgets
-from app.tabs import inspector, overrefine, refine, trajectories
+from app.tabs import inspector, overrefine, overrefine_views, refine, trajectories
 from bfr_core.views.lab import run_bias_lab
 from bfr_core.views.latent_view import LatentMap, latent_distances, norm_per_dim
 from bfr_core.eval.metrics import energy_distance
@@ -368,13 +368,15 @@ def test_overshoot_command_stores_the_apps_view_and_the_app_reads_it_without_sol
     assert load_overshoot(pipe, 12, 1, 0.3) is None and load_overshoot(pipe, 200, 1, None) is None
     # the app: its view of 200 samples (seed 1) comes from the file, with no solve
     assert main(["--quiet", "overshoot", "--bundle", str(bundle)]) == 0
-    caches = (registry._pipeline, registry.scorer, overrefine.cached_overshoots)
+    caches = (registry._pipeline, registry.scorer, overrefine_views.cached_overshoots)
     monkeypatch.setattr(registry, "CHECKPOINTS", tmp_path)
-    monkeypatch.setattr(overrefine, "lfr_overshoots", lambda *a, **k: pytest.fail("solved instead of read"))
+    monkeypatch.setattr(
+        overrefine_views, "lfr_overshoots", lambda *a, **k: pytest.fail("solved instead of read")
+    )
     try:
         for cache in caches:
             cache.cache_clear()
-        png, text = overrefine.overshoot("digits", 0.2, 1.75)
+        png, text = overrefine_views.overshoot("digits", 0.2, 1.75)
         assert "LFR to t = 1.75 (**extrapolated**" in text and "7 steps" in text
     finally:
         for cache in caches:
@@ -514,7 +516,7 @@ def test_the_warm_up_computes_the_first_views_so_the_first_request_reuses_them(m
         hits[1] + 1,
     )
     assert registry._latent_map.cached("digits", None, None)
-    assert overrefine.cached_overshoots.cached("digits", overrefine.OVERSHOOT_DEFAULTS["alpha"])
+    assert overrefine_views.cached_overshoots.cached("digits", overrefine_views.OVERSHOOT_DEFAULTS["alpha"])
     assert overrefine.cached_drift_rows.cached("digits", widgets.ALPHA_DEFAULT)
     kept_strip = overrefine.cached_drift_rows("digits", widgets.ALPHA_DEFAULT)
     monkeypatch.setattr(
@@ -645,19 +647,19 @@ def test_worth_its_nfe_compares_more_base_steps_with_each_refiner_on_the_same_dr
 
 def test_the_equal_nfe_view_names_the_refiners_that_beat_every_base_only_setting():
 
-    fig, text = overrefine.worth_nfe("digits")
+    fig, text = overrefine_views.worth_nfe("digits")
     stored = __import__("json").loads(open("checkpoints/digits/worth_nfe.json").read())
     best = min(r["fid"] for r in stored["rows"] if r["row"].startswith("base"))
     better = [r["row"] for r in stored["rows"] if not r["row"].startswith("base") and r["fid"] < best]
     assert f"{best:.2f}" in text and better and all(b.replace("_", " ").upper() in text for b in better)
     assert [t.name for t in fig.data][:2] == ["more base steps", "default base + a refiner"]
     with pytest.raises(Exception, match="stores no equal-NFE comparison"):
-        overrefine.worth_nfe("moons")
+        overrefine_views.worth_nfe("moons")
 
 
 def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_explains_a_fixed_alpha():
 
-    fig, text = overrefine.alpha_map("digits")
+    fig, text = overrefine_views.alpha_map("digits")
     m = __import__("json").loads(open("checkpoints/digits/alpha_nfe.json").read())["map"]
     heat = fig.data[0]
     assert [list(r) for r in heat.z] == m["quality"] and list(heat.y) == [f"{a:g}" for a in m["alphas"]]
@@ -668,7 +670,7 @@ def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_exp
     assert (box.x0 + box.x1) / 2 == m["nfes"].index(best["nfe"])
     assert (box.y0 + box.y1) / 2 == m["alphas"].index(best["alpha"])
     with pytest.raises(Exception, match="trained at one fixed α, so it has no α axis"):
-        overrefine.alpha_map("mnist")
+        overrefine_views.alpha_map("mnist")
 
 
 def test_the_alpha_map_calls_over_refinement_only_beyond_the_noise_floor(monkeypatch):
@@ -690,12 +692,12 @@ def test_the_alpha_map_calls_over_refinement_only_beyond_the_noise_floor(monkeyp
             },
         }
 
-    monkeypatch.setattr(overrefine, "load_alpha_map", lambda bundle: stored(5.05))
-    assert "no over-refinement beyond noise" in overrefine.alpha_map("digits")[1]  # +1%: within 2%
-    monkeypatch.setattr(overrefine, "load_alpha_map", lambda bundle: stored(5.5))
-    assert "10 steps give 5.5: more NFE for less, over-refinement" in overrefine.alpha_map("digits")[1]
+    monkeypatch.setattr(overrefine_views, "load_alpha_map", lambda bundle: stored(5.05))
+    assert "no over-refinement beyond noise" in overrefine_views.alpha_map("digits")[1]  # +1%: within 2%
+    monkeypatch.setattr(overrefine_views, "load_alpha_map", lambda bundle: stored(5.5))
+    assert "10 steps give 5.5: more NFE for less, over-refinement" in overrefine_views.alpha_map("digits")[1]
     monkeypatch.undo()
-    text = overrefine.alpha_map("mnist-alpha")[1]  # the shipped MNIST map: flat from 8 to 10 steps
+    text = overrefine_views.alpha_map("mnist-alpha")[1]  # the shipped MNIST map: flat from 8 to 10 steps
     assert "α = 0.5 with 8 LFR Euler step(s), FID 5.69 against the base's 9.15" in text
     assert "no over-refinement beyond noise" in text
 

@@ -127,11 +127,11 @@ def build(page: Page) -> Built:
         i_md = gr.Markdown()
         i_hist = gr.Plot(label="bias meter")
     i_inputs, i_outputs = [i_bundle, i_index, i_solver, i_nfe, i_alpha], [i_strip, i_md, i_hist]
-    i_triggers = [i_btn.click, i_index.release, i_nfe.release, i_solver.change]
+    i_triggers = [i_btn.click, i_index.release, i_nfe.release, i_solver.change, i_bundle.input]
     on(i_triggers, inspect_example, i_inputs, i_outputs, "inspect")
-    return Built(
-        {"i_bundle": i_bundle, "i_index": i_index, "i_solver": i_solver, "i_nfe": i_nfe, "i_alpha": i_alpha}
-    )
+    controls = {"i_bundle": i_bundle, "i_index": i_index, "i_solver": i_solver, "i_nfe": i_nfe}
+    controls["i_alpha"] = i_alpha
+    return Built(controls, on_open=[(inspect_example, i_inputs, i_outputs, ())])
 
 
 def warm(bundle: str) -> None:

@@ -152,6 +152,13 @@ def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
     yield data, lat, fixed, bars, md, lfr_field, dfr_field, lab_figures.training_curves(r.curves or {}, e)
 
 
+def stale():
+    """Every panel emptied, and the lab's text asking for a run of the new setting."""
+    empty = [None] * (LAB_PANELS + 1 + len(LAB_SCENES) + 1)
+    empty[LAB_PANELS - 3] = "The setting changed: press **Train live** to train and show this lab."
+    return empty
+
+
 def build(page: Page) -> Built:
     gr.Markdown(TEXT)
     with gr.Row():
@@ -193,7 +200,10 @@ def build(page: Page) -> Built:
     )
     on([lab_t.release], lab_scrub, [*lab_inputs, lab_t], scrubbed, "lab_scrub")
     on([play_button.click], lab_play, lab_inputs, [lab_t, *scrubbed], "lab_play")
-    return Built({"toy": toy, "b_steps": b_steps, "r_steps": r_steps, "lab_t": lab_t})
+    # a changed setting empties the panels of the last run (they showed another lab), and says what to press
+    on([c.input for c in (toy, b_steps, r_steps)], stale, None, [*lab_outputs, *scrubbed])
+    opened = [(bias_lab, lab_inputs, lab_outputs, ()), (lab_scrub, [*lab_inputs, lab_t], scrubbed, ())]
+    return Built({"toy": toy, "b_steps": b_steps, "r_steps": r_steps, "lab_t": lab_t}, on_open=opened)
 
 
 def warm(bundle: str) -> None:

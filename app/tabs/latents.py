@@ -179,7 +179,7 @@ def build(page: Page) -> Built:
     l_md = gr.Markdown()
     l_inputs, l_outputs = [l_bundle, l_alpha, l_nfe], [l_plot, l_umap, l_norms, l_md, l_var]
     on(
-        [l_btn.click, l_alpha.release, l_nfe.release],
+        [l_btn.click, l_alpha.release, l_nfe.release, l_bundle.input],
         latents,
         l_inputs,
         l_outputs,
@@ -192,7 +192,13 @@ def build(page: Page) -> Built:
         [l_pick_img, l_pick_md],
         "inspect_latent",
     )
-    return Built({"l_bundle": l_bundle, "l_alpha": l_alpha, "l_nfe": l_nfe, "l_pick": l_pick})
+    on([l_bundle.input], lambda: (None, ""), None, [l_pick_img, l_pick_md])  # another bundle's latent
+    opened = [
+        (latents, l_inputs, l_outputs, ()),
+        (inspect_latent, [l_bundle, l_pick, l_alpha, l_nfe], [l_pick_img, l_pick_md], ("l_pick",)),
+    ]
+    controls = {"l_bundle": l_bundle, "l_alpha": l_alpha, "l_nfe": l_nfe, "l_pick": l_pick}
+    return Built(controls, on_open=opened)
 
 
 def warm(bundle: str) -> None:

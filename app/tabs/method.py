@@ -38,6 +38,52 @@ of the source). It works with any generator, also a non-invertible one. More ste
 """
 
 
+CITATION = """
+### Cite the method
+Xin Peng and Ang Gao, *Rethinking Refinement: Correcting Generative Bias without Noise Injection*, arXiv
+2601.21182 (2026). The authors' research code: `github.com/XinPeng76/Rethinking-Refinement`. BFR Explorer is
+an independent implementation; its measured results are in `docs/RESULTS.md`.
+"""
+
+
+def stage_box(x: int, label: str, sub: str, fill: str) -> str:
+    """One box of the diagram: a stage's name and what it is, centred at ``x``."""
+    return (
+        f'<rect x="{x - 62}" y="22" width="124" height="56" rx="8" fill="{fill}" stroke="#333"/>'
+        f'<text x="{x}" y="46" text-anchor="middle" font-size="17" font-weight="bold">{label}</text>'
+        f'<text x="{x}" y="66" text-anchor="middle" font-size="12">{sub}</text>'
+    )
+
+
+def arrow(x0: int, x1: int, label: str) -> str:
+    return (
+        f'<line x1="{x0}" y1="50" x2="{x1 - 6}" y2="50" stroke="#333" stroke-width="2" '
+        'marker-end="url(#head)"/>'
+        f'<text x="{(x0 + x1) // 2}" y="40" text-anchor="middle" font-size="15">{label}</text>'
+    )
+
+
+STAGES = [  # (centre, name, what it is, colour): the pipeline the Refine tab runs, left to right
+    (70, "z ~ N(0, I)", "prior draw", "#eeeeee"),
+    (260, "LFR", "latent flow, 1 RK4 step", "#cfe2ff"),
+    (450, "G", "the base's ODE", "#f8d7da"),
+    (640, "DFR", "data flow, few steps", "#d1e7dd"),
+    (830, "x′", "refined sample", "#eeeeee"),
+]
+DIAGRAM = (
+    '<svg viewBox="0 0 900 100" width="100%" role="img" aria-label="z, LFR, z prime, G, x, DFR, x prime">'
+    '<defs><marker id="head" markerWidth="8" markerHeight="8" refX="6" refY="4" orient="auto">'
+    '<path d="M0,0 L8,4 L0,8 z" fill="#333"/></marker></defs>'
+    + "".join(stage_box(x, name, sub, fill) for x, name, sub, fill in STAGES)
+    + "".join(
+        arrow(a[0] + 62, b[0] - 62, label)
+        for a, b, label in zip(STAGES, STAGES[1:], ("z", "z′", "x = G(z′)", "x′"))
+    )
+    + "</svg>"
+)
+
+
 def build(page: Page) -> Built:
-    gr.Markdown(TEXT)
+    gr.HTML(DIAGRAM)
+    gr.Markdown(TEXT + CITATION)
     return Built({})

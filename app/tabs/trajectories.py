@@ -108,7 +108,8 @@ def build(page: Page) -> Built:
         button.click(step, [t_time], [t_time], api_name=False, **COMPUTE).then(
             trajectory, t_inputs, [t_img, t_md], api_name=False, **COMPUTE
         )
-    return Built({"t_bundle": t_bundle, "t_seed": t_seed, "t_base": t_base, "t_nfe": t_nfe, "t_time": t_time})
+    controls = {"t_bundle": t_bundle, "t_seed": t_seed, "t_base": t_base, "t_nfe": t_nfe, "t_time": t_time}
+    return Built(controls, on_open=[(trajectory, t_inputs, [t_img, t_md], ())])
 
 
 def warm(bundle: str) -> None:
