@@ -155,6 +155,7 @@ if [ -n "${derived_from:-}" ]; then  # a card over a sibling bundle: share every
   write_shared "$derived_from" base lfr lfr_reflow latents latent_map bias_plane classifier classifier2 reference examples
   printf '%s\n' '{"description": "discretization: the mnist base sampled with 8 Euler steps; its latents inverted accurately (RK4, 20 NFE)", "base_sampling": {"solver": "euler", "nfe": 8}, "dfr_clip": true}' > "$out/bundle.json"
   stage train-dfr $cli train-dfr --bundle "$out" --steps $refiner_steps --pool $pool $net_args $dfr_args $resume
+  stage overshoot $cli overshoot --bundle "$out"  # its own base sampling: not the sibling's overshoot
   exit 0
 fi
 if [ -n "${widened_from:-}" ]; then  # wider LFRs over a sibling's base: share all but the LFRs

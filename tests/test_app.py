@@ -31,7 +31,11 @@ def call(**overrides):
 
 
 def pixels(path) -> np.ndarray:
-    return np.asarray(Image.open(path["path"] if isinstance(path, dict) else path))
+    """A picture's pixels; the app's pictures without the white band over them (``pictures.framed``)."""
+    path = path["path"] if isinstance(path, dict) else path
+    array = np.asarray(Image.open(path))
+    served = str(path).startswith(str(pictures.PNG_DIR)) or "/gradio/" in str(path)  # the app's, or its copy
+    return array[pictures.BAND :] if served else array
 
 
 def test_bundles_are_shipped():
@@ -57,7 +61,7 @@ def test_refine_matches_the_library_bit_for_bit():
     assert np.array_equal(pixels(refined), np.asarray(grid(st.final)))
     assert np.array_equal(pixels(base), np.asarray(grid(st.base)))
     assert "total 28" in summary and "classifier confidence" in summary
-    assert hist is not None and pixels(diff).shape[:2] == pixels(base).shape[:2]
+    assert hist is not None and pixels(diff).shape[0] == pixels(base).shape[0] + pictures.LEGEND_H
 
 
 def test_alpha_slider_changes_the_output():
@@ -326,8 +330,8 @@ def test_overrefinement_shows_the_stored_curves_instantly_or_measures_live():
     fig, *_ = overrefine.overrefine("digits", 0.2, "precomputed")
     assert list(fig.data[0].y) == [q for _, q in stored["sweep"]["lfr"]]
     assert "precomputed by `python -m bfr_core" in fig.layout.title.text and stored["n"] == 2000
-    fig, *_ = overrefine.overrefine("digits", 0.3, "precomputed")  # another α than stored: measured live
-    assert "measured live" in fig.layout.title.text
+    with pytest.raises(gr.Error, match="stores no curves at α = 0.3 .they are at α = 0.2.: choose 'measure"):
+        overrefine.overrefine("digits", 0.3, "precomputed")  # another α than stored: never silently live
     with pytest.raises(gr.Error, match="source must be one of precomputed, live"):
         overrefine.overrefine("digits", 0.2, "cached")
 

@@ -25,9 +25,10 @@ def test_a_bundle_change_leaves_no_panel_of_the_old_bundle(server):
         page.locator("#latent-map").scroll_into_view_if_needed()
         page.locator("#tab-latents").get_by_label("bundle").click()
         page.get_by_role("option", name="digits", exact=False).first.click()
-        page.wait_for_function(
-            "document.body.innerText.includes('l_bundle=digits')", timeout=180_000
-        )  # the map and its numbers are the new bundle's
+        page.wait_for_function(  # the map and its numbers are the new bundle's: their link says so
+            "[...document.querySelectorAll('#tab-latents a')].some(a => a.href.includes('l_bundle=digits'))",
+            timeout=180_000,
+        )
         assert no_error(page)
         open_tab(page, server, "overrefine")
         page.locator("#tab-overrefine").get_by_label("bundle").click()

@@ -88,8 +88,8 @@ def test_two_processes_follow_one_at_the_same_global_batch_and_seed(tmp_path):
 
 
 def test_a_killed_two_process_run_resumes_where_it_stopped(tmp_path):
-    whole, _ = train(tmp_path / "whole", 1500, 2, "--save-every", "100")
-    run = train(tmp_path / "killed", 1500, 2, "--save-every", "100", wait=False)
+    whole, _ = train(tmp_path / "whole", 400, 2, "--save-every", "20")  # killed at step 20: 380 to go
+    run = train(tmp_path / "killed", 400, 2, "--save-every", "20", wait=False)
     state = tmp_path / "killed" / ".state" / "base.pt"
     deadline = time.time() + 120
     while not state.exists() and time.time() < deadline and run.poll() is None:
@@ -99,8 +99,8 @@ def test_a_killed_two_process_run_resumes_where_it_stopped(tmp_path):
     kill_every_process_of(tmp_path / "killed")  # ranks torchrun started in sessions of their own
     assert state.exists() and not (tmp_path / "killed" / "base.safetensors").exists()
     # another --seed: a fresh start would end elsewhere; a resume restores weights and random state
-    resumed, meta = train(tmp_path / "killed", 1500, 2, "--save-every", "100", "--resume", "--seed", "1")
-    assert meta["steps"] == 1500 and max_difference(whole, resumed) < TOLERANCE
+    resumed, meta = train(tmp_path / "killed", 400, 2, "--save-every", "20", "--resume", "--seed", "1")
+    assert meta["steps"] == 400 and max_difference(whole, resumed) < TOLERANCE
     assert not state.exists()  # the resume state is dropped once the model is saved
     assert torch.isfinite(next(iter(resumed.state_dict().values()))).all()
 

@@ -73,6 +73,15 @@ def lab_scrub(toy, base_steps, refine_steps, points, t):
     return (*panels, f"**t = {t:.2f}** · " + " · ".join(notes))
 
 
+def scrub_if_trained(toy, base_steps, refine_steps, points, t):
+    """``lab_scrub`` when the lab of these settings has run, else the panels as they are (a visitor may have
+    changed a setting while a shared link's lab was training)."""
+    args = lab_request(toy, base_steps, refine_steps)
+    if kept_bias_lab(*args, points if toy == MY_POINTS else None) is None:
+        return [gr.update()] * (len(LAB_SCENES) + 1)
+    return lab_scrub(toy, base_steps, refine_steps, points, t)
+
+
 @user_errors
 def lab_play(toy, base_steps, refine_steps, points):
     """Play the lab's paths from t = 0 to 1 in scrubber steps, streaming (t, three panels, text)."""
@@ -202,7 +211,10 @@ def build(page: Page) -> Built:
     on([play_button.click], lab_play, lab_inputs, [lab_t, *scrubbed], "lab_play")
     # a changed setting empties the panels of the last run (they showed another lab), and says what to press
     on([c.input for c in (toy, b_steps, r_steps)], stale, None, [*lab_outputs, *scrubbed])
-    opened = [(bias_lab, lab_inputs, lab_outputs, ()), (lab_scrub, [*lab_inputs, lab_t], scrubbed, ())]
+    opened = [  # a link naming its lab (toy=…) trains it; the scrubber then draws its paths, if still asked
+        (bias_lab, lab_inputs, lab_outputs, ("toy",)),
+        (scrub_if_trained, [*lab_inputs, lab_t], scrubbed, ("toy",)),
+    ]
     return Built({"toy": toy, "b_steps": b_steps, "r_steps": r_steps, "lab_t": lab_t}, on_open=opened)
 
 

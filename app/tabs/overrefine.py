@@ -144,8 +144,10 @@ def opened_overrefine(bundle, alpha):
 def cleared(bundle, alpha):
     """A bundle change empties every panel of the tab (the note above the views says what this bundle
     lacks), then shows the new bundle's stored curves when it has them."""
-    empty = [None] * len(PANELS_BELOW)
-    return (*opened_overrefine(bundle, alpha), *empty)
+    shown = opened_overrefine(bundle, alpha)
+    if all(isinstance(x, dict) for x in shown):  # nothing stored to show: empty those panels too
+        shown = (None, None, None)
+    return (*shown, *[None] * len(PANELS_BELOW))
 
 
 def build(page: Page) -> Built:
