@@ -178,6 +178,7 @@ def build(page: Page) -> Built:
         r_steps = gr.Slider(50, 1500, value=DEFAULT_LAB[2], step=50, label="refiner training steps")
         lab_btn = gr.Button("Train live", variant="primary")
     points = gr.Textbox(
+        value="",  # never null: the request guard refuses a null text, and every page load sends this one
         label=f"your own points, used when the toy set is '{MY_POINTS}': one 'x, y' per "
         f"line, {USER_POINTS[0]}–{USER_POINTS[1]} points (rescaled to the prior's spread; "
         "20% held out)",

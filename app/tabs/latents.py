@@ -63,10 +63,10 @@ def latents(bundle, alpha, lfr_nfe, progress=gr.Progress()):
         labels_b[: len(plane["biased"])],
         plane["refined"],
         None if plane["refined"] is None else drawn[: len(plane["refined"])],
-        f"the bias plane{suffix}",
+        f"the bias plane<br><sup>distances keep their d-dimensional order{suffix}</sup>",
         axes=plane["axes"],
     )
-    umap_title = f"UMAP of all three clouds (neighbours, not distances){suffix}"
+    umap_title = f"UMAP: neighbours, not distances<br><sup>all three clouds{suffix}</sup>"
     if lmap.refined_xy is not None and len(lmap.refined_xy) < len(lmap.prior):
         umap_title += f" · refined: the first {len(lmap.refined_xy)} of {len(lmap.prior)} draws shown"
     refined_labels = None if lmap.refined_xy is None else drawn[: len(lmap.refined_xy)]

@@ -219,9 +219,7 @@ def build(page: Page) -> Built:
             with gr.Row():
                 base_img = gr.Image(label="base G(z)", type="filepath", format="png")
                 refined_img = gr.Image(label="refined", type="filepath", format="png")
-                diff_img = gr.Image(
-                    label="|refined − base| per pixel (white 0 → red ≥ 1)", type="filepath", format="png"
-                )
+                diff_img = gr.Image(label="|refined − base|", type="filepath", format="png")
             summary = gr.Markdown()
             hist = gr.Plot(label="class histogram")
     inputs = [
