@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from app import service  # sets the no-telemetry environment before gradio is imported
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
         "compute path)",
     )
     args = ap.parse_args(argv)
+    # SIGTERM (a service manager's stop) exits like Ctrl-C, so the private folders of served pictures go too
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     if args.no_answer_cache:
         refine.refine_answer.set_maxsize(0)
     try:

@@ -20,9 +20,22 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+
+
+def private_dir(prefix: str = "bfr-explorer-") -> Path:
+    """A fresh directory only this user can read (mode 0700), removed when the process exits (``app.py``
+    turns SIGTERM into an exit, so a stopped server leaves nothing behind either)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported anywhere
+# Gradio copies every served file into its temp folder: this process's own, removed at exit, not a shared one
+os.environ.setdefault("GRADIO_TEMP_DIR", str(private_dir("bfr-explorer-gradio-")))
 
 CONCURRENCY = 4  # computations at once, all events together; more only thrash a 2-core CPU
 QUEUE_SIZE = 64  # waiting requests beyond this are refused instead of piling up
@@ -30,52 +43,85 @@ COMPUTE_ID = "compute"  # the one concurrency group every event belongs to
 MAX_BODY_BYTES = 64 * 1024  # every legitimate request of this app is a few hundred bytes
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 BLOCKED_PREFIXES = ("/gradio_api/upload", "/upload", "/gradio_api/monitoring", "/monitoring")
+CLOSED_PATHS = ("/openapi.json", "/docs", "/redoc")  # FastAPI's schema pages: nothing a visitor needs
 QUEUE_JOIN = "/gradio_api/queue/join"
+CALL_PREFIX = "/gradio_api/call/"  # POST /gradio_api/call/[v2/]NAME runs the event whose api_name is NAME
+CLOSED_PREFIXES = ("/gradio_api/run/",)  # the direct REST routes (closed by queue(api_open=False))
+LOGIN = "/login"
+LOGIN_ATTEMPTS = 10  # POSTs to /login per client per LOGIN_WINDOW_S seconds
+LOGIN_WINDOW_S = 60.0
+MAX_JSON_DEPTH = 20  # the app's bodies are 3 levels deep; deeper JSON is refused unparsed
 
 log = logging.getLogger("bfr_explorer")
 
 COMPUTE = {"concurrency_id": COMPUTE_ID, "concurrency_limit": CONCURRENCY}  # kwargs for every event
 
 
-def private_dir(prefix: str = "bfr-explorer-") -> Path:
-    """A fresh directory only this user can read (mode 0700), removed when the process exits."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
 
 
 def input_rule(component) -> tuple:
-    """What one input accepts: ("choice", values) for dropdowns and radios, ("range", lo, hi) for sliders
-    and bounded numbers, ("text", max characters) for bounded text boxes, ("any",) otherwise."""
+    """What one input accepts: ("choice", values) for dropdowns and radios, ("range", lo, hi, whole) for
+    sliders and bounded numbers (``whole``: only integers, for a widget of integer step from an integer
+    minimum), ("text", max characters) for bounded text boxes, ("any",) otherwise."""
     choices = getattr(component, "choices", None)
     if choices:
         return ("choice", frozenset(value for _, value in choices))
     lo, hi = getattr(component, "minimum", None), getattr(component, "maximum", None)
     if lo is not None and hi is not None:
-        return ("range", lo, hi)
+        step = getattr(component, "step", None) or 1
+        return ("range", lo, hi, float(step).is_integer() and float(lo).is_integer())
     if getattr(component, "max_length", None):
         return ("text", component.max_length)
     return ("any",)
 
 
-def event_rules(demo) -> dict[int, list[tuple[str, tuple]]]:
-    """(label, rule) of every input of every event, keyed by the ``fn_index`` a queue join names."""
-    return {
-        int(i): [(str(c.label or f"item {k}"), input_rule(c)) for k, c in enumerate(fn.inputs)]
-        for i, fn in demo.fns.items()
-    }
+def event_rules(demo) -> dict:
+    """(label, rule) of every input of every event, keyed by the ``fn_index`` a queue join names and by the
+    ``api_name`` a ``/gradio_api/call/NAME`` names."""
+    rules = {}
+    for i, fn in demo.fns.items():
+        inputs = [(str(c.label or f"item {k}"), input_rule(c)) for k, c in enumerate(fn.inputs)]
+        rules[int(i)] = inputs
+        if isinstance(getattr(fn, "api_name", None), str):
+            rules[fn.api_name] = inputs
+    return rules
+
+
+def json_depth_ok(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the brackets of a JSON text nest at most ``limit`` deep (checked before parsing: a deeply
+    nested body would exhaust the parser's recursion)."""
+    depth, in_string, escaped = 0, False, False
+    for ch in body.decode("utf-8", "replace"):
+        if in_string:
+            escaped, in_string = (not escaped and ch == "\\"), in_string and (escaped or ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def number(x: float) -> str:
+    """A bound as a visitor reads it: 2147483647, 0.5."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def check_item(i: int, label: str, value, rule: tuple) -> str | None:
     """Why data item ``i`` (the input ``label``) breaks its rule, or None; values echoed ≤ 40 characters."""
     shown = json.dumps(value)[:40]
     name = f"data item {i} ({label.split(' — ')[0].split(' (')[0]})"
-    if value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return f"{name} must be a number or a string, got {shown}"
     if rule[0] == "choice" and value not in rule[1]:
         return f"{name} must be one of {', '.join(sorted(map(str, rule[1])))}, got {shown}"
     if rule[0] == "range" and (not isinstance(value, (int, float)) or not rule[1] <= value <= rule[2]):
-        return f"{name} must be a number in {rule[1]:g}..{rule[2]:g}, got {shown}"
+        return f"{name} must be a number in {number(rule[1])}..{number(rule[2])}, got {shown}"
+    if rule[0] == "range" and rule[3] and value != int(value):
+        return f"{name} must be an integer in {number(rule[1])}..{number(rule[2])}, got {shown}"
     if rule[0] == "text" and (not isinstance(value, str) or len(value) > rule[1]):
         return f"{name} must be text of at most {rule[1]:,} characters"
     return None
@@ -114,16 +160,20 @@ class RequestGuard:
         self, app, allowed_hosts: tuple[str, ...] | None = None, rules: dict[int, list] | None = None
     ):
         self.app, self.allowed_hosts, self.rules = app, allowed_hosts, rules or {}
+        self.logins: dict[str, list[float]] = {}  # client → times of its recent POSTs to /login
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         problem = self.refusal(scope, headers)
-        if problem is None and scope["method"] == "POST" and scope["path"] == QUEUE_JOIN:
+        if problem is None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            # every body is read here, counted as it arrives (chunked or not), before the app sees it
             body, problem = await self.read_body(receive)
-            if problem is None:
+            if problem is None and scope["path"] == QUEUE_JOIN:
                 problem = self.check_join(body)
+            elif problem is None and scope["path"].startswith(CALL_PREFIX):
+                problem = self.check_call(scope["path"], body)
             receive = replay(body)
         if problem is not None:
             status, text = problem
@@ -138,6 +188,8 @@ class RequestGuard:
             return 400, "unknown Host header"
         if path.startswith(BLOCKED_PREFIXES):
             return 403, "this app takes no uploads and has no public monitoring"
+        if path in CLOSED_PATHS or path.startswith(CLOSED_PREFIXES):
+            return 404, "no such route"
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return 413, f"request body over {MAX_BODY_BYTES} bytes"
@@ -145,10 +197,21 @@ class RequestGuard:
         if (
             method not in ("GET", "HEAD", "OPTIONS")
             and origin is not None
-            and (origin == "null" or host_of(origin) != host)
+            and not same_origin(origin, headers)
         ):
             return 403, "cross-origin request refused"
+        if method == "POST" and path == LOGIN and not self.login_allowed(scope):
+            return 429, f"too many login attempts: at most {LOGIN_ATTEMPTS} a minute"
         return None
+
+    def login_allowed(self, scope) -> bool:
+        """Count this client's POSTs to /login in the last LOGIN_WINDOW_S seconds (at most LOGIN_ATTEMPTS)."""
+        now, client = time.monotonic(), (scope.get("client") or ("?",))[0]
+        recent = [t for t in self.logins.get(client, []) if now - t < LOGIN_WINDOW_S]
+        if len(self.logins) > 10_000:  # bounded: forget clients idle for a window
+            self.logins = {c: ts for c, ts in self.logins.items() if ts and now - ts[-1] < LOGIN_WINDOW_S}
+        self.logins[client] = recent + [now]
+        return len(recent) < LOGIN_ATTEMPTS
 
     async def read_body(self, receive) -> tuple[bytes, tuple[int, str] | None]:
         chunks, size = [], 0
@@ -162,16 +225,23 @@ class RequestGuard:
                 return b"".join(chunks), None
 
     def check_join(self, body: bytes) -> tuple[int, str] | None:
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return 422, "the request body is not JSON"
-        if not isinstance(payload, dict):
-            return 422, "the request body must be a JSON object"
-        fn, data = payload.get("fn_index"), payload.get("data")
+        payload, problem = parse_object(body)
+        if problem:
+            return problem
+        fn = payload.get("fn_index")
         if isinstance(fn, bool) or not isinstance(fn, int) or fn not in self.rules:
             return 422, "unknown fn_index"
-        rules = self.rules[fn]
+        return self.check_data(self.rules[fn], payload.get("data"))
+
+    def check_call(self, path: str, body: bytes) -> tuple[int, str] | None:
+        """A ``/gradio_api/call/[v2/]NAME`` POST: NAME must be an event's api_name, its data as for a join."""
+        name = path[len(CALL_PREFIX) :].removeprefix("v2/")
+        if "/" in name or name not in self.rules or isinstance(name, int):
+            return 404, "no such endpoint"
+        payload, problem = parse_object(body)
+        return problem or self.check_data(self.rules[name], payload.get("data"))
+
+    def check_data(self, rules: list, data) -> tuple[int, str] | None:
         if not isinstance(data, list) or len(data) != len(rules):
             return 422, f"this event takes exactly {len(rules)} data items"
         for i, (value, (label, rule)) in enumerate(zip(data, rules)):
@@ -179,6 +249,36 @@ class RequestGuard:
             if problem:
                 return 422, problem
         return None
+
+
+def parse_object(body: bytes) -> tuple[dict, tuple[int, str] | None]:
+    """(the JSON object of a body, None), or ({}, a refusal) for anything else, however malformed."""
+    if not json_depth_ok(body):
+        return {}, (422, "the request body nests too deep")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}, (422, "the request body is not JSON")
+    if not isinstance(payload, dict):
+        return {}, (422, "the request body must be a JSON object")
+    return payload, None
+
+
+def same_origin(origin: str, headers: dict) -> bool:
+    """Whether an ``Origin`` names this very server: scheme-default ports filled in, host and port equal to
+    the ``Host`` header's ("null" and other ports refused)."""
+    if origin == "null" or "://" not in origin:
+        return False
+    scheme, rest = origin.split("://", 1)
+    default = {"http": "80", "https": "443"}.get(scheme)
+
+    def authority(value: str) -> tuple[str, str | None]:
+        value = value.split("/", 1)[0]
+        tail = value.rsplit("]", 1)[-1]  # after an IPv6 literal's brackets, if any
+        port = tail.rsplit(":", 1)[1] if ":" in tail and tail.count(":") == 1 else None
+        return host_of(value), port or default
+
+    return authority(rest) == authority(headers.get("host", ""))
 
 
 def replay(body: bytes):

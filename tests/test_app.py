@@ -34,7 +34,7 @@ def pixels(path) -> np.ndarray:
     """A picture's pixels; the app's pictures without the white band over them (``pictures.framed``)."""
     path = path["path"] if isinstance(path, dict) else path
     array = np.asarray(Image.open(path))
-    served = str(path).startswith(str(pictures.PNG_DIR)) or "/gradio/" in str(path)  # the app's, or its copy
+    served = "bfr-explorer-" in str(path)  # the app's pictures, or Gradio's copies in the app's temp folder
     return array[pictures.BAND :] if served else array
 
 

@@ -39,7 +39,7 @@ def join(server, data, fn_index=0, headers=None):
 
 def test_direct_rest_route_is_closed(server):
     status, body = post(server + "gradio_api/run/refine", {"data": REFINE})
-    assert status == 404 and "join the queue" in body["detail"]
+    assert status == 404 and body["error"] == "no such route"  # refused before Gradio sees it
 
 
 def test_queue_join_accepts_a_well_formed_same_origin_request(server):
@@ -91,7 +91,7 @@ def test_every_event_shares_one_compute_limit():
 def test_fractional_seed_is_refused_through_the_api(server):
     from gradio_client import Client
 
-    with pytest.raises(Exception, match=r"seed must be an integer in 0..2147483647, got 0.6"):
+    with pytest.raises(Exception, match=r"\(seed\) must be an integer in 0..2147483647, got 0.6"):
         Client(server, verbose=False).predict("digits", 0.6, *REFINE[2:], api_name="/refine")
 
 
@@ -204,3 +204,86 @@ def test_cli_training_is_bit_reproducible_with_8_threads_at_once(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(train, range(8)))
     assert all(all(torch.equal(alone[k], r[k]) for k in alone) for r in results)
+
+
+def fn_index_of(api_name: str) -> int:
+    from app.ui import build_demo
+
+    return next(int(i) for i, fn in build_demo().fns.items() if fn.api_name == api_name)
+
+
+def chunked_post(server, path, size, chunk=1 << 20):
+    """(status, body) of a POST whose ``size`` bytes arrive chunked, with no Content-Length."""
+    import http.client
+    from urllib.parse import urlparse
+
+    u = urlparse(server)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    body = (b"x" * min(chunk, size - k) for k in range(0, size, chunk))
+    try:
+        conn.request(
+            "POST", path, body=body, headers={"content-type": "application/json"}, encode_chunked=True
+        )
+        r = conn.getresponse()
+        return r.status, r.read()
+    except (BrokenPipeError, ConnectionResetError):  # the server stopped reading: refused before the end
+        return 413, b""
+    finally:
+        conn.close()
+
+
+def test_the_guard_answers_any_json_with_a_refusal_not_a_crash(server):
+    """A list or object where a choice goes, and JSON nested 20,000 deep: refused with 422, never a 500."""
+    status, body = join(server, [["mnist"], *REFINE[1:]])
+    assert status == 422 and "data item 0 (bundle) must be a number or a string" in body["error"]
+    assert join(server, [{"a": 1}, *REFINE[1:]])[0] == 422
+    status, body = post(server + "gradio_api/queue/join", b"[" * 20_000)
+    assert status == 422 and "nests too deep" in body["error"]
+
+
+def test_every_route_that_runs_code_checks_its_items(server):
+    """/gradio_api/call/NAME is guarded like a join (count, type, range, whole numbers); unknown names and
+    FastAPI's schema pages are 404; fractional seeds and indices are refused on every view, not rounded."""
+    call = server + "gradio_api/call/"
+    assert post(call + "refine", {"data": REFINE[:3]}) == (
+        422,
+        post(call + "refine", {"data": REFINE[:3]})[1],
+    )
+    status, body = post(call + "refine", {"data": ["digits", "abc", *REFINE[2:]]})
+    assert (
+        status == 422 and body["error"] == 'data item 1 (seed) must be a number in 0..2147483647, got "abc"'
+    )
+    assert post(call + "refine", {"data": REFINE})[0] == 200
+    assert post(call + "nope", {"data": []})[0] == 404 and post(call + "v2/nope", {"data": []})[0] == 404
+    status, body = join(server, ["digits", 0.6, 20, 4, 1.0], fn_index=fn_index_of("trajectory"))
+    assert status == 422 and "must be an integer in 0..2147483647, got 0.6" in body["error"]
+    with pytest.raises(HTTPError) as e:
+        urllib.request.urlopen(server + "openapi.json")
+    assert e.value.code == 404
+
+
+def test_bodies_are_counted_as_they_arrive_on_every_route(server):
+    """A chunked body (no Content-Length) over the limit is refused on the call route and on /login."""
+    for path in ("/gradio_api/call/refine", "/login"):
+        status, _ = chunked_post(server, path, 8 * service.MAX_BODY_BYTES)
+        assert status == 413, path
+
+
+def test_the_origin_check_reads_the_port_and_login_attempts_are_limited(server):
+    other_port = server.rstrip("/").rsplit(":", 1)[0] + ":9"
+    assert join(server, REFINE, headers={"origin": other_port})[0] == 403
+    assert join(server, REFINE, headers={"origin": server.rstrip("/")})[0] == 200
+    form = b"username=a&password=b"
+    codes = []
+    for _ in range(service.LOGIN_ATTEMPTS + 1):
+        req = urllib.request.Request(
+            server + "login",
+            data=form,
+            method="POST",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        try:
+            codes.append(urllib.request.urlopen(req, timeout=30).status)
+        except HTTPError as e:
+            codes.append(e.code)
+    assert codes[-1] == 429 and codes[0] == 200  # (the chunked body test posted to /login too)

@@ -163,7 +163,6 @@ def build(page: Page) -> Built:
     with gr.Row():
         l_pick = gr.Number(
             value=0,
-            precision=0,
             minimum=0,
             maximum=pick_max,
             label="biased latent # (click a ring on the map, or type its number)",

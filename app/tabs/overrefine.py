@@ -187,7 +187,7 @@ def build(page: Page) -> Built:
     with gr.Row():
         ab_a = gr.Dropdown(list(AB_ROWS), value=AB["a"], label="A (a row of the chart)")
         ab_b = gr.Dropdown(list(AB_ROWS), value=AB["b"], label="B")
-        ab_seed = gr.Number(AB["seed"], precision=0, minimum=0, maximum=MAX_SEED, label="noise seed")
+        ab_seed = gr.Number(AB["seed"], minimum=0, maximum=MAX_SEED, label="noise seed")
         ab_btn = gr.Button("A/B on the same noise", variant="secondary")
     with gr.Row():
         ab_img_a = gr.Image(label="A", type="filepath", format="png")

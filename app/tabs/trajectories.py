@@ -85,7 +85,6 @@ def build(page: Page) -> Built:
         t_bundle = gr.Dropdown(image_only, value=image_only[0][1] if image_only else None, label="bundle")
         t_seed = gr.Number(
             value=DEFAULTS["seed"],
-            precision=0,
             minimum=0,
             maximum=MAX_SEED,
             label="seed",
