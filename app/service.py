@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 
-
 def private_dir(prefix: str = "bfr-explorer-") -> Path:
     """A fresh directory only this user can read (mode 0700), removed when the process exits (``app.py``
     turns SIGTERM into an exit, so a stopped server leaves nothing behind either)."""
@@ -55,8 +54,6 @@ MAX_JSON_DEPTH = 20  # the app's bodies are 3 levels deep; deeper JSON is refuse
 log = logging.getLogger("bfr_explorer")
 
 COMPUTE = {"concurrency_id": COMPUTE_ID, "concurrency_limit": CONCURRENCY}  # kwargs for every event
-
-
 
 
 def input_rule(component) -> tuple:

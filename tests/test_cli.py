@@ -408,3 +408,12 @@ def test_a_refiner_trained_further_starts_from_the_named_file_and_counts_its_ste
     alpha_input = ["--alpha-max", "0.5", "--steps", "2", "--init-from", "ablation/lfr_first"]
     r = cli("train-lfr", "--bundle", str(bundle), *alpha_input, "--name", "ablation/lfr_alpha-cond")
     assert r.returncode == 2 and "lfr_first.safetensors: its network" in r.stderr
+
+
+def test_every_dataset_has_training_defaults_and_an_unknown_one_is_refused():
+    from bfr_core.cli.commands import STEPS, family
+    from bfr_core.infra.data import DATASETS
+
+    assert all(family(d) in STEPS for d in DATASETS)
+    with pytest.raises(ValueError, match="no training defaults for dataset 'svhn'"):
+        family("svhn")

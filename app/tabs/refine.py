@@ -15,12 +15,12 @@ from bfr_core.views.scores import DIVERSITY, QUALITY, base_scores, stored_scores
 
 from .. import figures, pictures, registry, urlstate
 from ..memo import single_flight
-from ..policy import MAX_NFE, MAX_SEED, as_alpha, as_int, as_label, user_errors
+from ..policy import MAX_SEED, as_alpha, as_int, as_label, user_errors
 from ..widgets import ALPHA_DEFAULT, Built, Page, on
 
 TITLE, ID = "Refine", "refine"
 SPREAD_DROP = 0.3  # a batch whose diversity falls by more than this share is flagged as a collapse
-APP_MAX_SAMPLES = 256
+RANGES = {"n": (1, 64), "base_nfe": (4, 40), "refiner_nfe": (1, 10)}  # the sliders and the validators
 TEXT = (
     "Draw samples from the base generator and refine them. Compare the left and right panels on the "
     "**same noise**: with LFR the digit's shape changes (a new latent), with DFR its strokes are "
@@ -39,19 +39,19 @@ def request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lf
     settings = Settings(
         mode=mode,
         base_solver=base_solver,
-        base_nfe=as_int(base_nfe, "base NFE", 1, MAX_NFE),
+        base_nfe=as_int(base_nfe, "base NFE", *RANGES["base_nfe"]),
         lfr_variant=lfr_variant,
         lfr_solver="euler" if lfr_variant == "reflow" else None,
-        lfr_nfe=as_int(lfr_nfe, "LFR NFE", 1, MAX_NFE),
+        lfr_nfe=as_int(lfr_nfe, "LFR NFE", *RANGES["refiner_nfe"]),
         alpha=as_alpha(alpha) if pipe.bundle.alpha_range() else None,
-        dfr_nfe=as_int(dfr_nfe, "DFR NFE", 1, MAX_NFE),
+        dfr_nfe=as_int(dfr_nfe, "DFR NFE", *RANGES["refiner_nfe"]),
     )
     if mode in ("lfr", "lfr+dfr") and lfr_variant == "ode":
         settings.lfr_solver = solver_for_nfe(settings.lfr_nfe)
     settings.dfr_solver = solver_for_nfe(settings.dfr_nfe)
     return (
         pipe,
-        as_int(n, "number of samples", 1, APP_MAX_SAMPLES),
+        as_int(n, "number of samples", *RANGES["n"]),
         as_int(seed, "seed", 0, MAX_SEED),
         as_label(label) if pipe.bundle.num_classes else None,
         pipe.resolve(settings),
@@ -178,10 +178,10 @@ def build(page: Page) -> Built:
         with gr.Column(scale=1, min_width=280):
             bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset — source of its bias)")
             seed = gr.Number(D["seed"], label="seed (an integer)", minimum=0, maximum=MAX_SEED)
-            n = gr.Slider(1, 64, value=D["n"], step=1, label="samples")
+            n = gr.Slider(*RANGES["n"], value=D["n"], step=1, label="samples")
             label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value=D["label"], label="class")
             base_solver = gr.Radio(list(FIXED_SOLVERS), value=D["base_solver"], label="base solver")
-            base_nfe = gr.Slider(4, 40, value=D["base_nfe"], step=4, label="base NFE")
+            base_nfe = gr.Slider(*RANGES["base_nfe"], value=D["base_nfe"], step=4, label="base NFE")
             mode = gr.Radio(
                 [("none", "none"), ("LFR", "lfr"), ("DFR", "dfr"), ("LFR → DFR", "lfr+dfr")],
                 value=D["mode"],
@@ -193,8 +193,7 @@ def build(page: Page) -> Built:
                 label="LFR variant",
             )
             lfr_nfe = gr.Slider(
-                1,
-                10,
+                *RANGES["refiner_nfe"],
                 value=D["lfr_nfe"],
                 step=1,
                 label="LFR NFE (multiples of 4 use RK4, else Euler)",
@@ -207,8 +206,7 @@ def build(page: Page) -> Built:
                 label=f"α — LFR mixing (α-conditioned LFRs: [0, {alpha_max:g}]; fixed α: unused)",
             )
             dfr_nfe = gr.Slider(
-                1,
-                10,
+                *RANGES["refiner_nfe"],
                 value=D["dfr_nfe"],
                 step=1,
                 label="DFR NFE (multiples of 4 use RK4, else Euler)",

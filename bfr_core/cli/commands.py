@@ -17,6 +17,7 @@ import torch
 
 from bfr_core.infra import distributed
 from bfr_core.infra.checkpoint import MAX_LATENTS_BYTES, CheckpointError, load_model, load_tensors, save_model
+from bfr_core.infra.data import TOY_SETS
 from bfr_core.infra.device import DEVICES, describe, resolve_device
 from bfr_core.generative.ode import FIXED_SOLVERS
 from bfr_core.generative.train import TrainConfig
@@ -25,10 +26,16 @@ from bfr_core.generative.flow import train_flow
 STEPS = {"toy": 3000, "digits": 4000, "mnist": 6000, "cifar10": 20000}
 
 
+FAMILIES = {**{name: "toy" for name in TOY_SETS}, "digits": "digits", "mnist": "mnist"}
+FAMILIES |= {"fashion-mnist": "mnist", "cifar10": "cifar10"}  # the step defaults each dataset takes
+
+
 def family(dataset: str) -> str:
-    if dataset in ("digits", "cifar10"):
-        return dataset
-    return "mnist" if dataset in ("mnist", "fashion-mnist") else "toy"
+    """The family whose default training steps ``dataset`` takes; a ValueError names an unknown one (it would
+    otherwise silently get the toy default)."""
+    if dataset not in FAMILIES:
+        raise ValueError(f"no training defaults for dataset {dataset!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[dataset]
 
 
 def command_line() -> str:
