@@ -361,4 +361,5 @@ def launch(
         quiet=not block,
         prevent_thread_lock=not block,
         app_kwargs={"middleware": [guard]},
+        **getattr(demo, "launch_options", {}),
     )

@@ -13,6 +13,11 @@ from .tabs import TABS
 from .widgets import Page
 
 LATENT_CLICK_JS = (Path(__file__).parent / "latent_click.js").read_text(encoding="utf-8")
+# The machine's own fonts: no request to a font server (a classroom may be offline, and a visitor's browser
+# should not call third parties), and no fallback glyph swapped in mid-word while a web font loads.
+THEME = gr.themes.Default(
+    font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+)
 TITLE = (
     "# BFR Explorer\n"
     "See generative bias in a flow-matching model, and correct it without noise: **LFR** (latent "
@@ -38,6 +43,7 @@ def build_demo() -> gr.Blocks:
                     gate = urlstate.when_opened(tab.ID, needs, fn, len(inputs), len(outputs))
                     on_load.append((gate, inputs, outputs))
         demo.url_controls = controls  # for the tests
+        demo.launch_options = {"theme": THEME}  # Gradio 6 takes the theme at launch (service.launch)
         restore = urlstate.restorer(controls, [tab.ID for tab in TABS])
         # in the page: a click on a ring of the latent map inspects that biased latent
         demo.load(None, None, None, js=LATENT_CLICK_JS, api_name=False, **COMPUTE)

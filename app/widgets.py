@@ -58,7 +58,7 @@ def on(triggers: list, fn, inputs, outputs, api_name: str | bool = False):
 def bundle_and_alpha(page: Page) -> tuple[gr.Dropdown, gr.Slider]:
     """The bundle picker and α slider that the Latents and Over-refinement tabs both start with."""
     return (
-        gr.Dropdown(page.bundles, value=page.first, label="bundle"),
+        gr.Dropdown(page.bundles, value=page.first, label="bundle", scale=2, min_width=320),
         gr.Slider(0, page.alpha_max, value=ALPHA_DEFAULT, step=MAP_ALPHA_STEP, label="α"),
     )
 

@@ -33,6 +33,7 @@ LINKS = {
         "?tab=overrefine&o_bundle=mnist",
         "document.querySelector('#overrefine-curves .js-plotly-plot')?._fullData?.length > 1",
     ),
+    "bundles": ("?tab=bundles&b_bundle=mnist", "document.body.innerText.includes('Stored views')"),
     "lab": (
         "?tab=lab&toy=moons&b_steps=60&r_steps=100",
         "document.body.innerText.includes('Energy distance to held-out points')",

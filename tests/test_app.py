@@ -560,3 +560,14 @@ def test_every_over_refinement_view_runs_or_its_button_is_disabled_with_the_reas
             with pytest.raises(gr.Error) as refused:
                 run(bundle)
             assert why[:30] in str(refused.value), (bundle, view)
+
+
+def test_the_bundles_tab_reads_each_models_own_metadata_and_the_shared_files():
+    """The worked example of adding a tab (app/tabs/bundles.py + one line in app/tabs/__init__.py)."""
+    from app.tabs import bundles
+
+    card = bundles.bundle_card("mnist-euler8")
+    b = registry.pipeline("mnist-euler8").bundle
+    assert f"| dfr | {b.cards['dfr'].steps:,} |" in card and "`base` ← mnist" in card
+    assert "`bias_plane`: Latents" in card and "?tab=bundles&b_bundle=mnist-euler8" in card
+    assert "| base rk4x20 + lfr eulerx1 | 41.45 | 33.38 | 0.03 |" in bundles.bundle_card("mnist")

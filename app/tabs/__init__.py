@@ -6,6 +6,6 @@ on load) and, optionally, ``warm(bundle)`` (its first answer, computed in the ba
 Adding a tab: write the module and add it to ``TABS``.
 """
 
-from . import inspector, lab, latents, method, overrefine, refine, trajectories
+from . import bundles, inspector, lab, latents, method, overrefine, refine, trajectories
 
-TABS = (refine, latents, trajectories, inspector, overrefine, lab, method)
+TABS = (refine, latents, trajectories, inspector, overrefine, lab, bundles, method)

@@ -115,7 +115,11 @@ def build(page: Page) -> Built:
     image_bundles = page.bundles_where(lambda b: b.file("examples"))
     with gr.Row():
         i_bundle = gr.Dropdown(
-            image_bundles, value=image_bundles[0][1] if image_bundles else None, label="bundle"
+            image_bundles,
+            value=image_bundles[0][1] if image_bundles else None,
+            label="bundle",
+            scale=2,
+            min_width=320,
         )
         i_index = gr.Slider(0, 255, value=I["index"], step=1, label="test image")
         i_solver = gr.Radio(list(FIXED_SOLVERS), value=I["solver"], label="inversion solver")

@@ -82,7 +82,9 @@ def build(page: Page) -> Built:
     gr.Markdown(TEXT)
     image_only = page.bundles_where(lambda b: len(b.shape) == 3)
     with gr.Row():
-        t_bundle = gr.Dropdown(image_only, value=image_only[0][1] if image_only else None, label="bundle")
+        t_bundle = gr.Dropdown(
+            image_only, value=image_only[0][1] if image_only else None, label="bundle", scale=2, min_width=320
+        )
         t_seed = gr.Number(
             value=DEFAULTS["seed"],
             minimum=0,
