@@ -53,10 +53,10 @@ def main(argv=None) -> int:
         per_nfe, m = edges(stored), stored["map"]
         results[name] = {"metric": m["metric"], "alphas": m["alphas"], "per_nfe": per_nfe, "best": m["best"]}
         at_edge = [str(k) for k, v in per_nfe.items() if v["at_edge"]]
-        lines.append(
-            f"| {name} | {m['metric']} | {m['alphas'][0]:g}…{m['alphas'][-1]:g} | {', '.join(at_edge) or 'none'} "
-            f"of {len(per_nfe)} | α = {m['best']['alpha']:g}, {m['best']['nfe']} NFE: {m['best']['quality']:.4g} |"
-        )
+        grid, best = f"{m['alphas'][0]:g}…{m['alphas'][-1]:g}", m["best"]
+        overall = f"α = {best['alpha']:g}, {best['nfe']} NFE: {best['quality']:.4g}"
+        edge = f"{', '.join(at_edge) or 'none'} of {len(per_nfe)}"
+        lines.append(f"| {name} | {m['metric']} | {grid} | {edge} | {overall} |")
     out = ROOT / "bench" / "results"
     (out / "alpha_edges.json").write_text(json.dumps(results, indent=1) + "\n")
     text = "\n".join(["Command: `python -m bench.alpha_edges`", "", *lines]) + "\n"
