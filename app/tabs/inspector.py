@@ -100,7 +100,8 @@ def inspect_example(bundle, index, solver, nfe, alpha):
             "real images inverted": meter["norm_per_dim"].numpy(),
         },
         meter["shell_width"],
-        title=f"bias meter: ‖z‖/√d of inverted real images ({solver}, {nfe} NFE) vs the prior's shell",
+        title="bias meter: ‖z‖/√d of inverted real images"
+        f"<br><sup>{solver}, {nfe} NFE, against the prior's shell</sup>",
     )
     link = urlstate.share_link(
         "inspect", i_bundle=bundle, i_index=index, i_solver=solver, i_nfe=nfe, i_alpha=alpha
