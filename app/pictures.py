@@ -22,9 +22,10 @@ ROWS_WIDTH = 720  # px a picture of rows (a round trip, a drift strip) is scaled
 BAND = 34  # px of white above every picture, under the image viewer's label and buttons
 
 
-def grid(x: torch.Tensor) -> Image.Image:
-    """Samples as a picture: an image grid about 300 px wide, or a scatter plot of points."""
-    return picture(x) if x.dim() == 4 else picture(x, size=320)
+def grid(x: torch.Tensor, background: torch.Tensor | None = None) -> Image.Image:
+    """Samples as a picture: an image grid about 300 px wide, or a scatter plot of points (over the grey
+    points of ``background``, e.g. the data, when given)."""
+    return picture(x) if x.dim() == 4 else picture(x, size=320, background=background)
 
 
 def difference_map(a: torch.Tensor, b: torch.Tensor) -> Image.Image:

@@ -469,6 +469,9 @@ def test_toy_bundle_in_the_app():
     base, refined, diff, summary, hist = call(bundle="moons", n=64, alpha=0.1)
     assert "total 28" in summary and hist is None
     assert pixels(refined).shape == (320, 320, 3)
+    grey = (pixels(refined) == 200).all(axis=-1).sum()  # the data the 64 samples should lie on, in grey
+    assert grey > 500 and (pixels(refined)[..., 2] > pixels(refined)[..., 0] + 100).sum() >= 64  # blue dots
+    assert refine.histogram_shown("moons")["visible"] is False and refine.histogram_shown("mnist")["visible"]
 
 
 def test_a_shared_link_restores_the_controls():

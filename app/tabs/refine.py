@@ -19,6 +19,7 @@ from ..policy import MAX_SEED, as_alpha, as_int, as_label, user_errors
 from ..widgets import ALPHA_DEFAULT, Built, Page, on
 
 TITLE, ID = "Refine", "refine"
+DATA_POINTS = 2000  # real points drawn in grey under a 2-D bundle's samples
 SPREAD_DROP = 0.3  # a batch whose diversity falls by more than this share is flagged as a collapse
 RANGES = {"n": (1, 64), "base_nfe": (4, 40), "refiner_nfe": (1, 10)}  # the sliders and the validators
 TEXT = (
@@ -126,7 +127,13 @@ def refine_answer(key: tuple, link: str):
             acc = f", accuracy vs requested class {m['accuracy']:.0%}" if "accuracy" in m else ""
             summary.append(f"- {name}: classifier confidence {m['confidence']:.3f}{acc}")
         hist = figures.class_histogram(b["histogram"], r["histogram"])
-    images = (pictures.grid(st.base), pictures.grid(st.final), pictures.difference_map(st.base, st.final))
+    data = registry.training_images(bundle) if st.base.dim() == 2 else None  # 2-D points: over the data
+    data = None if data is None else data[:DATA_POINTS]
+    images = (
+        pictures.grid(st.base, data),
+        pictures.grid(st.final, data),
+        pictures.difference_map(st.base, st.final),
+    )
     return (*map(pictures.png_file, images), "\n".join(summary), hist)
 
 
@@ -161,6 +168,13 @@ def quality_lines(pipe, st) -> list[str]:
     )
     lines += [f"- ⚠️ {w}" for w in verdict(scores, base)]
     return lines
+
+
+def histogram_shown(bundle):
+    """The class histogram's panel, shown only for a bundle with a classifier (2-D points have none)."""
+    if bundle not in registry.available_bundles():
+        return gr.update()
+    return gr.update(visible=registry.pipeline(bundle).bundle.has("classifier"))
 
 
 @user_errors
@@ -238,6 +252,7 @@ def build(page: Page) -> Built:
     changed += [c.input for c in (mode, lfr_variant, label, bundle, base_solver)]
     on([go.click, *changed], refine, inputs, outputs, "refine")
     on([gen.click], generate, inputs[:6], base_img, "generate")
+    on([bundle.change, page.demo.load], histogram_shown, [bundle], [hist])  # only where a classifier is
     return Built(dict(zip(REFINE_FIELDS, inputs)), on_load=[(refine, inputs, outputs)])
 
 

@@ -35,13 +35,27 @@ def image_grid(
     return Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
 
 
-def scatter(points: torch.Tensor, size: int = 384, extent: float = 3.5, color=(30, 90, 200)) -> Image.Image:
-    """Draw (N, 2) points on a white square covering [−extent, extent]²."""
+def scatter(
+    points: torch.Tensor,
+    size: int = 384,
+    extent: float = 3.5,
+    color=(30, 90, 200),
+    background: torch.Tensor | None = None,
+) -> Image.Image:
+    """Draw (N, 2) points on a white square covering [−extent, extent]², as 3×3 dots over the light grey
+    points of ``background`` (e.g. the data they should lie on), when given."""
     img = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(img)
-    px = ((points.clamp(-extent, extent) + extent) / (2 * extent) * (size - 1)).numpy()
-    for x, y in px:
-        draw.point((float(x), float(size - 1 - y)), fill=color)
+
+    def pixels(p: torch.Tensor):
+        return ((p.clamp(-extent, extent) + extent) / (2 * extent) * (size - 1)).numpy()
+
+    if background is not None:
+        for x, y in pixels(background):
+            draw.point((float(x), float(size - 1 - y)), fill=(200, 200, 200))
+    for x, y in pixels(points):
+        x, y = float(x), float(size - 1 - y)
+        draw.rectangle((x - 1, y - 1, x + 1, y + 1), fill=color)
     return img
 
 
