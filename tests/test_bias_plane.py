@@ -76,3 +76,22 @@ def test_the_one_euler_step_collapse_looks_like_a_collapse_and_rk4_does_not():
     assert contraction(euler1) < COLLAPSE_RATIO <= contraction(rk4)
     assert float(euler1["refined"][:, 0].max()) < float(euler1["biased"][:, 0].median())  # all below
     assert float(euler1["refined"][:, 1].std()) < float(euler1["biased"][:, 1].std())  # and tighter
+
+
+def test_bfr_bias_plane_stores_what_the_view_would_compute_live(tiny_bundle, tmp_path):
+    import shutil
+
+    from bfr_core.cli.main import main
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    assert main(["--quiet", "bias-plane", "--bundle", str(bundle), "--points", "50"]) == 0
+    stored_pipe = Pipeline(bundle)
+    setting = map_setting(stored_pipe, None, 4)
+    stored = stored_plane(stored_pipe, setting)
+    _, meta = load_tensors(bundle / f"{PLANE_FILE}.safetensors")
+    assert meta["points"] == 50 and len(meta["settings"]) == 10 and meta["wall_s"] >= 0
+    (bundle / f"{PLANE_FILE}.safetensors").unlink()
+    live = bias_plane(Pipeline(bundle), setting, points=50)
+    for cloud in ("prior", "biased", "refined"):
+        assert torch.allclose(stored[cloud], live[cloud], atol=1e-6), cloud

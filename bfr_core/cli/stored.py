@@ -97,14 +97,26 @@ def cmd_examples(args):
     print(f"wrote {args.bundle / EXAMPLES_FILE}: {k} test images")
 
 
-def cmd_latent_map(args):
+def stored_file(args, name: str, build) -> tuple[dict, dict]:
+    """Run ``build(pipe, progress)`` on the bundle's pipeline, stamp the metadata it returns with the wall
+    time and this command, and save the tensors as BUNDLE/NAME.safetensors; returns (tensors, meta)."""
     pipe = Pipeline(bundle_on_device(args))
     t0 = time.perf_counter()
-    if pipe.bundle.file(MAP_FILE) is not None:
-        raise ValueError(f"{args.bundle}: already has a stored map; delete {MAP_FILE}.safetensors to refit")
-    tensors, meta = build_latent_map(pipe, args.refined_points, args.points, progress=printed_progress(args))
+    tensors, meta = build(pipe, printed_progress(args))
     meta |= {"wall_s": round(time.perf_counter() - t0, 1), "command": command_line()}
-    save_tensors(tensors, meta, args.bundle / f"{MAP_FILE}.safetensors")
+    save_tensors(tensors, meta, args.bundle / f"{name}.safetensors")
+    return tensors, meta
+
+
+def cmd_latent_map(args):
+    def build(pipe, progress):
+        if pipe.bundle.file(MAP_FILE) is not None:
+            raise ValueError(
+                f"{args.bundle}: already has a stored map; delete {MAP_FILE}.safetensors to refit"
+            )
+        return build_latent_map(pipe, args.refined_points, args.points, progress=progress)
+
+    tensors, meta = stored_file(args, MAP_FILE, build)
     print(
         f"wrote {args.bundle / MAP_FILE}.safetensors: {len(tensors['xy'])} points, "
         f"{len(meta['settings'])} LFR settings, in {meta['wall_s']} s"
@@ -112,11 +124,9 @@ def cmd_latent_map(args):
 
 
 def cmd_bias_plane(args):
-    pipe = Pipeline(bundle_on_device(args))
-    t0 = time.perf_counter()
-    tensors, meta = build_bias_plane(pipe, args.points, progress=printed_progress(args))
-    meta |= {"wall_s": round(time.perf_counter() - t0, 1), "command": command_line()}
-    save_tensors(tensors, meta, args.bundle / f"{PLANE_FILE}.safetensors")
+    _, meta = stored_file(
+        args, PLANE_FILE, lambda pipe, progress: build_bias_plane(pipe, args.points, progress)
+    )
     print(
         f"wrote {args.bundle / PLANE_FILE}.safetensors: {meta['points']} draws per cloud, "
         f"{len(meta['settings'])} LFR settings, in {meta['wall_s']} s"
