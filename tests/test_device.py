@@ -128,7 +128,7 @@ STORED_VIEW_COMMANDS = (
 
 
 def test_the_stored_view_commands_take_a_device_and_refuse_a_missing_gpu(tiny_bundle, capsys, monkeypatch):
-    from bfr_core.cli import cli
+    from bfr_core.cli import main as cli
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for argv in STORED_VIEW_COMMANDS:
@@ -143,7 +143,7 @@ def test_stored_views_computed_on_a_gpu_follow_the_cpu(tiny_bundle, tmp_path):
     import json
     import shutil
 
-    from bfr_core.cli import cli
+    from bfr_core.cli import main as cli
 
     stored = {}
     for device in ("cpu", "cuda"):

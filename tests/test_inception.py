@@ -116,7 +116,7 @@ def test_missing_or_wrong_weights_are_refused_by_name(random_weights, tmp_path, 
 def test_evaluate_reports_fid_inception_against_the_first_test_images(
     tiny_bundle, random_weights, tmp_path, monkeypatch, capsys
 ):
-    from bfr_core.cli import cli
+    from bfr_core.cli import main as cli
     from bfr_core.eval import metrics
     from bfr_core.infra.data import load_dataset
     from bfr_core.eval.evaluate import Scorer, add_inception, evaluate_bundle
@@ -151,7 +151,9 @@ def test_evaluate_reports_fid_inception_against_the_first_test_images(
         seen.update(inception)
         return {"base": rows["base"]}
 
-    monkeypatch.setattr(cli, "evaluate_bundle", evaluate_bundle_spy)
+    from bfr_core.cli import sampling  # where `bfr evaluate` lives
+
+    monkeypatch.setattr(sampling, "evaluate_bundle", evaluate_bundle_spy)
     out = tmp_path / "eval.json"
     argv = ["--quiet", "evaluate", "--bundle", str(tiny_bundle), "--n", "6", "--out", str(out)]
     assert cli.main([*argv, "--inception-weights", str(weights), "--inception-reference", "7"]) == 0

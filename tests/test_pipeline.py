@@ -228,7 +228,7 @@ def test_bundles_share_feature_extractors_through_shared_json(tiny_bundle, tmp_p
     assert all(torch.equal(v, b.models["classifier"].state_dict()[k]) for k, v in own.items())
     for spec, msg in (
         ({"classifier": "../digits"}, "must name a sibling bundle directory"),
-        ({"notes": "digits"}, "only base, .* reference, examples can be shared, not 'notes'"),
+        ({"notes": "digits"}, "only base, .* examples can be shared, not 'notes'"),
         ({"classifier2": "digits"}, "classifier2.safetensors is missing from bundle 'digits'"),
     ):
         (sibling / "shared.json").write_text(json.dumps(spec))
