@@ -77,6 +77,8 @@ def event_rules(demo) -> dict:
     ``api_name`` a ``/gradio_api/call/NAME`` names."""
     rules = {}
     for i, fn in demo.fns.items():
+        if fn.fn is None:  # a browser-only event (e.g. the latent map's click hook): nothing to run here
+            continue
         inputs = [(str(c.label or f"item {k}"), input_rule(c)) for k, c in enumerate(fn.inputs)]
         rules[int(i)] = inputs
         if isinstance(getattr(fn, "api_name", None), str):

@@ -287,3 +287,16 @@ def test_the_origin_check_reads_the_port_and_login_attempts_are_limited(server):
         except HTTPError as e:
             codes.append(e.code)
     assert codes[-1] == 429 and codes[0] == 200  # (the chunked body test posted to /login too)
+
+
+def test_a_browser_only_event_cannot_be_run_from_outside(server):
+    """The latent map's click hook runs in the page only: joining it is refused (it used to raise an
+    IndexError with a traceback in the log)."""
+    from app.ui import build_demo
+
+    js_only = [int(i) for i, fn in build_demo().fns.items() if fn.fn is None]
+    assert js_only and join(server, [], fn_index=js_only[0]) == (
+        422,
+        join(server, [], fn_index=js_only[0])[1],
+    )
+    assert join(server, [], fn_index=js_only[0])[1]["error"] == "unknown fn_index"
