@@ -45,14 +45,14 @@ VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the de
     (
         "Latents, MNIST (stored map of every slider setting; next: LFR NFE 2)",
         "/latents",
-        ["mnist", 0, 0.2, 4],
-        ["mnist", 0, 0.2, 2],
+        ["mnist", 0.2, 4],
+        ["mnist", 0.2, 2],
     ),
     (
         "Latents, mnist-alpha (α-conditioned LFR: α 0.35 with NFE 7, then α 0.5 with NFE 10; stored)",
         "/latents",
-        ["mnist-alpha", 0, 0.35, 7],
-        ["mnist-alpha", 0, 0.5, 10],
+        ["mnist-alpha", 0.35, 7],
+        ["mnist-alpha", 0.5, 10],
     ),
     (
         "Latents: a clicked ring's round trip, MNIST (#5, then #956)",
@@ -198,15 +198,15 @@ def main() -> None:
         job.result()
         lab_play_done = time.perf_counter() - t
         t = time.perf_counter()
-        client.predict("digits", 0, 0.2, 4, api_name="/latents")
+        client.predict("digits", 0.2, 4, api_name="/latents")
         first_latents = time.perf_counter() - t
         latents = []
         for alpha, nfe in ((0.0, 4), (0.1, 2), (0.3, 9), (0.4, 1), (0.5, 6)):  # on the sliders' grid
             t = time.perf_counter()
-            client.predict("digits", 0, alpha, nfe, api_name="/latents")
+            client.predict("digits", alpha, nfe, api_name="/latents")
             latents.append(time.perf_counter() - t)
         t = time.perf_counter()
-        client.predict("digits", 0, 0.33, 4, api_name="/latents")  # off the grid (a shared link): fitted live
+        client.predict("digits", 0.33, 4, api_name="/latents")  # off the grid (a shared link): fitted live
         latents_live = time.perf_counter() - t
     finally:
         stop(proc)

@@ -30,7 +30,8 @@ IMAGE_AXES = ("‖z‖/√d  (prior ≈ 1)", "RMS of z where the biased latents 
 POINT_AXES = ("z₁", "z₂")  # 2-D latents: the plane is the latent space
 COLLAPSE_RATIO = 0.75  # refined ‖z‖/√d below this share of the biased latents': a collapse onto a mean
 PLANE_FILE = "bias_plane"  # BUNDLE/bias_plane.safetensors, written by `bfr bias-plane`
-PLANE_POINTS = 500  # prior draws, biased latents and refined draws per setting on the plane
+PLANE_POINTS = 500  # prior draws, biased latents and refined draws per setting on a stored plane
+LIVE_POINTS = 200  # the same for a setting the bundle does not store (an α off its default): ~3 s on a CPU
 LOW_VARIANCE_SHARE = 0.25  # the share of coordinates that make the y axis
 
 
@@ -125,7 +126,7 @@ def stored_plane(pipe, setting: dict | None) -> dict | None:
     return None if index is None else clouds | {"refined": tensors["refined"][index]}
 
 
-def bias_plane(pipe, setting: dict | None, points: int = PLANE_POINTS) -> dict:
+def bias_plane(pipe, setting: dict | None, points: int = LIVE_POINTS) -> dict:
     """The plane at ``setting`` (``latent_view.map_setting``; None: no refined cloud): stored when the bundle
     has it, else computed from the map's clouds. Returns {"prior", "biased", "refined" (or None)} as (k, 2)
     coordinates, and "axes", the axis titles."""
