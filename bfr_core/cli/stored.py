@@ -64,11 +64,17 @@ def cmd_reference(args):
     print(f"wrote {args.bundle / REFERENCE_FILE}: features of {len(ds.x_test)} test images")
 
 
-def cmd_inception_reference(args):
+def image_dataset(args, needs: str):
+    """(the bundle, its dataset) for a command that ``needs`` images; a ValueError names a point-cloud one."""
     bundle = Bundle(args.bundle)
     ds = load_dataset(bundle.dataset, args.data_dir)
     if not ds.is_image:
-        raise ValueError(f"{bundle.path}: Inception statistics need an image dataset; {ds.name} is not one")
+        raise ValueError(f"{bundle.path}: {needs} an image dataset; {ds.name} is not one")
+    return bundle, ds
+
+
+def cmd_inception_reference(args):
+    _, ds = image_dataset(args, "Inception statistics need")
     net = load_inception(args.inception_weights, resolve_device(args.device))
     t0 = time.perf_counter()
     images = {"train": ds.x_train[: args.max_images], "test": ds.x_test[: args.max_images]}
@@ -87,10 +93,7 @@ def cmd_inception_reference(args):
 
 
 def cmd_examples(args):
-    bundle = Bundle(args.bundle)
-    ds = load_dataset(bundle.dataset, args.data_dir)
-    if not ds.is_image:
-        raise ValueError(f"{bundle.path}: examples are images; {ds.name} is not an image dataset")
+    _, ds = image_dataset(args, "examples are images and need")
     k = min(args.n, len(ds.x_test))
     meta = {"dataset": ds.name, "n": k, "source": f"the first {k} test images", "command": command_line()}
     save_examples(ds.x_test[:k], ds.y_test[:k], meta, args.bundle / EXAMPLES_FILE)
