@@ -11,6 +11,7 @@ from pathlib import Path
 from bfr_core.infra.checkpoint import CheckpointError
 from bfr_core.eval.evaluate import Scorer, scorer_for
 from bfr_core.views.bias_plane import bias_plane
+from bfr_core.views.scores import stored_scores
 from bfr_core.views.latent_view import LatentMap, bundle_latent_map, map_setting
 from bfr_core.infra.data import load_dataset
 from bfr_core.infra.dataset import DataError
@@ -118,6 +119,12 @@ def _bias_plane(name: str, alpha: float | None, lfr_nfe: int | None) -> dict:
 def bias_plane_of(name: str, alpha: float | None = None, lfr_nfe: int | None = None) -> dict:
     """Bundle ``name``'s bias plane at one LFR setting (None: its defaults), kept per setting like the map."""
     return _bias_plane(name, alpha, lfr_nfe)
+
+
+@lru_cache(maxsize=None)
+def scores(name: str) -> dict[str, dict]:
+    """Bundle ``name``'s stored scores (``views.scores.stored_scores``), read from its files once."""
+    return stored_scores(pipeline(name))
 
 
 @lru_cache(maxsize=None)

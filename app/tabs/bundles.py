@@ -7,7 +7,7 @@ from __future__ import annotations
 import gradio as gr
 
 from bfr_core.bundle import MODEL_FILES
-from bfr_core.views.scores import DIVERSITY, QUALITY, stored_scores
+from bfr_core.views.scores import DIVERSITY, QUALITY
 
 from .. import registry, urlstate
 from ..policy import user_errors
@@ -61,7 +61,7 @@ def bundle_card(bundle):
         ]
     stored = [f"- `{f}`: {what}" for f, what in STORED_VIEWS.items() if b.file(f)]
     lines += ["", "**Stored views**", *(stored or ["- none: every view computes live"])]
-    scores = stored_scores(registry.pipeline(bundle))
+    scores = registry.scores(bundle)
     if scores:
         shown = [m for m in (*QUALITY, DIVERSITY)]
         lines += [

@@ -11,7 +11,7 @@ from bfr_core.generative.ode import FIXED_SOLVERS, solver_for_nfe
 from bfr_core.eval.evaluate import describe
 from bfr_core.eval.metrics import within_class_spread
 from bfr_core.pipeline import MODES, Settings
-from bfr_core.views.scores import DIVERSITY, QUALITY, base_scores, stored_scores, verdict
+from bfr_core.views.scores import DIVERSITY, QUALITY, base_scores, verdict
 
 from .. import figures, pictures, registry, urlstate
 from ..memo import single_flight
@@ -118,7 +118,7 @@ def refine_answer(key: tuple, link: str):
         + ", ".join(f"{k} {v}" for k, v in st.nfe.items())
         + f" (total {sum(st.nfe.values())}) · [link to these settings]({link})"
     ]
-    summary += quality_lines(pipe, st)
+    summary += quality_lines(bundle, pipe, st)
     hist = None
     if pipe.bundle.has("classifier"):
         clf = pipe.bundle.models["classifier"]
@@ -137,7 +137,7 @@ def refine_answer(key: tuple, link: str):
     return (*map(pictures.png_file, images), "\n".join(summary), hist)
 
 
-def quality_lines(pipe, st) -> list[str]:
+def quality_lines(bundle: str, pipe, st) -> list[str]:
     """This batch's diversity against the base's, and the stored score of this very setting (both metrics
     and recall, from the bundle's `bfr evaluate` / `bfr sweep` files) with the warnings it earns."""
     lines = []
@@ -153,7 +153,8 @@ def quality_lines(pipe, st) -> list[str]:
                 f"- ⚠️ the refined samples are {-change:.0%} more alike than the base's: clean but not "
                 "diverse, a collapse"
             )
-    scores, base = stored_scores(pipe).get(describe(st.settings, st.nfe)), base_scores(pipe)
+    kept = registry.scores(bundle)
+    scores, base = kept.get(describe(st.settings, st.nfe)), base_scores(pipe, kept)
     if scores is None or base is None:
         lines.append("- no stored score for this setting (the bundle's stored rows and NFE sweep lack it)")
         return lines

@@ -57,10 +57,11 @@ def stored_scores(pipe) -> dict[str, dict]:
     return out
 
 
-def base_scores(pipe) -> dict | None:
-    """The stored score of the base alone at its default setting, or None."""
+def base_scores(pipe, scores: dict | None = None) -> dict | None:
+    """The stored score of the base alone at its default setting, or None (``scores``: ``stored_scores(pipe)``
+    when the caller has read it already)."""
     s = pipe.resolve(Settings(mode="none"))
-    return stored_scores(pipe).get(describe(s, stage_nfe(s)))
+    return (stored_scores(pipe) if scores is None else scores).get(describe(s, stage_nfe(s)))
 
 
 def verdict(scores: dict, base: dict) -> list[str]:
