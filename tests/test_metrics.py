@@ -29,6 +29,23 @@ def test_fid_of_identical_sets_is_zero():
     assert fid(x, x) == pytest.approx(0, abs=1e-6)
 
 
+@pytest.mark.parametrize("n", [400, 12], ids=["full-rank", "fewer-samples-than-dimensions"])
+def test_fid_trace_term_equals_the_matrix_square_root_of_the_product(n):
+    """tr((Σ_r Σ_f)^½) by two symmetric eigendecompositions = by scipy.s sqrtm, for non-commuting Σ."""
+    from scipy import linalg
+
+    from bfr_core.eval.frechet import frechet_distance, gaussian_stats
+
+    g = torch.Generator().manual_seed(1)
+    mix = torch.randn(20, 20, generator=g, dtype=torch.float64)
+    a = torch.randn(n, 20, generator=g, dtype=torch.float64) @ mix
+    b = torch.randn(n, 20, generator=g, dtype=torch.float64) * torch.linspace(0.2, 3, 20, dtype=torch.float64)
+    (mu_a, cov_a), (mu_b, cov_b) = gaussian_stats(a), gaussian_stats(b)
+    root = linalg.sqrtm(cov_a @ cov_b).real
+    want = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root)
+    assert frechet_distance(mu_a, cov_a, mu_b, cov_b) == pytest.approx(want, rel=1e-6)
+
+
 def test_kid_equals_the_unbiased_mmd_formula():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(5, 2, generator=g).double(), torch.randn(5, 2, generator=g).double() + 0.5
