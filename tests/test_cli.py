@@ -417,3 +417,14 @@ def test_every_dataset_has_training_defaults_and_an_unknown_one_is_refused():
     assert all(family(d) in STEPS for d in DATASETS)
     with pytest.raises(ValueError, match="no training defaults for dataset 'svhn'"):
         family("svhn")
+
+
+def test_a_command_run_in_process_records_its_own_command_line(tiny_bundle):
+    """``main(argv)`` called from another program (``bfr build``, the tests) records argv, not the host's."""
+    from bfr_core.infra.checkpoint import load_model
+
+    _, meta = load_model(tiny_bundle / "lfr.safetensors")
+    want = (
+        f"python -m bfr_core --quiet train-lfr --bundle {tiny_bundle} --alpha-max 0.5 --alpha 0.2 --steps 60"
+    )
+    assert meta["command"] == want + " --save-every 20"

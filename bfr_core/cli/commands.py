@@ -38,12 +38,22 @@ def family(dataset: str) -> str:
     return FAMILIES[dataset]
 
 
+_INVOKED: dict[str, list[str] | None] = {"argv": None}  # what main() was called with; None: sys.argv
+
+
+def record_invocation(argv: list[str] | None) -> None:
+    """Remember the arguments ``main(argv)`` runs with, so that a command run in-process (by ``bfr build`` or
+    a test) records its own command line, not the host process's."""
+    _INVOKED["argv"] = None if argv is None else [str(a) for a in argv]
+
+
 def command_line() -> str:
     """The command as typed (under torchrun, with the number of processes it ran on)."""
+    argv = sys.argv[1:] if _INVOKED["argv"] is None else _INVOKED["argv"]
     launcher = "python -m bfr_core"
     if distributed.launched():
         launcher = f"torchrun --standalone --nproc_per_node {distributed.rank_and_world()[1]} -m bfr_core"
-    return launcher + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return launcher + " " + " ".join(shlex.quote(a) for a in argv)
 
 
 def train_cfg(args, desc: str, dataset: str) -> TrainConfig:

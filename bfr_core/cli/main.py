@@ -22,6 +22,7 @@ from bfr_core.cli.commands import (
     add_snapshot_arg,
     add_training_args,
     leak_fraction,
+    record_invocation,
     positive_int,
     probability,
 )
@@ -294,6 +295,7 @@ DISTRIBUTED_COMMANDS = ("train-base", "train-classifier", "invert", "sample") + 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    record_invocation(argv)
     args.quiet, args.data_dir = getattr(args, "quiet", False), getattr(args, "data_dir", None)
     if distributed.launched() and args.command not in DISTRIBUTED_COMMANDS:
         print(
