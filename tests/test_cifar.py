@@ -1,8 +1,6 @@
 """CIFAR-10 from its binary distribution, on synthetic files in that format (no real data needed)."""
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import torch
 
 from bfr_core.infra.data import CIFAR_RECORD, load_dataset
 from bfr_core.infra.dataset import DataError
+from bfr_core.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,16 +62,8 @@ def test_damaged_files_are_named_with_the_problem(tmp_path, damage, msg):
 def test_smoke_recipe_builds_every_stage_on_synthetic_cifar(tmp_path):
     write_cifar(tmp_path / "data")
     out = tmp_path / "bundle"
-    env = {**os.environ, "SMOKE": "1", "BFR_DATA_DIR": str(tmp_path / "data")}
-    r = subprocess.run(
-        ["bash", "scripts/build_bundle.sh", "cifar10", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    argv = ["--quiet", "build", "cifar10", "--smoke", "--out", str(out), "--data-dir", str(tmp_path / "data")]
+    assert main(argv) == 0
     times = json.loads((out / "build_times.json").read_text())
     stages = "train-base train-classifier invert train-lfr reflow-lfr train-dfr evaluate".split()
     assert all(times[stage] > 0 for stage in stages), times

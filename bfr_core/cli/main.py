@@ -54,6 +54,8 @@ from bfr_core.cli.stored import (
     cmd_worth_nfe,
 )
 from bfr_core.cli.sampling import cmd_evaluate, cmd_sample
+from bfr_core.cli.build import cmd_build
+from bfr_core.recipes import RECIPES
 
 
 COUNT_ALIAS = ("--count",)
@@ -285,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="test images the Inception FID compares against (slow on a CPU: ~5.7 GFLOP per image)",
     )
     add_device_args(p)
+
+    p = command(
+        "build", "build a bundle from its recipe (bfr_core/recipes.py), timing every stage", None, False
+    )
+    p.set_defaults(func=lambda args: cmd_build(args, run=main))
+    p.add_argument("recipe", choices=RECIPES)
+    p.add_argument("--out", type=Path, default=None, help="bundle directory (default checkpoints/RECIPE)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="change a recipe setting")
+    p.add_argument("--smoke", action="store_true", help="the recipe's smoke settings: every stage in minutes")
+    p.add_argument(
+        "--resume", action="store_true", help="skip finished stages, continue interrupted trainings"
+    )
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: the recipe's GPU settings")
+    p.add_argument("--dry-run", action="store_true", help="print the stages' commands, run nothing")
     return ap
 
 
