@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from bfr_core.cli.main import main
 from bfr_core.infra.checkpoint import load_model
 from bfr_core.bundle import Bundle
 from bfr_core.pipeline import Pipeline, Settings
@@ -29,17 +30,12 @@ def bfr(processes: int, command: str) -> list[str]:
 
 
 def train(out, steps: int, processes: int, *extra, wait: bool = True):
-    cmd = bfr(processes, "train-base") + [
-        "--dataset",
-        "moons",
-        "--steps",
-        str(steps),
-        "--batch-size",
-        "64",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    """Train a moons base; one process runs here (``main``), more under torchrun."""
+    argv = ["--dataset", "moons", "--steps", str(steps), "--batch-size", "64", "--out", str(out), *extra]
+    if processes == 1 and wait:
+        assert main(["--quiet", "train-base", *argv]) == 0
+        return load_model(out / "base.safetensors")
+    cmd = bfr(processes, "train-base") + argv
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if not wait:
         return subprocess.Popen(
@@ -88,8 +84,8 @@ def test_two_processes_follow_one_at_the_same_global_batch_and_seed(tmp_path):
 
 
 def test_a_killed_two_process_run_resumes_where_it_stopped(tmp_path):
-    whole, _ = train(tmp_path / "whole", 400, 2, "--save-every", "20")  # killed at step 20: 380 to go
-    run = train(tmp_path / "killed", 400, 2, "--save-every", "20", wait=False)
+    whole, _ = train(tmp_path / "whole", 120, 2, "--save-every", "20")  # killed at step 20: 100 to go
+    run = train(tmp_path / "killed", 120, 2, "--save-every", "20", wait=False)
     state = tmp_path / "killed" / ".state" / "base.pt"
     deadline = time.time() + 120
     while not state.exists() and time.time() < deadline and run.poll() is None:
@@ -99,32 +95,25 @@ def test_a_killed_two_process_run_resumes_where_it_stopped(tmp_path):
     kill_every_process_of(tmp_path / "killed")  # ranks torchrun started in sessions of their own
     assert state.exists() and not (tmp_path / "killed" / "base.safetensors").exists()
     # another --seed: a fresh start would end elsewhere; a resume restores weights and random state
-    resumed, meta = train(tmp_path / "killed", 400, 2, "--save-every", "20", "--resume", "--seed", "1")
-    assert meta["steps"] == 400 and max_difference(whole, resumed) < TOLERANCE
+    resumed, meta = train(tmp_path / "killed", 120, 2, "--save-every", "20", "--resume", "--seed", "1")
+    assert meta["steps"] == 120 and max_difference(whole, resumed) < TOLERANCE
     assert not state.exists()  # the resume state is dropped once the model is saved
     assert torch.isfinite(next(iter(resumed.state_dict().values()))).all()
 
 
 def test_commands_that_do_not_shard_refuse_to_run_under_torchrun(tmp_path, monkeypatch, capsys):
-    from bfr_core.cli.main import main
-
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["evaluate", "--bundle", str(tmp_path), "--out", str(tmp_path / "x.json")]) == 2
     assert "evaluate runs as one process; under torchrun only" in capsys.readouterr().err
 
 
 def sample(out: Path, processes: int, *settings) -> np.ndarray:
-    cmd = bfr(processes, "sample") + [
-        "--bundle",
-        str(DIGITS),
-        "--count",
-        "7",
-        "--seed",
-        "3",
-        "--out",
-        str(out),
-        *settings,
-    ]
+    """Draw 7 digits samples; one process runs here (``main``), two under torchrun."""
+    argv = ["--bundle", str(DIGITS), "--count", "7", "--seed", "3", "--out", str(out), *settings]
+    if processes == 1:
+        assert main(["--quiet", "sample", *argv]) == 0
+        return np.load(out)
+    cmd = bfr(processes, "sample") + argv
     done = subprocess.run(
         cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600
     )
