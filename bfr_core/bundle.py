@@ -56,7 +56,7 @@ class Bundle:
             f = self.file(name)
             if f is not None:
                 self.models[name], self.meta[name] = load_model(f)
-                self.cards[name] = ModelCard.from_meta(self.meta[name], str(f))
+                self.cards[name] = ModelCard.from_meta(self.meta[name], str(f), MODEL_FILES)
         self.latents = None
         latents = self.file("latents")
         if latents is not None:
@@ -113,7 +113,7 @@ class Bundle:
         other = copy.copy(self)
         other.models, other.meta, other.cards = dict(self.models), dict(self.meta), dict(self.cards)
         other.models[name], other.meta[name] = load_model(path)
-        other.cards[name] = ModelCard.from_meta(other.meta[name], str(path))
+        other.cards[name] = ModelCard.from_meta(other.meta[name], str(path), MODEL_FILES)
         role = other.meta[name].get("role")
         if name in REFINERS and role not in (None, name):
             raise CheckpointError(f"{path}: holds a {role} model, which cannot serve as {name}")

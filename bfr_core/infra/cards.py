@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from bfr_core.infra.checkpoint import CheckpointError
 from bfr_core.generative.ode import FIXED_SOLVERS, grid_steps
 
-ROLES = ("base", "lfr", "lfr_reflow", "dfr", "noise_refiner", "classifier", "classifier2")
-
 
 @dataclass(frozen=True)
 class Sampling:
@@ -57,15 +55,16 @@ class ModelCard:
     alpha_default: float | None = None
 
     @classmethod
-    def from_meta(cls, meta: dict, where: str) -> "ModelCard":
-        """Validate ``meta`` (a file's metadata) into a card; a CheckpointError names ``where``, the field."""
+    def from_meta(cls, meta: dict, where: str, roles: tuple[str, ...]) -> "ModelCard":
+        """Validate ``meta`` (a file's metadata) into a card; a CheckpointError names ``where``, the field.
+        ``roles``: the model files a bundle may hold (``bundle.MODEL_FILES``, from the refiner registry)."""
 
         def fail(field: str, why: str):
             raise CheckpointError(f"{where}: metadata field {field!r} {why}")
 
         role = meta.get("role")
-        if role is not None and role not in ROLES:
-            fail("role", f"is {role!r}, not one of {', '.join(ROLES)}")
+        if role is not None and role not in roles:
+            fail("role", f"is {role!r}, not one of {', '.join(roles)}")
         net = meta.get("net")
         if not isinstance(net, dict) or not isinstance(net.get("shape"), list):
             fail("net", "must hold the network config with its 'shape'")
