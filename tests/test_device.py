@@ -1,11 +1,9 @@
 """--device and --bf16: the CPU path is untouched, the GPU path moves data right, bad requests are refused."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
+from bfr_core.cli.main import main
 from bfr_core.infra import device as dev
 from bfr_core.infra.checkpoint import load_model
 from bfr_core.generative.flow import base_batches, train_flow
@@ -29,20 +27,15 @@ def test_devices_resolve_and_a_missing_gpu_is_refused_by_name(monkeypatch):
     assert dev.resolve_device("auto") == dev.resolve_device("cuda") == torch.device("cuda", 1)
 
 
-def test_the_cli_refuses_bf16_and_cuda_without_a_gpu(tmp_path):
+def test_the_cli_refuses_bf16_and_cuda_without_a_gpu(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: the refusals apply to machines without one")
     for flags, message in (
         (["--bf16"], "--bf16 needs a CUDA device"),
         (["--device", "cuda"], "no CUDA device"),
     ):
-        r = subprocess.run(
-            [sys.executable, "-m", "bfr_core", "--quiet", "train-base", "--dataset", "moons", "--steps", "2"]
-            + ["--out", str(tmp_path / "b"), *flags],
-            capture_output=True,
-            text=True,
-        )
-        assert r.returncode == 2 and message in r.stderr
+        argv = ["--quiet", "train-base", "--dataset", "moons", "--steps", "2", "--out", str(tmp_path / "b")]
+        assert main([*argv, *flags]) == 2 and message in capsys.readouterr().err
 
 
 def tiny_run(device: str = "cpu", steps: int = 6):
@@ -83,12 +76,8 @@ def test_training_and_sampling_on_a_gpu_follow_the_cpu():
 
 def cli_trained_moons(tmp_path, *flags):
     out = tmp_path / "b"
-    subprocess.run(
-        [sys.executable, "-m", "bfr_core", "--quiet", "train-base", "--dataset", "moons", "--steps", "30"]
-        + ["--snapshot-at", "10", "--out", str(out), *flags],
-        check=True,
-        capture_output=True,
-    )
+    argv = ["--quiet", "train-base", "--dataset", "moons", "--steps", "30", "--snapshot-at", "10"]
+    assert main([*argv, "--out", str(out), *flags]) == 0
     return out
 
 
@@ -170,7 +159,7 @@ def test_sample_on_a_gpu_gives_the_cpu_samples(tiny_bundle, tmp_path):
     for device in ("cpu", "cuda"):
         out[device] = tmp_path / f"{device}.npy"
         argv = ["sample", "--bundle", str(tiny_bundle), "--n", "16", "--out", str(out[device])]
-        subprocess.run([sys.executable, "-m", "bfr_core", "--quiet", *argv, "--device", device], check=True)
+        assert main(["--quiet", *argv, "--device", device]) == 0
     assert np.allclose(np.load(out["cpu"]), np.load(out["cuda"]), atol=1e-3)
 
 
@@ -235,8 +224,7 @@ def test_dfr_pool_and_reflow_pairs_are_drawn_on_the_training_device(tiny_bundle,
         ["train-dfr", "--pool", "64", "--name", "ablation/dfr_dev"],
         ["reflow-lfr", "--pairs", "32", "--name", "ablation/reflow_dev", "--snapshot-at", "1"],
     ):
-        cmd = [sys.executable, "-m", "bfr_core", "--quiet", *argv, "--bundle", str(bundle), "--steps", "2"]
-        subprocess.run([*cmd, "--device", device], check=True, capture_output=True)
+        assert main(["--quiet", *argv, "--bundle", str(bundle), "--steps", "2", "--device", device]) == 0
     dfr_meta = load_model(bundle / "ablation/dfr_dev.safetensors")[1]
     assert dfr_meta["pool_device"] == device + (":0" if device == "cuda" else "")
     assert dfr_meta["device"].startswith(device)
