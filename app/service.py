@@ -346,11 +346,15 @@ def launch(
     """
     from starlette.middleware import Middleware
 
+    from app.served_paths import HideServedPaths
+
     credentials = parse_auth(auth)
     check_exposure(host, share, credentials, public_demo)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)
     hosts = None if public_demo else allowed_hosts_for(host, allowed_hosts)
     guard = Middleware(RequestGuard, allowed_hosts=hosts, rules=event_rules(demo))
+    # the answers name served images by an alias, not by this folder's absolute path
+    hide = Middleware(HideServedPaths, folder=os.path.realpath(os.environ["GRADIO_TEMP_DIR"]))
     return demo.launch(
         server_name=host,
         server_port=port,
@@ -362,6 +366,6 @@ def launch(
         mcp_server=False,
         quiet=not block,
         prevent_thread_lock=not block,
-        app_kwargs={"middleware": [guard]},
+        app_kwargs={"middleware": [guard, hide]},
         **getattr(demo, "launch_options", {}),
     )
