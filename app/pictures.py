@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,10 +13,13 @@ from PIL import Image, ImageDraw
 from bfr_core.infra.checkpoint import atomic_write_bytes
 from bfr_core.infra.images import picture
 
-from .service import private_dir
+from .disk_cap import FolderCap
+from .service import OWN_GRADIO_DIR, private_dir
 
 
 PNG_DIR = private_dir("bfr-explorer-png-")  # this process's own (mode 0700), removed at exit
+RESULT_FOLDER_CAP = 64 * 2**20  # bytes each of the result folders (ours, Gradio's when ours) may hold
+RESULT_FOLDERS = FolderCap([PNG_DIR] + ([Path(OWN_GRADIO_DIR)] if OWN_GRADIO_DIR else []), RESULT_FOLDER_CAP)
 DIFF_FULL = 1.0  # the |refined − base| drawn full red: half the pixel range
 LEGEND_H = 30  # px under a difference map for its colour legend
 ROWS_WIDTH = 720  # px a picture of rows (a round trip, a drift strip) is scaled towards
@@ -81,4 +85,5 @@ def png_file(img: Image.Image) -> str:
     path = PNG_DIR / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
     if not path.exists():
         atomic_write_bytes(data, path)
+        RESULT_FOLDERS.tick()
     return str(path)

@@ -34,7 +34,10 @@ def private_dir(prefix: str = "bfr-explorer-") -> Path:
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported anywhere
 # Gradio copies every served file into its temp folder: this process's own, removed at exit, not a shared one
-os.environ.setdefault("GRADIO_TEMP_DIR", str(private_dir("bfr-explorer-gradio-")))
+# (one given in GRADIO_TEMP_DIR is the user's: used as it is, never pruned or removed)
+OWN_GRADIO_DIR = None if "GRADIO_TEMP_DIR" in os.environ else private_dir("bfr-explorer-gradio-")
+if OWN_GRADIO_DIR is not None:
+    os.environ["GRADIO_TEMP_DIR"] = str(OWN_GRADIO_DIR)
 
 CONCURRENCY = 4  # computations at once, all events together; more only thrash a 2-core CPU
 QUEUE_SIZE = 64  # waiting requests beyond this are refused instead of piling up
@@ -50,6 +53,10 @@ LOGIN = "/login"
 LOGIN_ATTEMPTS = 10  # POSTs to /login per client per LOGIN_WINDOW_S seconds
 LOGIN_WINDOW_S = 60.0
 MAX_JSON_DEPTH = 20  # the app's bodies are 3 levels deep; deeper JSON is refused unparsed
+# Per-session memory: Gradio keeps each session's state; past this many sessions the least recently used one
+# is dropped (~0.25 MB each measured: 1,000 sessions cost +255 MB). A class of 30, several tabs each, fits.
+SESSIONS = 256
+CACHE_CLEANING = (300, 1800)  # every 5 minutes Gradio deletes the result files it wrote over 30 minutes ago
 
 log = logging.getLogger("bfr_explorer")
 
@@ -351,6 +358,7 @@ def launch(
     credentials = parse_auth(auth)
     check_exposure(host, share, credentials, public_demo)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)
+    demo.delete_cache = demo.delete_cache or CACHE_CLEANING
     hosts = None if public_demo else allowed_hosts_for(host, allowed_hosts)
     guard = Middleware(RequestGuard, allowed_hosts=hosts, rules=event_rules(demo))
     # the answers name served images by an alias, not by this folder's absolute path
@@ -362,6 +370,7 @@ def launch(
         auth=credentials,
         show_error=True,
         max_file_size=1,
+        state_session_capacity=SESSIONS,
         enable_monitoring=False,
         mcp_server=False,
         quiet=not block,
