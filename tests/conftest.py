@@ -56,6 +56,9 @@ def pytest_unconfigure(config):
     import os
 
     if "code" in _exit_status and os.environ.get("BFR_TEST_FULL_TEARDOWN") != "1":
+        import atexit
+
+        atexit._run_exitfuncs()  # removes the app's private temp folders, which os._exit alone skips
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status["code"])
