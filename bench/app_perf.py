@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULTS = ["digits", 0, 16, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
+DEFAULTS = ["digits", 0, 16, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4, "dfr"]
 VIEWS = [  # (view, api name, first call's inputs, next call's inputs) on the default bundle
     (
         "Refine, MNIST (16 samples, LFR → DFR)",

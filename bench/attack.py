@@ -30,7 +30,7 @@ from app import policy, service
 from app.tabs import refine
 from app.ui import build_demo
 
-REFINE = ["mnist", 0, 64, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
+REFINE = ["mnist", 0, 64, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4, "dfr"]
 SERVER_PATHS = (str(ROOT), tempfile.gettempdir() + "/", sys.prefix, str(Path.home()))  # what must never leak
 
 
@@ -176,7 +176,7 @@ def main(argv=None) -> None:
     service.launch(demo, "127.0.0.1", port, block=False)
     url = f"http://127.0.0.1:{port}/"
     events = [
-        (i, REFINE if len(fn.inputs) == 11 else REFINE[:6])
+        (i, REFINE if len(fn.inputs) == 12 else REFINE[:6])
         for i, fn in demo.fns.items()
         if fn.fn in (refine.refine, refine.generate)
     ]  # the buttons and the hidden slider events

@@ -57,9 +57,9 @@ def app_folders(before: set[Path]) -> list[Path]:
 def request(port: int, seed: int, session: str) -> bool:
     """One API call on a new session (Refine on digits, or mnist every fourth); True when it completed."""
     if seed % 4:
-        name, data = "refine", ["digits", seed, 8, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
+        name, data = "refine", ["digits", seed, 8, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4, "dfr"]
     else:
-        name, data = "refine", ["mnist", seed, 8, "any", "rk4", 20, "dfr", "ode", 4, 0.2, 4]
+        name, data = "refine", ["mnist", seed, 8, "any", "rk4", 20, "dfr", "ode", 4, 0.2, 4, "dfr"]
     url = f"http://127.0.0.1:{port}/gradio_api/call/{name}"
     body = json.dumps({"data": data, "session_hash": session}).encode()
     try:

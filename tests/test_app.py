@@ -574,3 +574,18 @@ def test_the_bundles_tab_reads_each_models_own_metadata_and_the_shared_files():
     assert f"| dfr | {b.cards['dfr'].steps:,} |" in card and "`base` ← mnist" in card
     assert "`bias_plane`: Latents" in card and "?tab=bundles&b_bundle=mnist-euler8" in card
     assert "| base rk4x20 + lfr eulerx1 | 41.45 | 33.38 | 0.03 |" in bundles.bundle_card("mnist")
+
+
+def test_refine_offers_every_refiner_of_the_registry_and_runs_the_noise_refiner():
+    """The LFR and DFR variant controls list the registry's refiners; picking the noise refiner runs it
+    (its stored score found by what ran), and a bundle without it refuses by name."""
+    from bfr_core.refiners import REFINERS
+
+    offered = [v for space in ("latent", "data") for _, v in refine.variant_choices(space)]
+    assert sorted(offered) == sorted(r.variant for r in REFINERS.values())
+    args = ("mnist", 0, 8, "any", "rk4", 20, "dfr", "ode", 4, 0.2, 4)
+    summary = refine.refine(*args, "noise")[3]
+    assert summary.startswith("**base rk4x20 + noise-refiner rk4x4**") and "row 'noise-refiner'" in summary
+    assert "dfr_variant=noise" in summary  # the share link keeps it
+    with pytest.raises(gr.Error, match="needs noise_refiner.safetensors, which bundle moons does not have"):
+        refine.refine("moons", *args[1:], "noise")

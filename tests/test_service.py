@@ -15,7 +15,7 @@ from bfr_core.infra.dataset import DataError
 from bfr_core.views.lab import run_bias_lab
 from bfr_core.generative.nets import build_net, default_velocity_config
 
-REFINE = ["digits", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4]
+REFINE = ["digits", 0, 4, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4, "dfr"]
 
 
 def post(url, body, headers=None):
@@ -50,8 +50,8 @@ def test_queue_join_accepts_a_well_formed_same_origin_request(server):
 @pytest.mark.parametrize(
     "data,message",
     [
-        (REFINE[:3], "exactly 11 data items"),
-        (REFINE + [1], "exactly 11 data items"),
+        (REFINE[:3], "exactly 12 data items"),
+        (REFINE + [1], "exactly 12 data items"),
         ([None] + REFINE[1:], "data item 0 (bundle) must be a number or a string, got null"),
         (REFINE[:1] + [True] + REFINE[2:], "data item 1 (seed) must be a number or a string, got true"),
         (["/etc/passwd"] + REFINE[1:], "data item 0 (bundle) must be one of digits, mnist"),

@@ -11,6 +11,7 @@ from bfr_core.generative.ode import FIXED_SOLVERS, solver_for_nfe
 from bfr_core.eval.evaluate import describe
 from bfr_core.eval.metrics import within_class_spread
 from bfr_core.pipeline import MODES, Settings
+from bfr_core.refiners import refiner_for, variants
 from bfr_core.views.scores import DIVERSITY, QUALITY, base_scores, verdict
 
 from .. import figures, pictures, registry, urlstate
@@ -32,7 +33,32 @@ TEXT = (
 )
 
 
-def request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
+def variant_choices(space: str) -> list[tuple[str, str]]:
+    """The refiners of one space that Refine offers, from the registry: [("variant: label", variant)]."""
+    return [(f"{r.variant}: {r.label}", r.variant) for r in variants(space).values()]
+
+
+def distilled(pipe, space: str, variant: str) -> bool:
+    """Whether the bundle's refiner runs Euler steps by design (its card's default solver is Euler: the
+    reflow LFR, distilled to one step); the others run RK4 at multiples of 4 NFE, else Euler."""
+    card = pipe.bundle.cards.get(refiner_for(space, variant).name)
+    return card is not None and card.sampling is not None and card.sampling.solver == "euler"
+
+
+def request(
+    bundle,
+    seed,
+    n,
+    label,
+    base_solver,
+    base_nfe,
+    mode,
+    lfr_variant,
+    lfr_nfe,
+    alpha,
+    dfr_nfe,
+    dfr_variant="dfr",
+):
     """Validate one Refine request; returns (pipeline, n, seed, label, Settings)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -42,14 +68,19 @@ def request(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lf
         base_solver=base_solver,
         base_nfe=as_int(base_nfe, "base NFE", *RANGES["base_nfe"]),
         lfr_variant=lfr_variant,
-        lfr_solver="euler" if lfr_variant == "reflow" else None,
         lfr_nfe=as_int(lfr_nfe, "LFR NFE", *RANGES["refiner_nfe"]),
         alpha=as_alpha(alpha) if pipe.bundle.alpha_range() else None,
+        dfr_variant=dfr_variant,
         dfr_nfe=as_int(dfr_nfe, "DFR NFE", *RANGES["refiner_nfe"]),
     )
-    if mode in ("lfr", "lfr+dfr") and lfr_variant == "ode":
+    settings.refiners()  # an unknown variant is refused by name here
+    if distilled(pipe, "latent", lfr_variant):
+        settings.lfr_solver = "euler"
+    elif mode in ("lfr", "lfr+dfr"):
         settings.lfr_solver = solver_for_nfe(settings.lfr_nfe)
-    settings.dfr_solver = solver_for_nfe(settings.dfr_nfe)
+    settings.dfr_solver = (
+        "euler" if distilled(pipe, "data", dfr_variant) else solver_for_nfe(settings.dfr_nfe)
+    )
     return (
         pipe,
         as_int(n, "number of samples", *RANGES["n"]),
@@ -71,6 +102,7 @@ REFINE_FIELDS = (
     "lfr_nfe",
     "alpha",
     "dfr_nfe",
+    "dfr_variant",
 )  # the Refine controls, in the order of their inputs and URL parameters
 
 
@@ -90,11 +122,25 @@ REFINE_DEFAULTS = {
     "lfr_nfe": 4,
     "alpha": ALPHA_DEFAULT,
     "dfr_nfe": 4,
+    "dfr_variant": "dfr",
 }  # the Refine controls' initial values (the bundle: the menu's first), which the start-up warm-up computes
 
 
 @user_errors
-def refine(bundle, seed, n, label, base_solver, base_nfe, mode, lfr_variant, lfr_nfe, alpha, dfr_nfe):
+def refine(
+    bundle,
+    seed,
+    n,
+    label,
+    base_solver,
+    base_nfe,
+    mode,
+    lfr_variant,
+    lfr_nfe,
+    alpha,
+    dfr_nfe,
+    dfr_variant="dfr",
+):
     """Base and refined samples side by side, their difference, and quick batch metrics. The answer is
     a pure function of the validated request, so the last ``REFINE_KEPT`` are kept (the default one is
     computed at start-up) and a repeated request is answered without sampling again."""
@@ -202,11 +248,7 @@ def build(page: Page) -> Built:
                 value=D["mode"],
                 label="refinement",
             )
-            lfr_variant = gr.Radio(
-                [("LFR ODE (paper)", "ode"), ("LFR reflow, 1 Euler step", "reflow")],
-                value=D["lfr_variant"],
-                label="LFR variant",
-            )
+            lfr_variant = gr.Radio(variant_choices("latent"), value=D["lfr_variant"], label="LFR variant")
             lfr_nfe = gr.Slider(
                 *RANGES["refiner_nfe"],
                 value=D["lfr_nfe"],
@@ -226,6 +268,7 @@ def build(page: Page) -> Built:
                 step=1,
                 label="DFR NFE (multiples of 4 use RK4, else Euler)",
             )
+            dfr_variant = gr.Radio(variant_choices("data"), value=D["dfr_variant"], label="DFR variant")
             go = gr.Button("Refine", variant="primary")
             gen = gr.Button("Generate base only")
         with gr.Column(scale=3):
@@ -247,10 +290,11 @@ def build(page: Page) -> Built:
         lfr_nfe,
         alpha,
         dfr_nfe,
+        dfr_variant,
     ]
     outputs = [base_img, refined_img, diff_img, summary, hist]
     changed = [s.release for s in (lfr_nfe, alpha, dfr_nfe, base_nfe, n)]
-    changed += [c.input for c in (mode, lfr_variant, label, bundle, base_solver)]
+    changed += [c.input for c in (mode, lfr_variant, dfr_variant, label, bundle, base_solver)]
     on([go.click, *changed], refine, inputs, outputs, "refine")
     on([gen.click], generate, inputs[:6], base_img, "generate")
     on([bundle.change, page.demo.load], histogram_shown, [bundle], [hist])  # only where a classifier is
