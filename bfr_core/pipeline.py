@@ -56,16 +56,31 @@ class Settings:
 
     def solver(self, stage: str) -> tuple[str | None, int | None]:
         """(solver, NFE) of a stage: "base", "lfr" (the latent refiner) or "dfr" (the data refiner)."""
-        return getattr(self, f"{stage}_solver"), getattr(self, f"{stage}_nfe")
+        return {
+            "base": (self.base_solver, self.base_nfe),
+            "lfr": (self.lfr_solver, self.lfr_nfe),
+            "dfr": (self.dfr_solver, self.dfr_nfe),
+        }[stage]
+
+    def with_stage(
+        self, stage: str, solver: str | None, nfe: int | None, variant: str | None = None
+    ) -> "Settings":
+        """A copy with one stage's solver and NFE (and, for "lfr"/"dfr", its variant) set."""
+        fields = {
+            "base": {"base_solver": solver, "base_nfe": nfe},
+            "lfr": {"lfr_solver": solver, "lfr_nfe": nfe} | ({"lfr_variant": variant} if variant else {}),
+            "dfr": {"dfr_solver": solver, "dfr_nfe": nfe} | ({"dfr_variant": variant} if variant else {}),
+        }
+        if stage not in fields or (variant and stage == "base"):
+            raise ValueError(
+                f"stage must be one of base, lfr, dfr (a variant only for lfr/dfr), got {stage!r}"
+            )
+        return replace(self, **fields[stage])
 
 
 def refiner_settings(r: Refiner, solver: str | None = None, nfe: int | None = None, **more) -> Settings:
     """Settings that run refiner ``r`` alone at ``solver`` and ``nfe`` (None: its recorded default)."""
-    return Settings(
-        mode=r.stage,
-        **{f"{r.stage}_variant": r.variant, f"{r.stage}_solver": solver, f"{r.stage}_nfe": nfe},
-        **more,
-    )
+    return Settings(mode=r.stage, **more).with_stage(r.stage, solver, nfe, r.variant)
 
 
 @dataclass
@@ -96,7 +111,7 @@ class Pipeline:
                 raise ValueError(
                     f"mode {s.mode!r} needs {r.name}.safetensors, which bundle {b.path} does not have"
                 )
-        out = replace(s)
+        out = s
         for stage, model in (
             ("base", "base"),
             ("lfr", refiner_for("latent", s.lfr_variant).name),
@@ -109,8 +124,7 @@ class Pipeline:
             if solver not in FIXED_SOLVERS:
                 raise ValueError(f"{stage}_solver must be one of euler, midpoint, rk4, got {solver!r}")
             grid_steps(solver, nfe)  # raises a ValueError naming the problem
-            setattr(out, f"{stage}_solver", solver)
-            setattr(out, f"{stage}_nfe", nfe)
+            out = out.with_stage(stage, solver, nfe)
         if b.has("lfr"):
             rng = b.alpha_range()
             card = b.cards["lfr"]

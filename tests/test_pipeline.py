@@ -272,3 +272,13 @@ def test_a_bundle_card_samples_a_shared_base_differently(tiny_bundle, tmp_path):
 
 def replace_sampling(solver: str, nfe: int) -> Settings:
     return Settings(mode="none", base_solver=solver, base_nfe=nfe)
+
+
+def test_settings_set_one_stage_by_a_typed_method_not_by_built_names():
+    s = Settings(mode="lfr", alpha=0.3)
+    t = s.with_stage("lfr", "euler", 2, "reflow")
+    assert (t.lfr_solver, t.lfr_nfe, t.lfr_variant, t.alpha) == ("euler", 2, "reflow", 0.3)
+    assert t.solver("lfr") == ("euler", 2) and s.solver("lfr") == (None, None)  # a copy: s unchanged
+    assert s.with_stage("dfr", "rk4", 8).solver("dfr") == ("rk4", 8)
+    with pytest.raises(ValueError, match="stage must be one of base, lfr, dfr"):
+        s.with_stage("base", "rk4", 8, "ode")

@@ -50,7 +50,7 @@ def stored_scores(pipe) -> dict[str, dict]:
             if key == "base":
                 s = pipe.resolve(Settings(mode="none"))
             elif stage in ("lfr", "dfr") and k.isdigit():
-                s = pipe.resolve(Settings(mode=stage, **{f"{stage}_solver": "euler", f"{stage}_nfe": int(k)}))
+                s = pipe.resolve(Settings(mode=stage).with_stage(stage, "euler", int(k)))
             else:
                 continue
             out.setdefault(describe(s, stage_nfe(s)), metrics | {"n": stored["n"], "source": "`bfr sweep`"})

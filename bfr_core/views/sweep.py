@@ -136,9 +136,7 @@ def nfe_sweep(
     rows = {"base": Settings(mode="none")}
     for mode in stages:
         for nfe in nfes:
-            rows[f"{mode} {nfe}"] = Settings(
-                mode=mode, alpha=alpha, **{f"{mode}_solver": "euler", f"{mode}_nfe": nfe}
-            )
+            rows[f"{mode} {nfe}"] = Settings(mode=mode, alpha=alpha).with_stage(mode, "euler", nfe)
     out = {"metric": score.primary, **{mode: [] for mode in stages}, "metrics": {}}
     for name, metrics in scored_rows(pipe, score, rows, n, seed, progress):
         out["metrics"][name] = metrics
