@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.malloc_arenas import limit_malloc_arenas
+
 
 def private_dir(prefix: str = "bfr-explorer-") -> Path:
     """A fresh directory only this user can read (mode 0700), removed when the process exits (``app.py``
@@ -32,6 +34,7 @@ def private_dir(prefix: str = "bfr-explorer-") -> Path:
     return path
 
 
+limit_malloc_arenas()  # before any worker thread allocates: memory flat over a long run
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported anywhere
 # Gradio copies every served file into its temp folder: this process's own, removed at exit, not a shared one
 # (one given in GRADIO_TEMP_DIR is the user's: used as it is, never pruned or removed)

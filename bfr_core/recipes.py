@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shlex
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -60,8 +60,8 @@ class Recipe:
         if smoke:
             settings |= self.smoke_settings
         for key, value in dict(overrides).items():
-            if key not in settings or key in ("out", "resume", "dataset"):
-                known = ", ".join(sorted(k for k in settings if k not in ("out", "resume", "dataset")))
+            if key not in settings or key == "dataset":  # the dataset is the recipe's, not a setting
+                known = ", ".join(sorted(k for k in settings if k != "dataset"))
                 raise ValueError(f"recipe {self.name} has no setting {key!r}; its settings: {known}")
             settings[key] = value
         return {k: v.format_map(settings) if isinstance(v, str) else v for k, v in settings.items()}
@@ -133,6 +133,7 @@ BIAS_PLANE = Stage(
     "bias-plane", "bias-plane --bundle {out}", smoke=False
 )  # the faithful map, at every LFR NFE
 OVERSHOOT = Stage("overshoot", "overshoot --bundle {out}", smoke=False)  # the Over-refinement tab's view
+STORED_VIEWS = (LATENT_MAP, BIAS_PLANE, OVERSHOOT)  # what the app's views read from a bundle with an LFR
 EVALUATE = Stage("evaluate", "evaluate --bundle {out} --n {eval_n} --seed 0 --out {out}/evaluate_seed0.json")
 
 # MNIST's ablations, same steps and coupling for every DFR variant (the paper's MNIST blur is the CLI default)
@@ -156,6 +157,11 @@ MNIST_ABLATIONS = (
     Stage("ablation-noise", _ABLATION + "noise --blur-p 0 --noise-p 0.3 --noise-std 0.01", "dfr"),
     Stage("ablation-blur-paper", _ABLATION + "blur-paper", "dfr"),
     Stage("ablation-blur-strong", _ABLATION + "blur-strong --blur-sigma-min 0.5 --blur-sigma-max 1.0", "dfr"),
+    # the augmentation sweep's strong end (bench/dfr_augment.py): blurs past the sweet spot, stronger noise
+    Stage("ablation-blur-1to2", _ABLATION + "blur-1to2 --blur-sigma-min 1.0 --blur-sigma-max 2.0", "dfr"),
+    Stage("ablation-blur-2to4", _ABLATION + "blur-2to4 --blur-sigma-min 2.0 --blur-sigma-max 4.0", "dfr"),
+    Stage("ablation-noise-10", _ABLATION + "noise-10 --blur-p 0 --noise-p 0.3 --noise-std 0.1", "dfr"),
+    Stage("ablation-noise-30", _ABLATION + "noise-30 --blur-p 0 --noise-p 0.3 --noise-std 0.3", "dfr"),
     # the paper's recipe (OT within the batch, its blur) at the shipped DFR's steps, for the comparison
     Stage(
         "dfr-paper-recipe", DFR.args.replace("{dfr_args}", "") + " --name ablation/dfr_paper-recipe", "dfr"
@@ -178,8 +184,7 @@ def _image_recipe(name: str, dataset: str, *, classifier2: bool = True, **kw) ->
     lfr_chain = (INVERT, LFR, REFLOW) + tuple(s for s in ablations if s.chain == "lfr")
     dfr = Stage(DFR.name, DFR.args, "dfr", cuda_args=GPU_DFR if "gpu_dfr" in kw.get("settings", {}) else None)
     dfr_chain = (dfr,) + tuple(s for s in ablations if s.chain == "dfr")
-    views = (LATENT_MAP, BIAS_PLANE, OVERSHOOT, EVALUATE)
-    return Recipe(name, dataset, head + lfr_chain + dfr_chain + views, **kw)
+    return Recipe(name, dataset, head + lfr_chain + dfr_chain + STORED_VIEWS + (EVALUATE,), **kw)
 
 
 def _toy_recipe(name: str) -> Recipe:
@@ -246,7 +251,8 @@ RECIPES: dict[str, Recipe] = {
         "mnist-leak",
         "mnist",
         (BASE, INVERT, LFR, REFLOW, Stage(DFR.name, DFR.args, "dfr", cuda_args=GPU_DFR))
-        + (LATENT_MAP, BIAS_PLANE, OVERSHOOT, EVALUATE),
+        + STORED_VIEWS
+        + (EVALUATE,),
         settings={
             **MNIST_SETTINGS,
             "base_steps": 3000,
@@ -272,7 +278,7 @@ RECIPES: dict[str, Recipe] = {
             "base_sampling": {"solver": "euler", "nfe": 8},
             "dfr_clip": True,
         },
-        (Stage(DFR.name, DFR.args), Stage(OVERSHOOT.name, OVERSHOOT.args)),
+        (DFR, OVERSHOOT),
         refiner_steps=2000,
         pool=8192,
         net=MNIST_NET,
@@ -299,9 +305,7 @@ RECIPES: dict[str, Recipe] = {
                 "reflow-lfr --bundle {out} --teacher-nfe 16 --pairs {pairs} --steps {reflow_steps} "
                 "--batch-size 128 --device {device} {resume}",
             ),
-            Stage(LATENT_MAP.name, LATENT_MAP.args),
-            Stage(BIAS_PLANE.name, BIAS_PLANE.args),
-            Stage(OVERSHOOT.name, OVERSHOOT.args),
+            *STORED_VIEWS,
             Stage("sweep", "sweep --bundle {out} --n {eval_n} --seed 0"),
             Stage("worth-nfe", "worth-nfe --bundle {out} --n {worth_n} --seed 0"),
         ),
@@ -325,9 +329,9 @@ RECIPES: dict[str, Recipe] = {
                 LFR.name,
                 "train-lfr --bundle {out} --alpha-max 0.5 --alpha 0.2 --steps {lfr_steps} {net} {resume}",
             ),
-            Stage(LATENT_MAP.name, LATENT_MAP.args + " --points 400"),
-            Stage(BIAS_PLANE.name, BIAS_PLANE.args),
-            Stage(OVERSHOOT.name, OVERSHOOT.args),
+            replace(LATENT_MAP, args=LATENT_MAP.args + " --points 400"),
+            BIAS_PLANE,
+            OVERSHOOT,
             Stage(
                 "alpha-map", "sweep --bundle {out} --n {eval_n} --seed 0 --alphas 0.05 0.1 0.2 0.3 0.4 0.5"
             ),

@@ -40,7 +40,7 @@ def latents(bundle, alpha, lfr_nfe, progress=gr.Progress()):
     pipe = registry.pipeline(bundle)
     setting, alpha_arg, nfe_arg = None, None, None
     if pipe.bundle.has("lfr"):
-        *_, s = request(bundle, 0, 1, None, None, 20, "lfr", "ode", lfr_nfe, alpha, 4)
+        *_, s = request(bundle, mode="lfr", lfr_nfe=lfr_nfe, alpha=alpha)
         default = pipe.resolve(Settings(mode="lfr"))
         alpha_arg = None if s.alpha == default.alpha else s.alpha
         nfe_arg = None if (s.lfr_solver, s.lfr_nfe) == (default.lfr_solver, default.lfr_nfe) else s.lfr_nfe

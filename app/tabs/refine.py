@@ -45,33 +45,26 @@ def distilled(pipe, space: str, variant: str) -> bool:
     return card is not None and card.sampling is not None and card.sampling.solver == "euler"
 
 
-def request(
-    bundle,
-    seed,
-    n,
-    label,
-    base_solver,
-    base_nfe,
-    mode,
-    lfr_variant,
-    lfr_nfe,
-    alpha,
-    dfr_nfe,
-    dfr_variant="dfr",
-):
-    """Validate one Refine request; returns (pipeline, n, seed, label, Settings)."""
+def request(bundle: str, **controls):
+    """Validate one Refine request, given by control name (REFINE_FIELDS; a control not given takes its
+    REFINE_DEFAULTS value); returns (pipeline, n, seed, label, Settings)."""
+    unknown = sorted(set(controls) - set(REFINE_FIELDS))
+    if unknown:
+        raise TypeError(f"unknown Refine controls: {', '.join(unknown)}")
+    c = {**REFINE_DEFAULTS, **controls}
+    mode, lfr_variant, dfr_variant = c["mode"], c["lfr_variant"], c["dfr_variant"]
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     pipe = registry.pipeline(bundle)
     settings = Settings(
         mode=mode,
-        base_solver=base_solver,
-        base_nfe=as_int(base_nfe, "base NFE", *RANGES["base_nfe"]),
+        base_solver=c["base_solver"],
+        base_nfe=as_int(c["base_nfe"], "base NFE", *RANGES["base_nfe"]),
         lfr_variant=lfr_variant,
-        lfr_nfe=as_int(lfr_nfe, "LFR NFE", *RANGES["refiner_nfe"]),
-        alpha=as_alpha(alpha) if pipe.bundle.alpha_range() else None,
+        lfr_nfe=as_int(c["lfr_nfe"], "LFR NFE", *RANGES["refiner_nfe"]),
+        alpha=as_alpha(c["alpha"]) if pipe.bundle.alpha_range() else None,
         dfr_variant=dfr_variant,
-        dfr_nfe=as_int(dfr_nfe, "DFR NFE", *RANGES["refiner_nfe"]),
+        dfr_nfe=as_int(c["dfr_nfe"], "DFR NFE", *RANGES["refiner_nfe"]),
     )
     settings.refiners()  # an unknown variant is refused by name here
     if distilled(pipe, "latent", lfr_variant):
@@ -83,9 +76,9 @@ def request(
     )
     return (
         pipe,
-        as_int(n, "number of samples", *RANGES["n"]),
-        as_int(seed, "seed", 0, MAX_SEED),
-        as_label(label) if pipe.bundle.num_classes else None,
+        as_int(c["n"], "number of samples", *RANGES["n"]),
+        as_int(c["seed"], "seed", 0, MAX_SEED),
+        as_label(c["label"]) if pipe.bundle.num_classes else None,
         pipe.resolve(settings),
     )
 
@@ -227,7 +220,8 @@ def histogram_shown(bundle):
 @user_errors
 def generate(bundle, seed, n, label, base_solver, base_nfe):
     """Base samples only (no refinement)."""
-    pipe, n, seed, label, s = request(bundle, seed, n, label, base_solver, base_nfe, "none", "ode", 4, 0.2, 4)
+    controls = dict(seed=seed, n=n, label=label, base_solver=base_solver, base_nfe=base_nfe, mode="none")
+    pipe, n, seed, label, s = request(bundle, **controls)
     return pictures.png_file(pictures.grid(pipe.run(n, seed, s, label=label).base))
 
 
