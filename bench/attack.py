@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import tempfile
 import sys
@@ -112,7 +113,7 @@ def disk_bytes(path: Path) -> int:
 
 
 def big_upload(host: str, port: int, megabytes: int = 300) -> dict:
-    store = Path(tempfile.gettempdir()) / "gradio"
+    store = Path(os.environ["GRADIO_TEMP_DIR"])  # where Gradio would keep an upload (set by app.service)
     before = disk_bytes(store)
     conn = http.client.HTTPConnection(host, port, timeout=60)
     t0 = time.perf_counter()
@@ -138,6 +139,20 @@ def big_upload(host: str, port: int, megabytes: int = 300) -> dict:
     }
 
 
+def foreign_origin_and_schema(url: str) -> dict:
+    """A POST from the same host on another port (another site to a browser) and the API schema page."""
+    status, _ = post(
+        url + "gradio_api/queue/join",
+        {"data": REFINE, "fn_index": 0, "session_hash": "origin"},
+        headers={"Origin": "http://127.0.0.1:9999"},
+    )
+    try:
+        schema = urllib.request.urlopen(url + "openapi.json", timeout=30).status
+    except HTTPError as e:
+        schema = e.code
+    return {"other_port_origin_status": status, "openapi_status": schema}
+
+
 def bad_inputs(url: str) -> dict:
     from gradio_client import Client
 
@@ -157,8 +172,8 @@ def bad_inputs(url: str) -> dict:
     join = url + "gradio_api/queue/join"
     for name, data in {
         "seed true": [REFINE[0], True, *REFINE[2:]],
-        "12 items": REFINE + [1],
-        "1000 items": REFINE * 91,
+        "one item too many": REFINE + [1],
+        "1,008 items": REFINE * 84,
         "null solver": [*REFINE[:4], None, *REFINE[5:]],
     }.items():
         status, text = post(join, {"data": data, "fn_index": 0, "session_hash": "attack"})
@@ -187,6 +202,7 @@ def main(argv=None) -> None:
         "bias_lab_8_threads": bias_lab_threads(url),
         "upload_300MB": big_upload("127.0.0.1", port),
         "bad_inputs": bad_inputs(url),
+        "origin_and_schema": foreign_origin_and_schema(url),
     }
     demo.close()
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -208,6 +224,12 @@ def main(argv=None) -> None:
         f"| {u['megabytes_offered']} MB upload | HTTP {u['status']}, {u['bytes_stored']} bytes stored "
         f"({u['megabytes_sent_before_refusal']} MB written to the socket before the refusal was read) |",
     ]
+    o = result["origin_and_schema"]
+    md.append(
+        f"| POST with `Origin: http://127.0.0.1:9999` (same host, other port) | "
+        f"HTTP {o['other_port_origin_status']} |"
+    )
+    md.append(f"| `GET /openapi.json` | HTTP {o['openapi_status']} |")
     for name, answer in result["bad_inputs"]["answers"].items():
         md.append(f"| {name} | {answer[:160].replace('|', '/').replace(chr(10), ' ')} |")
     md.append(

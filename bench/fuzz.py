@@ -6,10 +6,12 @@ Launches the app in this process (``app.service.launch``, the code path of ``pyt
 loopback port. For every event it starts from the widgets' own values and sends, on the queue channel
 (``/gradio_api/queue/join``) and, for events with an API name, on the call channel
 (``/gradio_api/call/NAME``): each item replaced in turn by a null, a boolean, a list, an object, a
-2,000-character string, ±10¹², a fraction, a NUL and a list nested 30 deep, and the data with too few, too
-many and a hundredfold items. For every call the guard let through, the answer stream is read too. Counted:
-HTTP statuses, 500s, answers carrying internal text (a traceback, a source line, a server path, or an error
-over 300 characters), and tracebacks written to stderr. Writes bench/results/fuzz.json and fuzz.md.
+2,000-character string, ±10¹², -1, a fraction, NaN, infinity, an empty string, a NUL, a path and a list and an
+object nested 30 deep, and the data with too few, too many and a hundredfold items; then whole bodies that are
+no event's JSON (20,000-deep lists and objects, broken JSON, bytes that are not UTF-8, a bare number).
+For every call the guard let through, the answer stream is read too. Counted: HTTP statuses, 500s,
+answers carrying internal text (a traceback, a source line, a server path, or an error over 300 characters),
+and tracebacks written to stderr. Writes bench/results/fuzz.json and fuzz.md.
 """
 
 from __future__ import annotations
@@ -34,13 +36,25 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER_PATHS = (str(ROOT), tempfile.gettempdir() + "/", sys.prefix, str(Path.home()))
 INTERNAL = ("Traceback", 'File "', *SERVER_PATHS)
 NESTED = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+DEEP_OBJECT = {"v": None}
+for _ in range(30):
+    DEEP_OBJECT = {"v": DEEP_OBJECT}
 REPLACEMENTS = [None, True, [1], {"v": 1}, "x" * 2000, 10**12, -(10**12), 0.5, "\u0000", NESTED]
+REPLACEMENTS += [-1, "", float("nan"), float("inf"), "../../../etc/passwd", DEEP_OBJECT]
+# whole bodies that are not an event's JSON object: 20,000-deep lists and objects, broken JSON, bytes that are
+# not UTF-8, a bare scalar
+RAW_BODIES = {
+    "list 20,000 deep": b"[" * 20_000 + b"]" * 20_000,
+    "object 20,000 deep": b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+    "unclosed JSON": b'{"data": [1, 2',
+    "not UTF-8": b'{"data": ["\xff\xfe"]}',
+    "bare number": b"7",
+}
 
 
-def post(url: str, body: dict) -> tuple[int, str]:
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST", headers={"content-type": "application/json"}
-    )
+def post(url: str, body: dict | bytes) -> tuple[int, str]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="POST", headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.read().decode("utf-8", "replace")
@@ -93,7 +107,23 @@ def main(argv=None) -> int:
     with contextlib.redirect_stderr(captured):
         service.launch(demo, "127.0.0.1", port, block=False)
         url = f"http://127.0.0.1:{port}/"
-        statuses, leaks, accepted, sent = Counter(), [], Counter(), 0
+        statuses, leaks, accepted = Counter(), [], Counter()
+
+        def send(channel: str, target: str, body: dict | bytes, event, case: str) -> None:
+            """One request; its status counted, a call's answer stream read, any 500 or internal text kept."""
+            if isinstance(body, dict):
+                body = {**body, "session_hash": f"fuzz{statuses.total()}"}
+            status, text = post(target, body)
+            statuses[f"{channel} {status}"] += 1
+            if status == 200:
+                accepted[channel] += 1
+                if channel == "call" and '"event_id"' in text:
+                    text += stream(f"{target}/{json.loads(text)['event_id']}")
+            if status >= 500 or internal(text):
+                served = "event: complete" in text and tempfile.gettempdir() in text
+                leak = {"event": event, "case": case, "channel": channel, "status": status}
+                leaks.append(leak | {"served_file_path": served, "answer": text[:300]})
+
         t0 = time.perf_counter()
         for i, fn in demo.fns.items():
             base = [getattr(c, "value", None) for c in fn.inputs]
@@ -101,21 +131,19 @@ def main(argv=None) -> int:
             for name, data in cases(base):
                 if time.perf_counter() - t0 > args.seconds:
                     break
-                channels = [("join", url + "gradio_api/queue/join", {"data": data, "fn_index": int(i)})]
+                send(
+                    "join",
+                    url + "gradio_api/queue/join",
+                    {"data": data, "fn_index": int(i)},
+                    api or int(i),
+                    name,
+                )
                 if api:
-                    channels.append(("call", url + f"gradio_api/call/{api}", {"data": data}))
-                for channel, target, body in channels:
-                    status, text = post(target, {**body, "session_hash": f"fuzz{sent}"})
-                    sent += 1
-                    statuses[f"{channel} {status}"] += 1
-                    if status == 200:
-                        accepted[channel] += 1
-                        if channel == "call" and '"event_id"' in text:
-                            text += stream(f"{target}/{json.loads(text)['event_id']}")
-                    if status >= 500 or internal(text):
-                        served = "event: complete" in text and tempfile.gettempdir() in text
-                        leak = {"event": api or int(i), "case": name, "channel": channel, "status": status}
-                        leaks.append(leak | {"served_file_path": served, "answer": text[:300]})
+                    send("call", url + f"gradio_api/call/{api}", {"data": data}, api, name)
+        for name, body in RAW_BODIES.items():
+            send("join", url + "gradio_api/queue/join", body, "any", name)
+            send("call", url + "gradio_api/call/refine", body, "refine", name)
+        sent = statuses.total()
         wall = time.perf_counter() - t0
         time.sleep(2)
         demo.close()
