@@ -9,6 +9,7 @@ picture is only gone from the server: a page showing it keeps it, and the same r
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ class FolderCap:
 
     def __init__(self, folders: list[Path], max_bytes: int, min_age_s: float = 60.0, every_s: float = 10.0):
         self.folders, self.max_bytes, self.min_age_s, self.every_s = folders, max_bytes, min_age_s, every_s
-        self.last = 0.0
+        self.last = -math.inf  # the first tick prunes (time.monotonic() may start near 0 on a fresh boot)
         self.lock = threading.Lock()
 
     def tick(self) -> None:

@@ -1,10 +1,18 @@
 """Fingerprints of the app's answers on fixed inputs, to show a refactoring changed no answer.
 
-    python -m bench.app_answers --out before.json        # on the old code
-    python -m bench.app_answers --compare before.json    # on the new: exits 1 naming every changed view
+    python -m bench.app_answers --out bench/results/app_answers.json   # record (commit it)
+    python -m bench.app_answers --compare bench/results/app_answers.json  # exits 1 naming each changed view
 
-Each view is called directly on fixed seeds; each output is hashed (a picture: its PNG file's bytes; a
-chart: its plotly JSON; a text: itself). Bit-identical answers give identical fingerprints.
+Each view is called directly on fixed seeds, and each output is recorded twice:
+- ``exact``: sha256 of its bytes (a picture: its PNG file; a chart: its plotly JSON; a text: itself).
+  Bit-identical answers give identical fingerprints — but only on the same torch build and CPU kind, since
+  float sums are ordered differently by other vector units. The record names its ``environment``.
+- ``digest``: its form and its numbers, compared with a tolerance on any machine: a picture → its size and
+  the mean grey level of each cell of an 8 × 8 grid per channel (within 0.5 levels); a chart or text → the
+  text with every number replaced by ``#`` (equal) and the numbers (each within 1e-4 relative, or one unit of
+  its last printed digit). A changed answer changes one or the other; float noise changes neither.
+``tests/test_app_answers.py`` checks the committed record: the digest everywhere, the exact fingerprints
+where the environment is the recorded one.
 """
 
 from __future__ import annotations
@@ -13,7 +21,12 @@ import argparse
 import hashlib
 import json
 import os
+import platform
+import re
 import sys
+
+import numpy as np
+import torch
 
 from app.scrubber import step_forward
 from app.tabs import inspector, latents, overrefine, overrefine_views, refine, trajectories
@@ -52,14 +65,91 @@ def fingerprint(value) -> str | None:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+NUMBER = re.compile(r"-?\d+(?:\.(\d+))?(?:[eE][-+]?\d+)?")
+GRID, PIXEL_TOLERANCE, RELATIVE_TOLERANCE = 8, 0.5, 1e-4
+
+
+def as_text(value) -> str:
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def digest(value) -> dict | None:
+    """An output's form and numbers (see the module's docstring); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str) and os.path.isfile(value):
+        from PIL import Image
+
+        with Image.open(value) as im:
+            a = np.asarray(im.convert("RGB"), dtype=np.float64)
+        h, w = a.shape[:2]
+        rows, cols = np.array_split(np.arange(h), GRID), np.array_split(np.arange(w), GRID)
+        cells = [a[r[0] : r[-1] + 1, c[0] : c[-1] + 1].mean(axis=(0, 1)) for r in rows for c in cols]
+        return {"form": f"picture {w}x{h}", "numbers": np.round(np.concatenate(cells), 3).tolist()}
+    text = as_text(value)
+    numbers = [[float(m.group(0)), len(m.group(1) or "")] for m in NUMBER.finditer(text)]
+    form = hashlib.sha256(NUMBER.sub("#", text).encode()).hexdigest()[:16]
+    return {"form": form, "numbers": numbers}
+
+
+def digest_differs(old: dict | None, new: dict | None) -> str | None:
+    """Why two digests differ beyond float noise, or None when they agree."""
+    if old is None or new is None:
+        return None if old is new else "one answer is empty"
+    if old["form"] != new["form"] or len(old["numbers"]) != len(new["numbers"]):
+        return f"form {old['form']} -> {new['form']} ({len(old['numbers'])} -> {len(new['numbers'])} numbers)"
+    if old["form"].startswith("picture"):
+        gap = np.abs(np.subtract(old["numbers"], new["numbers"])).max(initial=0.0)
+        return None if gap <= PIXEL_TOLERANCE else f"grey levels differ by up to {gap:.2f}"
+    for (a, places), (b, _) in zip(old["numbers"], new["numbers"]):
+        allowed = max(RELATIVE_TOLERANCE * abs(a), 10.0**-places if places else 0.0)
+        if abs(a - b) > allowed:
+            return f"a number changed: {a} -> {b}"
+    return None
+
+
+def environment() -> dict:
+    """What bit-identity depends on: the torch build and the CPU's vector unit."""
+    return {
+        "torch": torch.__version__,
+        "cpu": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.machine(),
+    }
+
+
 def answers() -> dict[str, list]:
+    """Each view's outputs as {"exact": fingerprint, "digest": digest}."""
     out = {}
     for view, (fn, args) in CALLS.items():
         r = fn(*args)
         if hasattr(r, "__next__"):  # a streaming view: its last answer
             r = list(r)[-1]
-        out[view] = [fingerprint(x) for x in (r if isinstance(r, (tuple, list)) else [r])]
+        outputs = r if isinstance(r, (tuple, list)) else [r]
+        out[view] = [{"exact": fingerprint(x), "digest": digest(x)} for x in outputs]
     return out
+
+
+def changes(before: dict, now: dict) -> list[str]:
+    """'view: why' for every view whose answer changed: by digest always, by the exact fingerprint too
+    when ``before`` was recorded in this very environment."""
+    same_env = before.get("environment") == environment()
+    found = []
+    for view, outputs in before["answers"].items():
+        got = now.get(view)
+        if got is None or len(got) != len(outputs):
+            found.append(f"{view}: {len(outputs)} outputs -> {0 if got is None else len(got)}")
+            continue
+        for i, (old, new) in enumerate(zip(outputs, got)):
+            why = digest_differs(old["digest"], new["digest"])
+            if why is None and same_env and old["exact"] != new["exact"]:
+                why = "not bit-identical in the recorded environment"
+            if why:
+                found.append(f"{view} [output {i}]: {why}")
+    return found
 
 
 def main(argv=None) -> int:
@@ -67,18 +157,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="write the fingerprints here (JSON)")
     ap.add_argument("--compare", help="compare with fingerprints written earlier; exit 1 on any change")
     args = ap.parse_args(argv)
-    now = answers()
+    record = {"environment": environment(), "answers": answers()}
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(now, f, indent=1)
+            json.dump(record, f, indent=1)
+            f.write("\n")
     if args.compare:
         with open(args.compare) as f:
-            before = json.load(f)
-        changed = [v for v in before if before[v] != now.get(v)]
-        print("identical" if not changed else "changed: " + ", ".join(changed))
-        return 1 if changed else 0
+            found = changes(json.load(f), record["answers"])
+        print("unchanged" if not found else "changed:\n" + "\n".join(found))
+        return 1 if found else 0
     if not args.out:
-        json.dump(now, sys.stdout, indent=1)
+        json.dump(record, sys.stdout, indent=1)
     return 0
 
 
