@@ -160,8 +160,9 @@ def main(argv=None) -> int:
     record = {"environment": environment(), "answers": answers()}
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(record, f, indent=1)
-            f.write("\n")
+            f.write(
+                "{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in record.items()) + "\n}\n"
+            )
     if args.compare:
         with open(args.compare) as f:
             found = changes(json.load(f), record["answers"])

@@ -188,7 +188,7 @@ def main(argv=None) -> int:
             )
             per_seed[seed] = json.loads(out.read_text())
     result = {
-        "command": ("python -m bench.dfr_augment " + " ".join(sys.argv[1:] if argv is None else argv)).strip(),
+        "command": " ".join(["python -m bench.dfr_augment", *(sys.argv[1:] if argv is None else argv)]),
         "n": args.n,
         **aggregate(per_seed, args.bundle),
     }
