@@ -23,12 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from bench.select_refiner import validation_scorer
+from bfr_core.pipeline import Pipeline
+from bfr_core.views.sweep import lfr_overshoots
+
 ROOT = Path(__file__).resolve().parent.parent
-
-from select_refiner import validation_scorer  # noqa: E402  (bench/ is the script's directory)
-
-from bfr_core.pipeline import Pipeline  # noqa: E402
-from bfr_core.views.sweep import lfr_overshoots  # noqa: E402
 
 
 class Primary:
@@ -81,7 +80,7 @@ def main() -> None:
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]}" for k, v in rows.items()), flush=True)
     metrics = score.metrics
     out = {
-        "command": shlex.join(["python", "bench/overshoot_seeds.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "-m", "bench.overshoot_seeds", *sys.argv[1:]]),
         "reference": "last 10000 training images",
         "n": args.n,
         "seeds": args.seeds,

@@ -82,3 +82,17 @@ def test_no_module_is_longer_than_a_reader_can_hold():
         if (n := len(f.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_every_bench_script_imports_as_the_readme_runs_it():
+    """``python -m bench.<name>`` imports its siblings as ``bench.<sibling>``; a script importing a sibling
+    by its bare name (as if bench/ were on sys.path) breaks there."""
+    import importlib
+
+    broken = {}
+    for name in sorted(m for m in modules() if m.startswith("bench.")):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            broken[name] = str(e)
+    assert broken == {}
