@@ -42,6 +42,18 @@ class Primary:
         return {"fid": self.score.one("fid", x)}
 
 
+REFERENCES = {"validation": "last 10000 training images", "test": "the 10000 test images"}
+
+
+def stop_rule(versus_t1: dict) -> str:
+    """The end time the stop rule picks: among the factors better than t = 1 on both metrics (every seed,
+    mean paired gain beyond t = 1's seed spread), the one with the largest summed mean gain; else "1"."""
+    better = {f: v for f, v in versus_t1.items() if v["better_than_t1"]}
+    if not better:
+        return "1"
+    return max(better, key=lambda f: sum(m["mean_gain"] for m in better[f].values() if isinstance(m, dict)))
+
+
 def verdict(rows: dict, factor: str, metrics: tuple) -> dict:
     """Paired improvements over t = 1 per metric (positive: lower FID), and whether they count."""
     out = {}
@@ -65,11 +77,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.25, 1.5])
+    ap.add_argument(
+        "--split",
+        choices=("validation", "test"),
+        default="validation",
+        help="score against the last 10,000 training images (choose here) or the test split (check a choice)",
+    )
     args = ap.parse_args()
     if 1.0 not in args.factors:
         ap.error("--factors must include 1 (the trained t = 1 every factor is compared with)")
     pipe = Pipeline(args.bundle)
-    score = validation_scorer(pipe.bundle)
+    score = validation_scorer(pipe.bundle, args.split)
     rows = {"base": []} | {f"{f:g}": [] for f in args.factors}
     t0 = time.perf_counter()
     for seed in args.seeds:
@@ -81,14 +99,16 @@ def main() -> None:
     metrics = score.metrics
     out = {
         "command": shlex.join(["python", "-m", "bench.overshoot_seeds", *sys.argv[1:]]),
-        "reference": "last 10000 training images",
+        "reference": REFERENCES[args.split],
         "n": args.n,
         "seeds": args.seeds,
         "wall_s": round(time.perf_counter() - t0, 1),
         "scores": {k: [{m: round(r[m], 3) for m in metrics} for r in v] for k, v in rows.items()},
         "versus_t1": {f"{f:g}": verdict(rows, f"{f:g}", metrics) for f in args.factors if f != 1.0},
     }
-    dest = ROOT / "bench" / "results" / f"overshoot_seeds_{args.bundle.name}.json"
+    out["stop_rule"] = stop_rule(out["versus_t1"])
+    suffix = "" if args.split == "validation" else "_test"
+    dest = ROOT / "bench" / "results" / f"overshoot_seeds_{args.bundle.name}{suffix}.json"
     dest.write_text(json.dumps(out, indent=1) + "\n")
     dest.with_suffix(".md").write_text(markdown(out, args.bundle.name, metrics))
     print(f"wrote {dest} and .md")
@@ -99,8 +119,8 @@ def markdown(out: dict, name: str, metrics: tuple) -> str:
     lines = [
         f"# Overshoot over seeds: {name}",
         "",
-        f"`{out['command']}` — {out['n']} samples per seed, seeds {out['seeds']}, FID against the last "
-        f"10,000 training images ({out['wall_s']} s).",
+        f"`{out['command']}` — {out['n']} samples per seed, seeds {out['seeds']}, FID against the "
+        f"{out['reference']} ({out['wall_s']} s). The stop rule picks t = {out['stop_rule']}.",
         "",
         "| t | " + " | ".join(f"{m} (mean ± sd over seeds)" for m in metrics) + " |",
         "|---|" + "---|" * len(metrics),

@@ -35,15 +35,18 @@ VALIDATION = 10_000  # the last training images
 CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels
 
 
-def validation_scorer(bundle: Bundle):
+def validation_scorer(bundle: Bundle, split: str = "validation"):
     """``score(x) -> {"fid": …, "fid2": …}``: FID under each feature extractor the bundle has (classifier,
-    and the independent classifier2), against the last VALIDATION *training* images; ``score.metrics``
-    names them."""
+    and the independent classifier2), against the last VALIDATION *training* images (``split="test"``: the
+    test split, only to check a choice already made on the training images); ``score.metrics`` names them."""
+    if split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
     ds = load_dataset(bundle.dataset)
+    images = ds.x_train[-VALIDATION:] if split == "validation" else ds.x_test
     extractors = {
         m: bundle.models[n] for m, n in (("fid", "classifier"), ("fid2", "classifier2")) if bundle.has(n)
     }
-    refs = {m: features_and_probs(net, ds.x_train[-VALIDATION:])[0] for m, net in extractors.items()}
+    refs = {m: features_and_probs(net, images)[0] for m, net in extractors.items()}
 
     def one(m: str, x) -> float:
         return fid(refs[m], features_and_probs(extractors[m], x)[0])
