@@ -5,8 +5,9 @@
 
 Each view is called directly on fixed seeds, and each output is recorded twice:
 - ``exact``: sha256 of its bytes (a picture: its PNG file; a chart: its plotly JSON; a text: itself).
-  Bit-identical answers give identical fingerprints — but only on the same torch build and CPU kind, since
-  float sums are ordered differently by other vector units. The record names its ``environment``.
+  Bit-identical answers give identical fingerprints — but only on the same torch build, CPU kind and thread
+  count, since float sums are ordered differently by other vector units or thread splits. The record names
+  its ``environment`` (the test suite runs one thread per worker on 2 cores: record with OMP_NUM_THREADS=1).
 - ``digest``: its form and its numbers, compared with a tolerance on any machine: a picture → its size and
   the mean grey level of each cell of an 8 × 8 grid per channel (within 0.5 levels); a chart or text → the
   text with every number replaced by ``#`` (equal) and the numbers (each within 1e-4 relative, or one unit of
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from app.scrubber import step_forward
-from app.tabs import inspector, latents, overrefine, overrefine_views, refine, trajectories
+from app.tabs import inspector, latents, overrefine, overrefine_views, questions, refine, trajectories
 
 CALLS = {  # view → (callback, arguments)
     "refine digits": (refine.refine, ("digits", 3, 8, "any", "rk4", 20, "lfr+dfr", "ode", 4, 0.2, 4)),
@@ -45,6 +46,8 @@ CALLS = {  # view → (callback, arguments)
     "alpha map digits": (overrefine_views.alpha_map, ("digits",)),
     "overshoot digits": (overrefine_views.overshoot, ("digits", 0.2, 1.5)),
     "view buttons mnist": (overrefine_views.view_buttons, ("mnist",)),
+    "stop rule mnist-leak": (questions.stop_rule_view, ("mnist-leak",)),
+    "invertibility digits": (questions.invertibility_view, ("digits", "euler×2")),
     "scrubber step": (step_forward, (0.95,)),
 }
 
@@ -113,11 +116,13 @@ def digest_differs(old: dict | None, new: dict | None) -> str | None:
 
 
 def environment() -> dict:
-    """What bit-identity depends on: the torch build and the CPU's vector unit."""
+    """What bit-identity depends on: the torch build, the CPU's vector unit and the intra-op threads (a
+    sum split over more threads is added in another order)."""
     return {
         "torch": torch.__version__,
         "cpu": torch.backends.cpu.get_cpu_capability(),
         "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
     }
 
 

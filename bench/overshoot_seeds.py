@@ -8,8 +8,8 @@ better at t = 1.25 than at the trained t = 1. Here every factor refines the same
 (``sweep.lfr_overshoots``: Euler steps of 0.25, one batched decode) and is scored by FID under the bundle's
 classifier and under its independent classifier2, against the last 10,000 *training* images (the test
 split plays no part: a factor chosen here does not tune a reported number). A factor counts as better than
-t = 1 only when both metrics improve on every seed and the mean paired improvement of each exceeds the
-seed-to-seed spread (standard deviation over seeds) of its t = 1 score. Writes
+t = 1 by ``bfr_core.views.stop_rule``'s rule with t = 1 as the default: both metrics improve on every seed
+and the mean paired improvement of each exceeds the seed-to-seed spread of the t = 1 score. Writes
 bench/results/overshoot_seeds_BUNDLE.json and .md.
 """
 
@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.select_refiner import validation_scorer
+from bfr_core.eval.validation import validation_scorer
 from bfr_core.pipeline import Pipeline
+from bfr_core.views.stop_rule import choose, paired_verdict
 from bfr_core.views.sweep import lfr_overshoots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,33 +43,7 @@ class Primary:
         return {"fid": self.score.one("fid", x)}
 
 
-REFERENCES = {"validation": "last 10000 training images", "test": "the 10000 test images"}
-
-
-def stop_rule(versus_t1: dict) -> str:
-    """The end time the stop rule picks: among the factors better than t = 1 on both metrics (every seed,
-    mean paired gain beyond t = 1's seed spread), the one with the largest summed mean gain; else "1"."""
-    better = {f: v for f, v in versus_t1.items() if v["better_than_t1"]}
-    if not better:
-        return "1"
-    return max(better, key=lambda f: sum(m["mean_gain"] for m in better[f].values() if isinstance(m, dict)))
-
-
-def verdict(rows: dict, factor: str, metrics: tuple) -> dict:
-    """Paired improvements over t = 1 per metric (positive: lower FID), and whether they count."""
-    out = {}
-    for m in metrics:
-        ones = [r[m] for r in rows["1"]]
-        gains = [a[m] - b[m] for a, b in zip(rows["1"], rows[factor])]
-        spread = statistics.stdev(ones) if len(ones) > 1 else float("nan")
-        out[m] = {
-            "mean_gain": round(statistics.mean(gains), 3),
-            "gains": [round(g, 3) for g in gains],
-            "t1_spread": round(spread, 3),
-            "counts": all(g > 0 for g in gains) and statistics.mean(gains) > spread,
-        }
-    out["better_than_t1"] = all(out[m]["counts"] for m in metrics)
-    return out
+REFERENCES = {"validation": "last 10000 training images", "test": "10000 test images"}
 
 
 def main() -> None:
@@ -104,9 +79,11 @@ def main() -> None:
         "seeds": args.seeds,
         "wall_s": round(time.perf_counter() - t0, 1),
         "scores": {k: [{m: round(r[m], 3) for m in metrics} for r in v] for k, v in rows.items()},
-        "versus_t1": {f"{f:g}": verdict(rows, f"{f:g}", metrics) for f in args.factors if f != 1.0},
+        "versus_t1": {
+            f"{f:g}": paired_verdict(rows["1"], rows[f"{f:g}"], metrics) for f in args.factors if f != 1.0
+        },
     }
-    out["stop_rule"] = stop_rule(out["versus_t1"])
+    out["stop_rule"] = choose(out["versus_t1"], metrics, default="1")
     suffix = "" if args.split == "validation" else "_test"
     dest = ROOT / "bench" / "results" / f"overshoot_seeds_{args.bundle.name}{suffix}.json"
     dest.write_text(json.dumps(out, indent=1) + "\n")
@@ -134,11 +111,9 @@ def markdown(out: dict, name: str, metrics: tuple) -> str:
     lines.append("")
     for f, v in out["versus_t1"].items():
         detail = "; ".join(
-            f"{m} paired gain {v[m]['mean_gain']} (t = 1 sd {v[m]['t1_spread']})" for m in metrics
+            f"{m} paired gain {v[m]['mean_gain']} (t = 1 sd {v[m]['default_spread']})" for m in metrics
         )
-        lines.append(
-            f"- t = {f} vs t = 1: **{'better' if v['better_than_t1'] else 'not shown better'}** — {detail}"
-        )
+        lines.append(f"- t = {f} vs t = 1: **{'better' if v['counts'] else 'not shown better'}** — {detail}")
     return "\n".join(lines) + "\n"
 
 

@@ -23,39 +23,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bfr_core.infra.data import load_dataset
-from bfr_core.eval.metrics import features_and_probs, fid
 from bfr_core.generative.ode import FIXED_SOLVERS
 from bfr_core.bundle import Bundle
 from bfr_core.pipeline import Pipeline, Settings, refiner_settings
 from bfr_core.refiners import REFINERS
 from bfr_core.eval.runner import run_rows
+from bfr_core.eval.validation import VALIDATION, validation_scorer
 
-VALIDATION = 10_000  # the last training images
 CHUNK = 500  # base and candidates run in the same chunks, so each chunk has the same labels
-
-
-def validation_scorer(bundle: Bundle, split: str = "validation"):
-    """``score(x) -> {"fid": …, "fid2": …}``: FID under each feature extractor the bundle has (classifier,
-    and the independent classifier2), against the last VALIDATION *training* images (``split="test"``: the
-    test split, only to check a choice already made on the training images); ``score.metrics`` names them."""
-    if split not in ("validation", "test"):
-        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
-    ds = load_dataset(bundle.dataset)
-    images = ds.x_train[-VALIDATION:] if split == "validation" else ds.x_test
-    extractors = {
-        m: bundle.models[n] for m, n in (("fid", "classifier"), ("fid2", "classifier2")) if bundle.has(n)
-    }
-    refs = {m: features_and_probs(net, images)[0] for m, net in extractors.items()}
-
-    def one(m: str, x) -> float:
-        return fid(refs[m], features_and_probs(extractors[m], x)[0])
-
-    def score(x) -> dict:
-        return {m: one(m, x) for m in extractors}
-
-    score.metrics, score.one = tuple(extractors), one
-    return score
 
 
 def solver_setting(s: str) -> tuple[str, int]:

@@ -33,6 +33,11 @@ LINKS = {
         "?tab=overrefine&o_bundle=mnist",
         "document.querySelector('#overrefine-curves .js-plotly-plot')?._fullData?.length > 1",
     ),
+    "questions": (
+        "?tab=questions&q_bundle=mnist-leak",
+        "document.body.innerText.includes('Stop rule')"
+        " && document.body.innerText.includes('stores no invertibility curve')",
+    ),
     "bundles": ("?tab=bundles&b_bundle=mnist", "document.body.innerText.includes('Stored views')"),
     "lab": (
         "?tab=lab&toy=moons&b_steps=60&r_steps=100",

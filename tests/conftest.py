@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -10,9 +11,13 @@ sys.path.insert(0, str(ROOT))
 from bfr_core.cli.main import main  # noqa: E402
 
 
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # pytest-xdist's workers (pyproject: -n 2)
+
+
 @pytest.fixture(autouse=True)
 def _threads():
-    torch.set_num_threads(2)
+    """Each test on an equal share of the machine's cores (2 threads alone; 1 each beside another worker)."""
+    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 2) // WORKERS)))
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,20 @@
 A tab module defines ``TITLE`` (its label), ``ID`` (``?tab=ID`` opens it), ``build(page) -> Built`` (its
 layout and events, called inside its ``gr.Tab``; returns its URL controls and the views the page computes
 on load) and, optionally, ``warm(bundle)`` (its first answer, computed in the background at start-up).
-Adding a tab: write the module and add it to ``TABS``.
+Adding a tab: write the module and add its name to ``ORDER``.
 """
 
-from . import bundles, inspector, lab, latents, method, overrefine, refine, trajectories
+from importlib import import_module
 
-TABS = (refine, latents, trajectories, inspector, overrefine, lab, bundles, method)
+ORDER = (  # module names; a new tab is one more line here
+    "refine",
+    "latents",
+    "trajectories",
+    "inspector",
+    "overrefine",
+    "questions",
+    "lab",
+    "bundles",
+    "method",
+)
+TABS = tuple(import_module(f".{name}", __name__) for name in ORDER)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import gradio as gr
 
 from bfr_core.bundle import MODEL_FILES
+from bfr_core.views.invertibility import INVERTIBILITY_FILE
 from bfr_core.views.scores import DIVERSITY, QUALITY
+from bfr_core.views.stop_rule import STOP_RULE_FILE
 
 from .. import registry, urlstate
 from ..policy import user_errors
@@ -25,6 +27,10 @@ STORED_VIEWS = {  # file → what it gives the app
     "examples": "Inspect: real test images to invert",
     "reference": "scoring without the dataset: the test split's features",
     "overshoot": "Over-refinement: the overshoot rows",
+}
+STORED_ANSWERS = {  # JSON files → what they give the app
+    STOP_RULE_FILE: "Over-refinement and Open questions: where to stop the LFR",
+    INVERTIBILITY_FILE: "Open questions: the LFR's gain against the inversion's round trip",
 }
 
 
@@ -60,6 +66,7 @@ def bundle_card(bundle):
             + ", ".join(f"`{name}` ← {path.parent.name}" for name, path in shared.items()),
         ]
     stored = [f"- `{f}`: {what}" for f, what in STORED_VIEWS.items() if b.file(f)]
+    stored += [f"- `{f}`: {what}" for f, what in STORED_ANSWERS.items() if (b.path / f).is_file()]
     lines += ["", "**Stored views**", *(stored or ["- none: every view computes live"])]
     scores = registry.scores(bundle)
     if scores:

@@ -12,6 +12,7 @@ from bfr_core.views.budget import EXTRA_BASE_NFE, budget_rows, load_budget
 from bfr_core.eval.evaluate import describe
 from bfr_core.refiners import REFINERS
 from bfr_core.eval.runner import run_rows
+from bfr_core.views.stop_rule import load_stop_rule, summary
 from bfr_core.views.sweep import (
     OVERSHOOT_FACTORS,
     OVERSHOOT_STEP,
@@ -220,8 +221,14 @@ def overshoot(bundle, alpha, factor):
     )
     if factor > 1 and q_far < q_trained:
         text += (
-            " Better than t = 1 here: a sign that this LFR stops short of the correction the bias needs "
-            "(under-correction, the opposite of over-refinement). One seed of few samples can mislead: "
-            "`python bench/overshoot_seeds.py --bundle …` checks it over seeds under two metrics."
+            " Better than t = 1 here: a sign that these Euler steps stop short of the correction the bias "
+            "needs (under-correction, the opposite of over-refinement). One seed of few samples can mislead."
         )
+    rule = load_stop_rule(registry.pipeline(bundle).bundle)
+    text += "\n\n" + (
+        summary(rule)
+        if rule is not None
+        else "This bundle has no stored stop rule: `bfr stop-rule --bundle …` chooses where to end its LFR "
+        "over seeds under two metrics."
+    )
     return pictures.png_file(pictures.picture_rows(shown)), text

@@ -49,6 +49,7 @@ from bfr_core.cli.stored import (
     cmd_inception_reference,
     cmd_latent_map,
     cmd_overshoot,
+    cmd_stop_rule,
     cmd_reference,
     cmd_sweep,
     cmd_worth_nfe,
@@ -243,6 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--n", *COUNT_ALIAS, type=positive_int, default=200, help="samples scored (the app's view: 200)"
     )
     p.add_argument("--seed", type=int, default=1, help="prior draws (the app's view: seed 1)")
+    add_device_args(p)
+
+    p = command(
+        "stop-rule",
+        "choose where to end the LFR (the paper's one RK4 step to t = 1, or another end) on held-out "
+        "training images over seeds under two metrics, and store the choice and its evidence in the bundle",
+        cmd_stop_rule,
+    )
+    p.add_argument("--n", *COUNT_ALIAS, type=positive_int, default=1000, help="samples scored per seed")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="prior draws (at least two)")
     add_device_args(p)
 
     p = command(

@@ -1,5 +1,5 @@
 """The commands that store what the app reads: references, examples, the latent map, the NFE sweep, the
-α × NFE map, the overshoot and the equal-NFE comparison."""
+α × NFE map, the overshoot, the stop rule and the equal-NFE comparison."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ from bfr_core.views.sweep import (
     same_metrics,
     sibling_sweep,
 )
+from bfr_core.eval.validation import validation_scorer
+from bfr_core.views.stop_rule import STOP_RULE_FILE, measure
 from bfr_core.eval.inception import REFERENCE_FILE as INCEPTION_FILE
 from bfr_core.eval.inception import load_inception, reference_stats, weights_path
 
@@ -161,12 +163,25 @@ def store_measurement(args, name: str, t0: float, **payload) -> None:
         "command": command_line(),
         "date": time.strftime("%Y-%m-%d"),
         "n": args.n,
-        "seed": args.seed,
+        **({"seed": args.seed} if hasattr(args, "seed") else {"seeds": args.seeds}),
         "wall_s": round(time.perf_counter() - t0, 1),
         **payload,
     }
     (args.bundle / name).write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.bundle / name} in {out['wall_s']} s")
+
+
+def cmd_stop_rule(args):
+    pipe = Pipeline(bundle_on_device(args))
+    if not pipe.bundle.has("lfr"):
+        raise ValueError(f"{args.bundle}: has no LFR to stop")
+    if len(set(args.seeds)) < 2:
+        raise ValueError("--seeds: the rule needs at least two different seeds to know the seed spread")
+    t0 = time.perf_counter()
+    score = validation_scorer(pipe.bundle, "validation", args.data_dir)
+    found = measure(pipe, score, args.n, args.seeds, progress=printed_progress(args))
+    store_measurement(args, STOP_RULE_FILE, t0, reference=score.reference, **found)
+    print(f"the stop rule picks LFR {found['choice']} (paper's default: {found['default']})")
 
 
 def printed_progress(args):

@@ -306,20 +306,25 @@ REFERENCE_SPLITS = ("train", "test")
 
 
 def feature_stats(features: torch.Tensor) -> dict[str, torch.Tensor]:
-    """μ and the upper triangle of Σ (n − 1 normalisation) of (N, 2048) features, float64 → float32 on
-    disk: a 2,048² covariance is 16 MiB in float32, its triangle half that."""
+    """μ and the upper triangle of Σ (n − 1 normalisation) of (N, d) features (d = 2,048 for Inception),
+    float64 → float32 on disk: a 2,048² covariance is 16 MiB in float32, its triangle half that."""
     f = features.double()
     mu = f.mean(0)
     centred = f - mu
     cov = centred.T @ centred / (len(f) - 1)
-    rows, cols = torch.triu_indices(FEATURES, FEATURES)
+    rows, cols = torch.triu_indices(f.shape[1], f.shape[1])
     return {"mu": mu.float(), "cov_triu": cov[rows, cols].float()}
 
 
 def unpack_stats(mu: torch.Tensor, cov_triu: torch.Tensor):
     """(μ, Σ) as float64 NumPy arrays from :func:`feature_stats`' tensors."""
-    rows, cols = torch.triu_indices(FEATURES, FEATURES)
-    cov = torch.zeros(FEATURES, FEATURES, dtype=torch.float64)
+    d = len(mu)
+    if len(cov_triu) != d * (d + 1) // 2:
+        raise ValueError(
+            f"a covariance triangle of {d} features has {d * (d + 1) // 2} entries, got {len(cov_triu)}"
+        )
+    rows, cols = torch.triu_indices(d, d)
+    cov = torch.zeros(d, d, dtype=torch.float64)
     cov[rows, cols] = cov_triu.double()
     cov[cols, rows] = cov_triu.double()
     return mu.double().numpy(), cov.numpy()
