@@ -89,7 +89,8 @@ def markdown(out: dict, name: str, metrics) -> str:
         "|---|" + "---|" * len(metrics),
     ]
     for row, v in out["test_scores"].items():
-        mark = " (rule)" if row == out["choice"] else " (paper)" if row == PAPER_DEFAULT.name else ""
+        mark = " (rule)" if row == out["choice"] else ""
+        mark += " (paper's default)" if row == PAPER_DEFAULT.name else ""
         lines.append(f"| {row}{mark} | " + " | ".join(mean_sd([r[m] for r in v]) for m in metrics) + " |")
     return "\n".join(lines) + "\n"
 

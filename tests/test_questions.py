@@ -1,12 +1,13 @@
 """The Open questions tab draws what the bundle stores and says what it does not: the stop rule's table holds
 the stored scores, the invertibility chart's points are the stored gains with the bundle's own round trip
-marked, a bundle without a stored answer names the command that stores it, and broken files are ignored."""
+marked, a bundle without a stored answer names the command that stores it, and a broken file is refused."""
 
 import json
 
 import pytest
 
 from app import registry
+from bfr_core.infra.checkpoint import CheckpointError
 from app.tabs import questions
 from bfr_core.views.invertibility import failure_point, failure_points, load_invertibility, own_round_trip
 from bfr_core.views.stop_rule import load_stop_rule, mean_sd
@@ -36,14 +37,17 @@ def test_the_failure_point_is_where_the_lfr_stops_helping_for_good():
     }
 
 
-def test_a_broken_or_foreign_curve_file_is_ignored(tmp_path):
+def test_a_broken_or_foreign_curve_file_is_refused_by_name(tmp_path):
     class Stub:
         path = tmp_path
 
     assert load_invertibility(Stub) is None
     for text in ("{broken", json.dumps({"points": []}), json.dumps({"points": [{"label": "x"}]}), "[1, 2]"):
         (tmp_path / "invertibility.json").write_text(text)
-        assert load_invertibility(Stub) is None
+        with pytest.raises(
+            CheckpointError, match="invertibility.json: not a valid stored invertibility curve"
+        ):
+            load_invertibility(Stub)
 
 
 @pytest.mark.parametrize("bundle", ["digits", "mnist-leak"])

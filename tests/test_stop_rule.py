@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bfr_core.infra.checkpoint import CheckpointError
 from bfr_core.pipeline import Pipeline, Settings
 from bfr_core.views.stop_rule import (
     CANDIDATES,
@@ -70,16 +71,17 @@ def test_measure_scores_the_pipelines_own_images_on_the_same_draws(tiny_bundle):
         measure(pipe, score, 4, [0, 1], CANDIDATES[1:])
 
 
-def test_the_app_reads_a_stored_rule_and_ignores_a_broken_file(tmp_path):
+def test_the_app_reads_a_stored_rule_and_refuses_a_broken_file_by_name(tmp_path):
     class Stub:
         path = tmp_path
 
     assert load_stop_rule(Stub) is None
-    (tmp_path / STOP_RULE_FILE).write_text("{not json")
-    assert load_stop_rule(Stub) is None
-    (tmp_path / STOP_RULE_FILE).write_bytes(b"\xff\xfe")
-    assert load_stop_rule(Stub) is None
+    for broken in (b"{not json", b"\xff\xfe", b'{"scores": {}, "choice": "x", "default": "y"}'):
+        (tmp_path / STOP_RULE_FILE).write_bytes(broken)
+        with pytest.raises(CheckpointError, match="stop_rule.json: not a valid stored stop rule"):
+            load_stop_rule(Stub)
     stored = {
+        "command": "bfr stop-rule",
         "n": 1000,
         "seeds": [0, 1],
         "metrics": ["fid"],

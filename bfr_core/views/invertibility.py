@@ -8,7 +8,7 @@ to BUNDLE/invertibility.json. The bundle's own round trip is its shipped latents
 
 from __future__ import annotations
 
-import json
+from bfr_core.infra.checkpoint import load_stored_measurement
 
 INVERTIBILITY_FILE = "invertibility.json"
 
@@ -32,22 +32,14 @@ def failure_points(points: list[dict]) -> dict[str, dict | None]:
 
 
 def load_invertibility(bundle) -> dict | None:
-    """The bundle's stored curve, or None when it has none or the file does not parse as one."""
-    path = bundle.path / INVERTIBILITY_FILE
-    if not path.is_file() or path.stat().st_size > 1_000_000:
-        return None
-    try:
-        stored = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    points = stored.get("points") if isinstance(stored, dict) else None
+    """The bundle's stored curve, or None when it has none; a file that is not one is refused by name."""
     keys = ("label", "kind", "round_trip_mae", "gain_pct", "regime")
-    ok = (
-        isinstance(points, list)
-        and points
-        and all(isinstance(p, dict) and all(k in p for k in keys) for p in points)
-    )
-    return stored if ok else None
+
+    def valid(stored):
+        points = stored["points"]
+        return isinstance(points, list) and points and all(all(k in p for k in keys) for p in points)
+
+    return load_stored_measurement(bundle.path / INVERTIBILITY_FILE, valid, "invertibility curve")
 
 
 def own_round_trip(bundle) -> float | None:

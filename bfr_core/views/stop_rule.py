@@ -16,12 +16,12 @@ come from ``bfr_core.eval.validation`` (the last 10,000 training images), so the
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, replace
 
 import torch
 
+from bfr_core.infra.checkpoint import load_stored_measurement
 from bfr_core.pipeline import Pipeline, Settings
 from bfr_core.views.sweep import decode_stack
 
@@ -126,16 +126,18 @@ def measure(pipe: Pipeline, score, n: int, seeds, ends=CANDIDATES, progress=None
 
 
 def load_stop_rule(bundle) -> dict | None:
-    """The bundle's stored rule (``bfr stop-rule``), or None when it has none or it does not parse."""
-    path = bundle.path / STOP_RULE_FILE
-    if not path.is_file() or path.stat().st_size > 1_000_000:
-        return None
-    try:
-        stored = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    ok = isinstance(stored, dict) and isinstance(stored.get("scores"), dict) and "choice" in stored
-    return stored if ok else None
+    """The bundle's stored rule (``bfr stop-rule``), or None when it has none; a file that is not one is
+    refused by name (CheckpointError)."""
+
+    def valid(stored):
+        scores = stored["scores"]
+        return (
+            isinstance(scores, dict)
+            and {stored["choice"], stored["default"]} <= set(scores)
+            and stored["seeds"]
+        )
+
+    return load_stored_measurement(bundle.path / STOP_RULE_FILE, valid, "stop rule")
 
 
 def mean_sd(values: list[float]) -> str:
