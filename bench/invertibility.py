@@ -171,11 +171,10 @@ def main() -> None:
         return
     t0 = time.perf_counter()
     work = working_copy(args.bundle)
-    shipped_lfr = json.loads(
-        __import__("safetensors").safe_open(str(args.bundle / "lfr.safetensors"), "pt").metadata()["bfr"]
-    )
-    score = validation_scorer(Bundle(work))
-    ds = load_dataset(Bundle(work).dataset)
+    shipped_lfr = Bundle(args.bundle).meta["lfr"]  # its recorded command is every point's recipe
+    copy = Bundle(work)
+    score = validation_scorer(copy)
+    ds = load_dataset(copy.dataset)
     points = []
     for p in POINTS:
         lat, lfr = latents_for(work, p, shipped_lfr)
