@@ -143,6 +143,24 @@ def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_fro
         page.screenshot(path=str(ARTIFACTS / "app_alpha_map.png"), full_page=True)
 
 
+# record in the page every t the lab's scrubber text shows: a MutationObserver sees each change the page
+# makes (polling from Python, or on a timer, misses frames when the machine is busy)
+PLAY_RECORDER = """() => {
+  window.seenT = [];
+  const record = () => {
+    const box = document.querySelector('#lab-time');
+    const m = box && box.innerText.match(/t = (\\d\\.\\d\\d) · BASE/);
+    if (m && m[1] !== window.seenT.at(-1)) window.seenT.push(m[1]);
+  };
+  record();
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+PLAY_REACHED_THE_END = (  # a frame of the play's first quarter, then t = 1 after it
+    "(() => { const s = window.seenT, early = s.findIndex(t => parseFloat(t) <= 0.25);"
+    " return early >= 0 && s.lastIndexOf('1.00') > early; })()"
+)
+
+
 def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
     """The bias lab's own-data path in a real browser: choose 'my points', paste a ring of 200 points,
     train, and get the energy distances, the fields and the training curves; then play its paths."""
@@ -168,19 +186,16 @@ def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
         page.screenshot(path=str(ARTIFACTS / "app_lab_my_points.png"), full_page=True)
         # then the scrubber: drawn at t = 1 after training; ▶ play moves the points from t = 0 to 1
         page.wait_for_function("document.body.innerText.includes('t = 1.00 · BASE: step 10 of 10')")
-        page.evaluate(  # record in the page every t the text shows (polling from here is too slow)
-            "() => { window.seenT = []; setInterval(() => { const m = document.querySelector('#lab-time')"
-            ".innerText.match(/t = (\\d\\.\\d\\d) · BASE/); if (m && m[1] !== window.seenT.at(-1)) "
-            "window.seenT.push(m[1]); }, 20); }"
-        )
+        page.evaluate(PLAY_RECORDER)
         page.get_by_role("button", name="▶ play the paths").click()
-        page.wait_for_function(
-            "window.seenT.includes('0.00') && "
-            "window.seenT.lastIndexOf('1.00') > window.seenT.indexOf('0.00')",
-            timeout=120_000,
-        )
+        try:  # a busy browser may draw two streamed frames as one, so any early frame counts, not just t = 0
+            page.wait_for_function(PLAY_REACHED_THE_END, timeout=120_000)
+        except Exception as e:  # noqa: BLE001 - say what the page showed instead of a bare timeout
+            pytest.fail(
+                f"the play did not go from an early t to t = 1: saw {page.evaluate('window.seenT')} ({e})"
+            )
         seen = page.evaluate("window.seenT")
-        assert len(set(seen)) >= 4, seen  # the play went through frames from t = 0 to 1
+        assert len(set(seen)) >= 4, seen  # the play went through frames from early t to 1
         assert (
             page.locator(".js-plotly-plot").count() >= 10 and "Error" not in page.locator("body").inner_text()
         )
