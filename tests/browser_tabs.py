@@ -25,10 +25,10 @@ LINKS = {
         " && document.querySelector('#latent-map .js-plotly-plot')?._fullData?.length >= 3",
     ),
     "trajectories": (
-        "?tab=trajectories&t_bundle=digits&t_time=0.5",
+        "?tab=trajectories&t_bundle=mnist&t_time=0.5",
         "document.body.innerText.includes('t = 0.50 · rows')",
     ),
-    "inspect": ("?tab=inspect&i_bundle=digits&i_index=3", "document.body.innerText.includes('Bias meter')"),
+    "inspect": ("?tab=inspect&i_bundle=mnist&i_index=3", "document.body.innerText.includes('Bias meter')"),
     "overrefine": (
         "?tab=overrefine&o_bundle=mnist",
         "document.querySelector('#overrefine-curves .js-plotly-plot')?._fullData?.length > 1",
