@@ -14,6 +14,27 @@ from bfr_core.cli.main import main  # noqa: E402
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # pytest-xdist's workers (pyproject: -n 2)
 
 
+# The test files that take longest (seconds of test time, idle, measured on the 2-core machine with
+# `python -m pytest --junitxml=…`): they start first, so that the two workers finish together (longest first);
+# the rest keep their order. pyproject's --no-loadscope-reorder makes pytest-xdist follow this order.
+LONGEST_FIRST = (
+    "test_browser.py",  # 84
+    "test_browser_tabs.py",  # 52
+    "test_distributed.py",  # 48
+    "test_views.py",  # 43
+    "test_pipeline.py",  # 24
+    "test_app.py",  # 23
+    "test_inception.py",  # 16
+    "test_bench_report.py",  # 14
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Run the files of LONGEST_FIRST first, in that order (a stable sort: a file keeps its tests' order)."""
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(autouse=True)
 def _threads():
     """Each test on an equal share of the machine's cores (2 threads alone; 1 each beside another worker)."""
@@ -45,6 +66,22 @@ def server():
     demo, url = launch()
     yield url
     demo.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a test of the in-process app fails, add every thread's stack to its report: a browser test that
+    times out then shows what the server was doing (a stuck request, a lock) instead of a bare timeout."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "server" in getattr(item, "fixturenames", ()):
+        import faulthandler
+        import tempfile
+
+        with tempfile.TemporaryFile("w+") as f:
+            faulthandler.dump_traceback(f, all_threads=True)
+            f.seek(0)
+            report.sections.append(("the app's threads when the test failed", f.read()[-20000:]))
 
 
 _exit_status = {}

@@ -170,7 +170,7 @@ def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
         f"{math.cos(k / 200 * 2 * math.pi):.3f}, {math.sin(k / 200 * 2 * math.pi):.3f}" for k in range(200)
     )
     with browser_page(1600) as page:
-        page.goto(server + "?tab=lab", wait_until="networkidle")
+        page.goto(server + "?tab=lab&r_steps=100", wait_until="networkidle")  # a link sets the steps
         page.get_by_role("button", name="Train live").wait_for(timeout=60_000)
         page.get_by_label("toy set (or your own points)").click()
         page.get_by_role("option", name="my points").click()
