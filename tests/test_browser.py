@@ -60,7 +60,7 @@ def test_page_renders_images_and_plot(server):
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         assert page.locator(".js-plotly-plot").count() >= 1
         assert "Error" not in page.locator("body").inner_text()[:2000]
-        page.screenshot(path=str(ARTIFACTS / "app_refine.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_refine.png"))
         page.get_by_role("tab", name="Latents").click()
         page.get_by_role("button", name="Show latents").click()
         page.wait_for_function(
@@ -69,7 +69,7 @@ def test_page_renders_images_and_plot(server):
             "document.body.innerText.includes('LFR-refined latents')",
             timeout=180_000,
         )
-        page.screenshot(path=str(ARTIFACTS / "app_latents.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_latents.png"))
         page.goto(server + "?bundle=digits&seed=7&mode=dfr&n=4", wait_until="networkidle")  # a shared link
         page.wait_for_function(
             "document.body.innerText.includes('link to these settings') && "
@@ -77,7 +77,7 @@ def test_page_renders_images_and_plot(server):
             timeout=60_000,
         )
         assert page.get_by_test_id("DFR-radio-label").locator("input").is_checked()
-        page.screenshot(path=str(ARTIFACTS / "app_shared_link.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_shared_link.png"))
         # a link to another tab opens that tab with its controls restored
         page.goto(
             server + "?tab=inspect&i_bundle=digits&i_index=7&i_solver=euler&i_nfe=8", wait_until="networkidle"
@@ -102,7 +102,7 @@ def test_page_renders_images_and_plot(server):
             "document.body.innerText.includes('link to this view')",
             timeout=120_000,
         )
-        page.screenshot(path=str(ARTIFACTS / "app_shared_inspect.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_shared_inspect.png"))
     assert (ARTIFACTS / "app_refine.png").stat().st_size > 10_000
 
 
@@ -140,7 +140,7 @@ def test_the_over_refinement_tab_draws_the_equal_nfe_chart_and_the_alpha_map_fro
         )
         body = page.locator("body").inner_text()
         assert "Error" not in body
-        page.screenshot(path=str(ARTIFACTS / "app_alpha_map.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_alpha_map.png"))
 
 
 # record in the page every t the lab's scrubber text shows: a MutationObserver sees each change the page
@@ -183,7 +183,7 @@ def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 7", timeout=60_000)
         body = page.locator("body").inner_text()
         assert "Error" not in body and "LFR **" not in body  # rendered Markdown, not raw
-        page.screenshot(path=str(ARTIFACTS / "app_lab_my_points.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_lab_my_points.png"))
         # then the scrubber: drawn at t = 1 after training; ▶ play moves the points from t = 0 to 1
         page.wait_for_function("document.body.innerText.includes('t = 1.00 · BASE: step 10 of 10')")
         page.evaluate(PLAY_RECORDER)
@@ -205,7 +205,7 @@ def test_the_bias_lab_trains_on_points_a_visitor_pastes(server):
             ".map(p => p.querySelectorAll('.scatterlayer .point').length)"
         )
         assert drawn and drawn[0] >= 100, drawn
-        page.screenshot(path=str(ARTIFACTS / "app_lab_scrubber.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_lab_scrubber.png"))
 
 
 def test_the_trajectory_scrubber_steps_and_plays_the_solve(server):
@@ -229,7 +229,7 @@ def test_the_trajectory_scrubber_steps_and_plays_the_solve(server):
             time.sleep(0.05)
         assert "1.00" in seen and len(seen) >= 4, seen  # the play went through frames to the end
         assert "Error" not in page.locator("body").inner_text()
-        page.screenshot(path=str(ARTIFACTS / "app_trajectory_play.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_trajectory_play.png"))
 
 
 RING_ON_SCREEN = """() => {
@@ -278,4 +278,4 @@ def test_clicking_a_ring_on_the_latent_map_inspects_that_biased_latent(server):
         text = page.locator("body").inner_text()
         assert f"training image #{ring['index']} · G(z_b) regenerated" in text and "Error" not in text
         page.locator("#latent-pick").scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / "app_latent_click.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "app_latent_click.png"))
