@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
+from bfr_core.infra.data import TOY_SETS
+
 CHAINS = ("lfr", "dfr")  # the two chains a parallel recipe runs side by side
 
 
@@ -235,7 +237,7 @@ RECIPES: dict[str, Recipe] = {
         classifier2=False,
         settings={"base_steps": 200, "lfr_args": "--alpha-max 0.5 --alpha 0.2"},
     ),
-    **{name: _toy_recipe(name) for name in ("moons", "8gaussians", "checkerboard", "spirals")},
+    **{name: _toy_recipe(name) for name in TOY_SETS},  # every toy 2-D set of the loader
     # on a 2-core CPU the LFR and DFR chains run side by side with one thread each: ~25% more steps a second
     "mnist": _image_recipe(
         "mnist",

@@ -17,6 +17,16 @@ def test_toy_sets_are_deterministic_2d(name):
     assert a.x_train.abs().max() < 6
 
 
+def test_rings_are_two_circles_of_radius_1_and_2_with_a_third_of_the_points_inside():
+    x = load_dataset("rings").x_train
+    norm = x.norm(dim=1)
+    inner = norm < 1.5
+    assert abs(inner.float().mean().item() - 1 / 3) < 0.01  # 20,000 draws: sd 0.0033
+    assert abs(norm[inner].mean().item() - 1) < 0.01 and abs(norm[~inner].mean().item() - 2) < 0.01
+    angle = torch.atan2(x[:, 1], x[:, 0])  # uniform around the circle: its mean direction is ~0
+    assert torch.stack([angle.cos().mean(), angle.sin().mean()]).abs().max() < 0.02
+
+
 def test_digits_split():
     ds = digits()
     assert ds.x_train.shape == (1400, 1, 8, 8) and ds.x_test.shape == (397, 1, 8, 8)

@@ -19,7 +19,7 @@ import torch
 from bfr_core.infra.cifar_jpeg import CIFAR_SHAPE, find_jpeg_copy, load_jpeg_copy
 from bfr_core.infra.dataset import DataError, Dataset
 
-TOY_SETS = ("moons", "8gaussians", "checkerboard", "spirals")
+TOY_SETS = ("moons", "8gaussians", "checkerboard", "spirals", "rings")
 IMAGE_SETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 DATASETS = TOY_SETS + IMAGE_SETS
 IDX_FILES = {
@@ -77,6 +77,11 @@ def toy_points(name: str, n: int, generator: torch.Generator) -> torch.Tensor:
         r = torch.sqrt(torch.rand(n, generator=g)) * 3 * math.pi
         arm = (torch.rand(n, generator=g) < 0.5).float() * 2 - 1
         pts = torch.stack([-torch.cos(r) * r, torch.sin(r) * r], 1) * arm[:, None] / 4.0
+        return pts + 0.08 * torch.randn(n, 2, generator=g)
+    if name == "rings":  # two concentric circles, radii 1 and 2, the outer holding twice the points
+        radius = torch.where(torch.rand(n, generator=g) < 1 / 3, 1.0, 2.0)
+        angle = torch.rand(n, generator=g) * 2 * math.pi
+        pts = torch.stack([torch.cos(angle), torch.sin(angle)], 1) * radius[:, None]
         return pts + 0.08 * torch.randn(n, 2, generator=g)
     raise DataError(f"unknown toy set {name!r}; choose one of {', '.join(TOY_SETS)}")
 
