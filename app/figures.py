@@ -272,9 +272,10 @@ def budget_chart(stored: dict) -> go.Figure:
     return fig
 
 
-def alpha_nfe_heatmap(stored: dict) -> go.Figure:
+def alpha_nfe_heatmap(stored: dict, suggested: float | None = None) -> go.Figure:
     """The over-refinement map: quality over α (rows) × LFR Euler NFE (columns), each cell's value written
-    in it and hovered exactly, the best cell outlined; the base's quality in the title for scale."""
+    in it and hovered exactly, the best cell outlined; the base's quality in the title for scale; a dashed
+    line at ``suggested`` (the α estimated from the latents) where it falls within the map's rows."""
     m = stored["map"]
     nfes = [str(k) for k in m["nfes"]]
     alphas = [f"{a:g}" for a in m["alphas"]]
@@ -299,6 +300,18 @@ def alpha_nfe_heatmap(stored: dict) -> go.Figure:
         y1=alphas.index(f"{best['alpha']:g}") + 0.5,
         line=dict(color="#d62728", width=3),
     )
+    row = suggested_row(m["alphas"], suggested)
+    if row is not None:
+        fig.add_hline(y=row, line=dict(color="white", width=2, dash="dash"))
+        fig.add_annotation(
+            x=len(nfes) - 0.5,
+            y=row,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            text=f"suggested α {suggested:.2f}",
+            font=dict(color="white"),
+        )
     fig.update_layout(
         title=f"LFR {m['metric'].upper()} over α × NFE (lower is better; base {m['base']:.3g}; best α "
         f"{best['alpha']:g} at NFE {best['nfe']}: {best['quality']:.3g})<br><sup>{stored['n']} samples, "
@@ -309,3 +322,15 @@ def alpha_nfe_heatmap(stored: dict) -> go.Figure:
         margin=dict(l=40, r=10, t=70, b=40),
     )
     return fig
+
+
+def suggested_row(alphas: list[float], alpha: float | None) -> float | None:
+    """Where α falls on a map whose rows are ``alphas`` (ascending): a fractional row index, linear between
+    neighbouring rows; None when α is None or outside the rows."""
+    if alpha is None or not alphas[0] <= alpha <= alphas[-1]:
+        return None
+    for k in range(len(alphas) - 1):
+        lo, hi = alphas[k], alphas[k + 1]
+        if lo <= alpha <= hi:
+            return k + (alpha - lo) / (hi - lo)
+    return float(len(alphas) - 1)

@@ -12,6 +12,7 @@ from bfr_core.views.budget import EXTRA_BASE_NFE, budget_rows, load_budget
 from bfr_core.eval.evaluate import describe
 from bfr_core.refiners import REFINERS
 from bfr_core.eval.runner import run_rows
+from bfr_core.views.alpha_suggestion import load_alpha_suggestion
 from bfr_core.views.stop_rule import load_stop_rule, summary
 from bfr_core.views.sweep import (
     OVERSHOOT_FACTORS,
@@ -165,7 +166,36 @@ def alpha_map(bundle):
         )
     else:
         text += "At that α the most steps are best: this map shows no over-refinement."
-    return figures.alpha_nfe_heatmap(stored), text
+    suggestion = load_alpha_suggestion(pipe.bundle)
+    if suggestion is not None:
+        a = suggestion["alpha"]
+        text += (
+            f"\n\nThe α estimated from this bundle's inverted latents alone (no LFR trained; `bfr "
+            f"suggest-alpha`: 1 − their mean per-dimension variance) is **{a:.2f}**"
+            + (
+                " (the dashed line)."
+                if figures.suggested_row(m["alphas"], a) is not None
+                else f", outside this map's α range ({m['alphas'][0]:g} … {m['alphas'][-1]:g})."
+            )
+            + validation_text(suggestion)
+        )
+    return figures.alpha_nfe_heatmap(stored, suggestion and suggestion["alpha"]), text
+
+
+def validation_text(suggestion: dict) -> str:
+    """How the estimate fared where it was checked (``bench/suggest_alpha --store``), or ""."""
+    v = suggestion.get("validation")
+    if not v:
+        return ""
+    fared = "; ".join(
+        f"{m.upper()} best at α = {x['best_alpha']:g} ({x['best']:.2f}), "
+        f"at the estimate {x['at_estimate']:.2f} ({x['loss']:+.1%})"
+        for m, x in v["losses"].items()
+    )
+    return (
+        f" Checked on an α-conditioned LFR at one RK4 step, α = {v['alphas'][0]:g} … {v['alphas'][-1]:g} "
+        f"({len(v['seeds'])} seed(s) × {v['n']} samples against the {v['reference']}): {fared}."
+    )
 
 
 OVERSHOOT_SAMPLES, OVERSHOOT_SEED = 200, 1  # scored; shown: the first 16 (as `bfr overshoot` stores it)

@@ -12,6 +12,7 @@ from bfr_core.eval.evaluate import describe
 from bfr_core.eval.metrics import within_class_spread
 from bfr_core.pipeline import MODES, Settings
 from bfr_core.refiners import refiner_for, variants
+from bfr_core.views.alpha_suggestion import load_alpha_suggestion
 from bfr_core.views.scores import DIVERSITY, QUALITY, base_scores, verdict
 
 from .. import figures, pictures, registry, urlstate
@@ -217,6 +218,20 @@ def histogram_shown(bundle):
     return gr.update(visible=registry.pipeline(bundle).bundle.has("classifier"))
 
 
+def alpha_hint(bundle):
+    """The α slider's note for this bundle: the α estimated from its inverted latents (``bfr suggest-alpha``)
+    and whether its LFR takes α at all."""
+    if bundle not in registry.available_bundles():
+        return gr.update()
+    b = registry.pipeline(bundle).bundle
+    suggestion = load_alpha_suggestion(b)
+    rng = b.alpha_range()
+    text = f"this LFR takes α in [0, {rng[1]:g}]" if rng else "this bundle's LFR was trained at one α: unused"
+    if suggestion is not None:
+        text += f" · suggested α from its latents: {suggestion['alpha']:.2f} (bfr suggest-alpha)"
+    return gr.update(info=text)
+
+
 @user_errors
 def generate(bundle, seed, n, label, base_solver, base_nfe):
     """Base samples only (no refinement)."""
@@ -292,6 +307,7 @@ def build(page: Page) -> Built:
     on([go.click, *changed], refine, inputs, outputs, "refine")
     on([gen.click], generate, inputs[:6], base_img, "generate")
     on([bundle.change, page.demo.load], histogram_shown, [bundle], [hist])  # only where a classifier is
+    on([bundle.change, page.demo.load], alpha_hint, [bundle], [alpha])  # the suggested α, per bundle
     return Built(dict(zip(REFINE_FIELDS, inputs)), on_load=[(refine, inputs, outputs)])
 
 

@@ -50,6 +50,7 @@ from bfr_core.cli.stored import (
     cmd_latent_map,
     cmd_overshoot,
     cmd_stop_rule,
+    cmd_suggest_alpha,
     cmd_reference,
     cmd_sweep,
     cmd_worth_nfe,
@@ -255,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", *COUNT_ALIAS, type=positive_int, default=1000, help="samples scored per seed")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="prior draws (at least two)")
     add_device_args(p)
+
+    p = command(
+        "suggest-alpha",
+        "estimate the LFR's mixing coefficient α from the inverted latents alone (no LFR trained) and store "
+        "the estimate and the latent statistics behind it in the bundle",
+        cmd_suggest_alpha,
+    )
+    p.add_argument("--n", *COUNT_ALIAS, type=positive_int, default=1000, help="inverted latents used")
+    p.add_argument("--seed", type=int, default=0, help="the prior and mixing draws")
 
     p = command(
         "worth-nfe",

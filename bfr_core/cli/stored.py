@@ -39,6 +39,7 @@ from bfr_core.views.sweep import (
 )
 from bfr_core.eval.validation import validation_scorer
 from bfr_core.views.stop_rule import STOP_RULE_FILE, measure
+from bfr_core.views.alpha_suggestion import SUGGESTION_FILE, suggest_alpha
 from bfr_core.eval.inception import REFERENCE_FILE as INCEPTION_FILE
 from bfr_core.eval.inception import load_inception, reference_stats, weights_path
 
@@ -182,6 +183,17 @@ def cmd_stop_rule(args):
     found = measure(pipe, score, args.n, args.seeds, progress=printed_progress(args))
     store_measurement(args, STOP_RULE_FILE, t0, reference=score.reference, **found)
     print(f"the stop rule picks LFR {found['choice']} (paper's default: {found['default']})")
+
+
+def cmd_suggest_alpha(args):
+    bundle = Bundle(args.bundle)
+    if bundle.latents is None:
+        raise ValueError(f"{args.bundle}: has no inverted latents (run `bfr invert --bundle {args.bundle}`)")
+    t0 = time.perf_counter()
+    found = suggest_alpha(bundle.latents["z"], seed=args.seed, points=args.n)
+    store_measurement(args, SUGGESTION_FILE, t0, **found)
+    shown = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in found["estimates"].items())
+    print(f"suggested α = {found['alpha']:g} ({found['suggested'].replace('_', ' ')}; estimates: {shown})")
 
 
 def printed_progress(args):
