@@ -132,3 +132,17 @@ def test_the_app_marks_the_suggested_alpha_on_the_slider_and_the_map():
     assert figures.suggested_row([0.1, 0.2, 0.5], 0.6) is None
     _, text = alpha_map("mnist-alpha")  # mnist's latents: its estimate, beyond this map's rows
     assert "outside this map's α range" in text
+
+
+def test_the_open_questions_tab_states_the_estimate_its_evidence_or_the_command_that_stores_it(tmp_path):
+    from app.tabs.questions import alpha_view
+
+    stored = json.loads(open("checkpoints/mnist/alpha_suggestion.json").read())
+    text = alpha_view("mnist-euler8")  # shares mnist's latents, so mnist's estimate and check
+    assert f"**Suggested α = {stored['alpha']:.2f}**" in text
+    fid = stored["validation"]["losses"]["fid"]
+    assert f"at the estimate {fid['at_estimate']:.2f} ({fid['loss']:+.1%})" in text
+    moons = json.loads(open("checkpoints/moons/alpha_suggestion.json").read())
+    assert "Not checked on this bundle yet" in alpha_view("moons") and f"{moons['alpha']:.2f}" in alpha_view(
+        "moons"
+    )

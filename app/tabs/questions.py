@@ -1,5 +1,6 @@
 """The Open questions tab: what the paper leaves open, answered with this bundle's stored measurements —
-where to stop the LFR (the stop rule, beside the paper's default) and how much non-invertibility the LFR
+which α the LFR should mix in (estimated from the latents, and how that estimate fared), where to stop the LFR
+(the stop rule, beside the paper's default) and how much non-invertibility the LFR
 survives (its gain against the inversion's round trip, with the bundle's own round trip marked). Nothing is
 computed here: each view reads what the bundle stores, and says which command stores it when it is missing."""
 
@@ -10,6 +11,7 @@ import math
 import gradio as gr
 import plotly.graph_objects as go
 
+from bfr_core.views.alpha_suggestion import load_alpha_suggestion
 from bfr_core.views.invertibility import failure_points, load_invertibility, own_round_trip
 from bfr_core.views.stop_rule import load_stop_rule, mean_sd, summary
 
@@ -19,13 +21,44 @@ from ..widgets import Built, Page, on
 
 TITLE, ID = "Open questions", "questions"
 TEXT = (
-    "**What the paper leaves open, measured.** *Where should the LFR stop?* The paper ends it at t = 1 with "
+    "**What the paper leaves open, measured.** *Which α?* The LFR mixes prior noise into its targets with "
+    "a coefficient α that the paper tunes by grid search; here it is estimated from the inverted latents "
+    "alone. "
+    "*Where should the LFR stop?* The paper ends it at t = 1 with "
     "one RK4 step; the stop rule tries other ends on held-out training images and keeps the default unless "
     "another beats it on both metrics, on every seed, beyond the seed spread. *Does the LFR need an exact "
     "inversion?* It learns to move prior noise to the inverted latents G⁻¹(x); below, LFRs trained on "
     "latents made worse on purpose show how its gain falls as the round trip ‖G(G⁻¹(x)) − x‖ grows."
 )
 GAIN_METRICS = ("fid", "fid2")
+
+
+def alpha_view(bundle) -> str:
+    """The α estimated from the bundle's inverted latents, the statistics behind it, and its check."""
+    from .overrefine_views import validation_text
+
+    b = registry.pipeline(bundle).bundle
+    stored = load_alpha_suggestion(b)
+    if stored is None:
+        if b.latents is None and b.file("latents") is None:
+            return f"`{bundle}` has no inverted latents: the LFR, and its α, need them."
+        command = f"python -m bfr_core suggest-alpha --bundle checkpoints/{bundle}"
+        return f"`{bundle}` stores no α estimate: `{command}`."
+    stats = stored["latent_stats"]
+    others = ", ".join(
+        f"{k.replace('_', ' ')} {v:.2f}" for k, v in stored["estimates"].items() if k != stored["suggested"]
+    )
+    return (
+        f"**Suggested α = {stored['alpha']:.2f}** — 1 − the inverted latents' mean per-dimension variance "
+        f"({stats['var_mean']:.3f}; N(0, I) has 1), from {stored['points']} latents, no LFR trained "
+        f"(`{stored['command']}`). Rejected alternative: {others}."
+        + validation_text(stored)
+        + (
+            ""
+            if stored.get("validation")
+            else " Not checked on this bundle yet (`python -m bench.suggest_alpha`: an LFR over α ∈ [0, 1])."
+        )
+    )
 
 
 def stop_rule_table(stored: dict) -> str:
@@ -138,6 +171,8 @@ def invertibility_view(bundle, picked):
 def build(page: Page) -> Built:
     gr.Markdown(TEXT)
     q_bundle = gr.Dropdown(page.bundles, value=page.first, label="bundle", min_width=320)
+    gr.Markdown("### Which α should the LFR mix in?")
+    alpha = gr.Markdown()
     gr.Markdown("### Where should the LFR stop?")
     rule = gr.Markdown()
     gr.Markdown("### How much non-invertibility does the LFR survive?")
@@ -146,6 +181,7 @@ def build(page: Page) -> Built:
     with gr.Row():
         curve = gr.Plot(label="LFR gain vs round trip")
         curve_md = gr.Markdown()
+    on([q_bundle.change], user_errors(alpha_view), [q_bundle], [alpha], "alpha_suggestion")
     on([q_bundle.change], stop_rule_view, [q_bundle], [rule], "stop_rule")
     on(
         [q_bundle.change, point.input],
@@ -155,6 +191,7 @@ def build(page: Page) -> Built:
         "invertibility",
     )
     loads = [
+        (user_errors(alpha_view), [q_bundle], [alpha]),
         (stop_rule_view, [q_bundle], [rule]),
         (invertibility_view, [q_bundle, point], [point, curve, curve_md]),
     ]
