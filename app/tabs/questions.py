@@ -33,6 +33,7 @@ TEXT = (
 GAIN_METRICS = ("fid", "fid2")
 
 
+@user_errors
 def alpha_view(bundle) -> str:
     """The α estimated from the bundle's inverted latents, the statistics behind it, and its check."""
     from .overrefine_views import validation_text
@@ -181,7 +182,7 @@ def build(page: Page) -> Built:
     with gr.Row():
         curve = gr.Plot(label="LFR gain vs round trip")
         curve_md = gr.Markdown()
-    on([q_bundle.change], user_errors(alpha_view), [q_bundle], [alpha], "alpha_suggestion")
+    on([q_bundle.change], alpha_view, [q_bundle], [alpha], "alpha_suggestion")
     on([q_bundle.change], stop_rule_view, [q_bundle], [rule], "stop_rule")
     on(
         [q_bundle.change, point.input],
@@ -191,7 +192,7 @@ def build(page: Page) -> Built:
         "invertibility",
     )
     loads = [
-        (user_errors(alpha_view), [q_bundle], [alpha]),
+        (alpha_view, [q_bundle], [alpha]),
         (stop_rule_view, [q_bundle], [rule]),
         (invertibility_view, [q_bundle, point], [point, curve, curve_md]),
     ]
