@@ -12,7 +12,7 @@ import signal
 import sys
 
 from app import service  # sets the no-telemetry environment before gradio is imported
-from app import warmup
+from app import background, warmup
 from app.tabs import refine
 from app.ui import build_demo
 
@@ -78,6 +78,12 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:  # end the background work before the interpreter does (app.background says why)
+        if background.running():
+            print(f"stopping: waiting for {', '.join(background.running())}", file=sys.stderr)
+        still_running = background.stop(timeout=30.0)
+        if still_running:
+            print(f"warning: still running at exit: {', '.join(still_running)}", file=sys.stderr)
     return 0
 
 

@@ -37,7 +37,7 @@ class ComputeGauge:
     """Callbacks running right now, and the most that ever ran at once (for the load benchmark)."""
 
     def __init__(self):
-        self.lock, self.active, self.peak = threading.Lock(), 0, 0
+        self.lock, self.active, self.peak = threading.Condition(), 0, 0
 
     def __enter__(self):
         with self.lock:
@@ -47,6 +47,12 @@ class ComputeGauge:
     def __exit__(self, *exc):
         with self.lock:
             self.active -= 1
+            self.lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no callback computes (at most ``timeout`` seconds); True when none does."""
+        with self.lock:
+            return self.lock.wait_for(lambda: self.active == 0, timeout)
 
 
 COMPUTING = ComputeGauge()

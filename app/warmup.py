@@ -2,10 +2,10 @@
 
 Each tab's first answer on the default bundle (its ``warm(bundle)``: Refine, the Latents map, the
 Trajectories paths, Inspect's bias meter, the Over-refinement tab's drift strip and overshoot, the bias
-lab at its default setting) is a pure function of the shipped files, so it is computed once in a daemon
+lab at its default setting) is a pure function of the shipped files, so it is computed once in a background
 thread, in the order of the tabs, and kept by that tab's cache; a request that arrives earlier simply
 computes the same result itself. A failure is logged, never raised: the views report their own errors
-when asked.
+when asked. A shutdown ends it between two jobs (:mod:`app.background`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from . import registry
+from . import background, registry
 from .tabs import TABS
 
 log = logging.getLogger("bfr_explorer")
@@ -30,6 +30,8 @@ def warm(bundle: str | None = None) -> dict[str, float]:
         warmed = [tab for tab in warmed if tab.ID == "lab"]
     jobs = [(f"{tab.ID} {bundle}", lambda tab=tab: tab.warm(bundle)) for tab in warmed]
     for what, job in jobs:
+        if background.STOPPING.is_set():
+            break
         t0 = time.perf_counter()
         try:
             job()
@@ -40,7 +42,5 @@ def warm(bundle: str | None = None) -> dict[str, float]:
 
 
 def start(bundle: str | None = None) -> threading.Thread:
-    """Run :func:`warm` in a daemon thread and return it."""
-    thread = threading.Thread(target=warm, args=(bundle,), name="bfr-warm-up", daemon=True)
-    thread.start()
-    return thread
+    """Run :func:`warm` in a background thread (one :func:`app.background.stop` waits for) and return it."""
+    return background.start(warm, "bfr-warm-up", bundle)

@@ -63,9 +63,13 @@ def server():
     """The app launched in-process on a free loopback port; yields its URL."""
     from app_server import launch
 
+    from app import background
+
     demo, url = launch()
     yield url
     demo.close()
+    still_running = background.stop(timeout=120.0)
+    assert not still_running, f"the app's work did not stop: {still_running}"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -82,25 +86,3 @@ def pytest_runtest_makereport(item, call):
             faulthandler.dump_traceback(f, all_threads=True)
             f.seek(0)
             report.sections.append(("the app's threads when the test failed", f.read()[-20000:]))
-
-
-_exit_status = {}
-
-
-def pytest_sessionfinish(session, exitstatus):
-    _exit_status["code"] = int(exitstatus)
-
-
-def pytest_unconfigure(config):
-    """Leave with pytest's own exit status once it has reported everything, skipping interpreter teardown:
-    a native thread still alive at exit (seen on a fresh clone after every test had passed: "terminate called
-    without an active exception", rc 134) must not turn a green run red. Failures still exit non-zero."""
-    import os
-
-    if "code" in _exit_status and os.environ.get("BFR_TEST_FULL_TEARDOWN") != "1":
-        import atexit
-
-        atexit._run_exitfuncs()  # removes the app's private temp folders, which os._exit alone skips
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_exit_status["code"])

@@ -4,7 +4,6 @@ LFR and DFR."""
 from __future__ import annotations
 
 import contextvars
-import threading
 
 import gradio as gr
 
@@ -12,7 +11,7 @@ from bfr_core.infra.data import TOY_SETS
 from bfr_core.views.lab import DEFAULT_LAB, USER_POINTS, USER_POINTS_CHARS, cached_bias_lab, kept_bias_lab
 from bfr_core.views.trajectories import frame_index
 
-from .. import lab_figures
+from .. import background, lab_figures
 from ..policy import as_int, as_time, user_errors
 from ..scrubber import TIME_STEP, played
 from ..service import COMPUTE
@@ -102,7 +101,7 @@ def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
         try:
             outcome["result"] = cached_bias_lab(
                 *args,
-                progress=lambda f, text: progress(f, desc=text),
+                progress=lambda f, text: (background.check(), progress(f, desc=text)),
                 points=points if toy == MY_POINTS else None,
                 curves=curves,
             )
@@ -110,8 +109,7 @@ def bias_lab(toy, base_steps, refine_steps, points="", progress=gr.Progress()):
             outcome["error"] = e
 
     context = contextvars.copy_context()  # the request's context, so progress reaches this request's page
-    worker = threading.Thread(target=context.run, args=(train,), name="bias-lab", daemon=True)
-    worker.start()
+    worker = background.start(context.run, "bias-lab", train)  # a shutdown stops it (app.background)
     while worker.is_alive():
         worker.join(LAB_REDRAW_S)
         if worker.is_alive() and any(curves.values()):
@@ -220,5 +218,5 @@ def build(page: Page) -> Built:
 
 
 def warm(bundle: str) -> None:
-    """The lab at its default setting (it needs no bundle)."""
-    cached_bias_lab(*DEFAULT_LAB)
+    """The lab at its default setting (it needs no bundle); a shutdown stops its training."""
+    cached_bias_lab(*DEFAULT_LAB, progress=lambda *_: background.check())
