@@ -13,90 +13,14 @@ Why each setting has its value is said next to it; the measurements behind them 
 
 from __future__ import annotations
 
-import shlex
-import string
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import Mapping
+from dataclasses import replace
 
 from bfr_core.infra.data import TOY_SETS
+from bfr_core.recipe_types import CHAINS, DEFAULTS, Recipe, Stage
 
-CHAINS = ("lfr", "dfr")  # the two chains a parallel recipe runs side by side
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One CLI command of a build; ``chain`` "lfr"/"dfr" marks the two chains that depend only on the
-    base (a parallel recipe runs them side by side); ``cuda_args`` replaces ``args`` on ``--device cuda``."""
-
-    name: str
-    args: str
-    chain: str = ""
-    smoke: bool = True
-    cuda_args: str | None = None
-
-    def argv(self, settings: Mapping[str, object]) -> list[str]:
-        template = self.cuda_args if self.cuda_args and settings.get("device") == "cuda" else self.args
-        return shlex.split(template.format_map(settings))
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A bundle's build: its dataset, settings, stages, its ``bundle.json`` card and the files it shares
-    with a sibling bundle (``shared.json``) instead of training them again."""
-
-    name: str
-    dataset: str
-    stages: tuple[Stage, ...]
-    settings: Mapping[str, object] = field(default_factory=dict)
-    smoke_settings: Mapping[str, object] = field(default_factory=dict)
-    card: Mapping[str, object] | None = None
-    shared_from: str = ""
-    shared: tuple[str, ...] = ()
-    parallel: bool = False
-
-    def resolve(self, overrides: Mapping[str, str] = (), *, smoke: bool = False, device: str = "cpu") -> dict:
-        """The settings a build runs with: the recipe's, then its smoke settings, then ``overrides``
-        (a ValueError names an unknown one)."""
-        settings = {**DEFAULTS, "dataset": self.dataset, **self.settings, "device": device}
-        if smoke:
-            settings |= self.smoke_settings
-        for key, value in dict(overrides).items():
-            if key not in settings or key == "dataset":  # the dataset is the recipe's, not a setting
-                known = ", ".join(sorted(k for k in settings if k != "dataset"))
-                raise ValueError(f"recipe {self.name} has no setting {key!r}; its settings: {known}")
-            settings[key] = value
-        return {k: v.format_map(settings) if isinstance(v, str) else v for k, v in settings.items()}
-
-    def stages_run(self, smoke: bool = False) -> tuple[Stage, ...]:
-        return tuple(s for s in self.stages if s.smoke or not smoke)
-
-    def placeholders(self) -> set[str]:
-        """Every ``{name}`` the stage templates use."""
-        fmt = string.Formatter()
-        templates = [s.args for s in self.stages] + [s.cuda_args for s in self.stages if s.cuda_args]
-        return {name for t in templates for _, name, _, _ in fmt.parse(t) if name}
-
+__all__ = ["CHAINS", "DEFAULTS", "RECIPES", "Recipe", "Stage"]
 
 # ----------------------------------------------------------------------------- the stages, as templates
-DEFAULTS = MappingProxyType(
-    dict(
-        refiner_steps=4000,  # LFR, DFR and the reflow unless a recipe says otherwise
-        lfr_steps="{refiner_steps}",
-        reflow_steps="{refiner_steps}",
-        classifier_steps=2000,
-        classifier_extra="",
-        pool=4096,  # generated samples the DFR trains from
-        pairs=20000,  # (prior, LFR(prior)) pairs the reflow trains on
-        eval_n=2000,
-        net="",  # network width and batch, shared by the base and the refiners
-        base_extra="",
-        invert_extra="",
-        reflow_extra="",
-        lfr_args="",
-        dfr_args="",
-    )
-)
 
 BASE = Stage(
     "train-base",
@@ -118,6 +42,9 @@ FEATURES = (  # the test features of every extractor (scoring needs no dataset) 
     Stage("reference", "reference --bundle {out}"),
     Stage("examples", "examples --bundle {out}"),
 )
+INCEPTION = Stage(  # μ, Σ of the FID Inception's features of the first training and test images
+    "inception-reference", "inception-reference --bundle {out} --max-images {inception_n}", smoke=False
+)
 INVERT = Stage("invert", "invert --bundle {out} {invert_extra}", chain="lfr")
 LFR = Stage(
     "train-lfr", "train-lfr --bundle {out} {lfr_args} --steps {lfr_steps} {net} {resume}", chain="lfr"
@@ -132,9 +59,7 @@ DFR = Stage(
     "train-dfr --bundle {out} --steps {refiner_steps} --pool {pool} {net} {dfr_args} {resume}",
     "dfr",
 )
-LATENT_MAP = Stage(
-    "latent-map", "latent-map --bundle {out}", smoke=False
-)  # the Latents view's UMAP (numba: slow once)
+LATENT_MAP = Stage("latent-map", "latent-map --bundle {out}", smoke=False)  # the Latents view's UMAP
 BIAS_PLANE = Stage(
     "bias-plane", "bias-plane --bundle {out}", smoke=False
 )  # the faithful map, at every LFR NFE
@@ -182,11 +107,19 @@ MNIST_DFR = "--ot-batch 1024 --blur-sigma-min 0.5 --blur-sigma-max 1.0"
 GPU_DFR = "train-dfr --bundle {out} {gpu_dfr} {dfr_args} --device cuda {resume}"
 
 
-def _image_recipe(name: str, dataset: str, *, classifier2: bool = True, **kw) -> Recipe:
+def _image_recipe(
+    name: str, dataset: str, *, classifier2: bool = True, inception: bool = True, **kw
+) -> Recipe:
     """A bundle with its own base and feature extractors: base, classifiers, features, the LFR chain
     (inversion, LFR, reflow), the DFR chain, the stored views and the evaluation."""
     ablations = kw.pop("ablations", ())
-    head = (BASE, CLASSIFIER, *((CLASSIFIER2,) if classifier2 else ()), *FEATURES)
+    head = (
+        BASE,
+        CLASSIFIER,
+        *((CLASSIFIER2,) if classifier2 else ()),
+        *FEATURES,
+        *((INCEPTION,) if inception else ()),
+    )
     lfr_chain = (INVERT, LFR, REFLOW) + tuple(s for s in ablations if s.chain == "lfr")
     dfr = Stage(DFR.name, DFR.args, "dfr", cuda_args=GPU_DFR if "gpu_dfr" in kw.get("settings", {}) else None)
     dfr_chain = (dfr,) + tuple(s for s in ablations if s.chain == "dfr")
@@ -230,11 +163,29 @@ MNIST_SETTINGS = dict(
     ablation_pool=2048,
 )
 
+CIFAR_DFR = "--blur-p 0 --noise-p 0.3 --noise-std 0.01"  # the authors' CIFAR-10 augmentation: noise, no blur
+CIFAR_SMOKE = dict(  # every stage in minutes: checks that the stages run, not their quality
+    base_steps=20,
+    refiner_steps=10,
+    reflow_steps=10,
+    invert_extra="--n 64 --nfe 4",
+    pool=64,
+    pairs=64,
+    classifier_steps=20,
+    classifier_extra="--batch-size 16",
+    reflow_extra="--batch-size 16",
+    net="--channels 8 --batch-size 16",
+    base_extra="--nfe 4",
+    dfr_args=CIFAR_DFR + " --ot-batch 32",
+    eval_n=32,
+)
+
 RECIPES: dict[str, Recipe] = {
     "digits": _image_recipe(
         "digits",
         "digits",
         classifier2=False,
+        inception=False,  # 8×8 digits: Inception features of them say little
         settings={"base_steps": 200, "lfr_args": "--alpha-max 0.5 --alpha 0.2"},
     ),
     **{name: _toy_recipe(name) for name in TOY_SETS},  # every toy 2-D set of the loader
@@ -362,22 +313,30 @@ RECIPES: dict[str, Recipe] = {
             net="--channels 64 --batch-size 128",
             reflow_extra="--batch-size 128",
             lfr_args="--alpha 0.5 --sigma 0",
-            dfr_args="--ot-batch 1024 --blur-p 0 --noise-p 0.3 --noise-std 0.01",
+            dfr_args=CIFAR_DFR + " --ot-batch 1024",
         ),
-        smoke_settings=dict(
-            base_steps=20,
-            refiner_steps=10,
-            reflow_steps=10,
-            invert_extra="--n 64 --nfe 4",
-            pool=64,
-            pairs=64,
-            classifier_steps=20,
-            classifier_extra="--batch-size 16",  # the smoke build checks that stages run, not their quality
-            reflow_extra="--batch-size 16",
-            net="--channels 8 --batch-size 16",
-            base_extra="--nfe 4",
-            dfr_args="--ot-batch 32 --blur-p 0 --noise-p 0.3 --noise-std 0.01",
-            eval_n=32,
+        smoke_settings=CIFAR_SMOKE,
+    ),
+    # CIFAR-10 sized for this 2-core CPU (~2 steps/s on one thread at 32 channels, batch 64; ~10 CPU-hours in
+    # all, resumable stage by stage). The base is short, so its bias is large. The LFR is α-conditioned
+    # (α ∈ [0, 0.5]) so that α is chosen afterwards on held-out training images; 0.2 is its default.
+    "cifar10-cpu": _image_recipe(
+        "cifar10-cpu",
+        "cifar10",
+        settings=dict(
+            base_steps=20000,
+            base_extra="--lr 5e-4 --save-every 200",
+            refiner_steps=4000,
+            reflow_steps=2000,
+            pairs=8192,
+            invert_extra="--n 10000",
+            classifier_steps=6000,  # ~4 steps/s on one thread
+            net="--channels 32 --batch-size 64",
+            reflow_extra="--batch-size 64",
+            lfr_args="--alpha-max 0.5 --alpha 0.2 --sigma 0",
+            dfr_args=CIFAR_DFR + " --ot-batch 256",
+            eval_n=1000,
         ),
+        smoke_settings=CIFAR_SMOKE,
     ),
 }

@@ -60,7 +60,9 @@ def test_settings_fill_the_templates_and_overrides_are_checked(tmp_path):
 
 
 def build_args(recipe: str, out, **kw) -> argparse.Namespace:
-    base = dict(recipe=recipe, out=out, set=[], smoke=False, resume=False, device="cpu", dry_run=False)
+    base = dict(
+        recipe=recipe, out=out, set=[], smoke=False, resume=False, device="cpu", dry_run=False, stages=None
+    )
     return argparse.Namespace(**{**base, "data_dir": None, "quiet": True, **kw})
 
 
@@ -124,6 +126,18 @@ def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "a").exists()
     assert main(["build", "mnist-alpha", "--dry-run", "--set", "nope=1"]) == 2
     assert "recipe mnist-alpha has no setting 'nope'" in capsys.readouterr().err
+
+
+def test_a_build_can_run_only_some_of_its_stages(tmp_path, capsys):
+    """--stages runs the named stages in the recipe's order; an unknown name is refused with the list."""
+    ran: list[list[str]] = []
+    args = build_args("cifar10-cpu", tmp_path / "c", stages=["reference", "train-classifier"])
+    build_cli.cmd_build(args, lambda argv: ran.append(argv) or 0)
+    assert [a[1] for a in ran] == ["train-classifier", "reference"]
+    assert sorted(p.name for p in (tmp_path / "c" / ".times").iterdir()) == ["reference", "train-classifier"]
+    assert main(["build", "cifar10-cpu", "--stages", "train-bse", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "recipe cifar10-cpu has no stage train-bse; its stages: train-base, train-classifier," in err
 
 
 def test_recipes_module_states_its_placeholders():

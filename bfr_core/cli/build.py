@@ -4,7 +4,8 @@ Writes OUT (default ``checkpoints/RECIPE``), its ``bundle.json`` card and ``shar
 recipe has them, ``OUT/.times/STAGE`` (seconds) as each stage finishes and ``OUT/build_times.json`` at the
 end. Stages run in this process, one after another; a parallel recipe runs its LFR and DFR chains side by
 side as two child processes with one thread each (their output in ``OUT/.times/<chain>_chain.log``). With
-``--resume`` a stage already timed is skipped and training stages continue from their last checkpoint.
+``--resume`` a stage already timed is skipped and training stages continue from their last checkpoint;
+``--stages A B`` runs only those (e.g. the stages that do not need the base while it still trains elsewhere).
 """
 
 from __future__ import annotations
@@ -33,11 +34,19 @@ def parse_settings(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def stage_commands(recipe: Recipe, settings: dict, out: Path, resume: bool, smoke: bool, data_dir=None):
-    """(stage, argv) for every stage the build runs, templates filled."""
+def stage_commands(
+    recipe: Recipe, settings: dict, out: Path, resume: bool, smoke: bool, data_dir=None, only=None
+):
+    """(stage, argv) for every stage the build runs, templates filled; ``only``, when given, names the
+    stages to run (a ValueError names an unknown one and lists the recipe's)."""
     fill = {**settings, "out": str(out), "resume": "--resume" if resume else ""}
     extra = ["--data-dir", str(data_dir)] if data_dir else []
-    return [(stage, stage.argv(fill) + extra) for stage in recipe.stages_run(smoke)]
+    stages = recipe.stages_run(smoke)
+    unknown = sorted(set(only or ()) - {s.name for s in stages})
+    if unknown:
+        known = ", ".join(s.name for s in stages)
+        raise ValueError(f"recipe {recipe.name} has no stage {', '.join(unknown)}; its stages: {known}")
+    return [(stage, stage.argv(fill) + extra) for stage in stages if not only or stage.name in only]
 
 
 def groups(commands):
@@ -122,7 +131,7 @@ def cmd_build(args, run: Callable[[list[str]], int]) -> None:
     recipe = RECIPES[args.recipe]
     settings = recipe.resolve(parse_settings(args.set), smoke=args.smoke, device=args.device)
     out = args.out or Path("checkpoints") / recipe.name
-    commands = stage_commands(recipe, settings, out, args.resume, args.smoke, args.data_dir)
+    commands = stage_commands(recipe, settings, out, args.resume, args.smoke, args.data_dir, args.stages)
     if args.dry_run:
         for stage, argv in commands:
             print(f"{stage.name}: python -m bfr_core {shlex.join(argv)}")

@@ -317,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="bundle directory (default checkpoints/RECIPE)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="change a recipe setting")
     p.add_argument("--smoke", action="store_true", help="the recipe's smoke settings: every stage in minutes")
+    p.add_argument("--stages", nargs="+", metavar="STAGE", help="run only these stages of the recipe")
     p.add_argument(
         "--resume", action="store_true", help="skip finished stages, continue interrupted trainings"
     )
