@@ -5,13 +5,14 @@
 
 Each view is called directly on fixed seeds, and each output is recorded twice:
 - ``exact``: sha256 of its bytes (a picture: its PNG file; a chart: its plotly JSON; a text: itself).
-  Bit-identical answers give identical fingerprints — but only on the same torch build, CPU kind and thread
+  Bit-identical answers give identical fingerprints — but only on the same torch build, CPU model and thread
   count, since float sums are ordered differently by other vector units or thread splits. The record names
   its ``environment`` (the test suite runs one thread per worker on 2 cores: record with OMP_NUM_THREADS=1).
 - ``digest``: its form and its numbers, compared with a tolerance on any machine: a picture → its size and
   the mean grey level of each cell of an 8 × 8 grid per channel (within 0.5 levels); a chart or text → the
-  text with every number replaced by ``#`` (equal) and the numbers (each within 1e-4 relative, or one unit of
-  its last printed digit). A changed answer changes one or the other; float noise changes neither.
+  text (a chart: its plotly JSON, arrays written out as numbers to 6 decimals) with every number replaced by
+  ``#`` (equal) and the numbers (each within 1e-4 relative, or one unit of its last printed digit). A changed
+  answer changes one or the other; float noise changes neither.
 ``tests/test_app_answers.py`` checks the committed record: the digest everywhere, the exact fingerprints
 where the environment is the recorded one.
 """
@@ -19,6 +20,7 @@ where the environment is the recorded one.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -72,9 +74,25 @@ NUMBER = re.compile(r"-?\d+(?:\.(\d+))?(?:[eE][-+]?\d+)?")
 GRID, PIXEL_TOLERANCE, RELATIVE_TOLERANCE = 8, 0.5, 1e-4
 
 
+def unpacked(obj):
+    """``obj`` with every array plotly packed as base64 (``{"bdata", "dtype", "shape"}``) written as a list
+    of numbers, floats to 6 decimals: a chart's data then reads as numbers (the packed letters and digits
+    mean nothing here)."""
+    if isinstance(obj, dict) and "bdata" in obj and "dtype" in obj:
+        a = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=obj["dtype"])
+        if "shape" in obj:
+            a = a.reshape([int(n) for n in str(obj["shape"]).split(",")])
+        return np.round(a, 6).tolist() if a.dtype.kind == "f" else a.tolist()
+    if isinstance(obj, dict):
+        return {k: unpacked(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [unpacked(v) for v in obj]
+    return obj
+
+
 def as_text(value) -> str:
     if hasattr(value, "to_json"):
-        return value.to_json()
+        return json.dumps(unpacked(json.loads(value.to_json())), sort_keys=True)
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True, default=str)
     return str(value)
@@ -115,12 +133,23 @@ def digest_differs(old: dict | None, new: dict | None) -> str | None:
     return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (Linux), else the platform's word for it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor()
+
+
 def environment() -> dict:
-    """What bit-identity depends on: the torch build, the CPU's vector unit and the intra-op threads (a
-    sum split over more threads is added in another order)."""
+    """What bit-identity depends on: the torch build, the CPU (its model: two AVX512 CPUs of other makers
+    gave other bits) and the intra-op threads (a sum split over more threads is added in another order)."""
     return {
         "torch": torch.__version__,
         "cpu": torch.backends.cpu.get_cpu_capability(),
+        "cpu_model": cpu_model(),
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
     }

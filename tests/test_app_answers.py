@@ -29,6 +29,20 @@ def test_text_numbers_may_move_one_printed_unit_and_no_more():
     assert digest_differs(None, None) is None and digest_differs(None, digest("x")) == "one answer is empty"
 
 
+def test_a_chart_is_read_by_its_numbers_not_by_plotlys_packed_arrays():
+    """plotly packs numpy arrays as base64; the digest writes them out, so float noise in a chart's data
+    passes and a moved value does not."""
+    import plotly.graph_objects as go
+
+    x = np.linspace(0.1, 1.0, 50)
+    chart = digest(go.Figure(go.Histogram(x=x)))
+    assert chart["numbers"][:3] == [[0.1, 1], [0.118367, 6], [0.136735, 6]]
+    assert digest_differs(chart, digest(go.Figure(go.Histogram(x=x * (1 + 1e-9))))) is None
+    moved = x.copy()
+    moved[7] += 0.01
+    assert digest_differs(chart, digest(go.Figure(go.Histogram(x=moved)))).startswith("a number changed")
+
+
 def test_a_picture_may_move_by_float_noise_but_not_by_a_changed_region(tmp_path):
     a = np.full((64, 64), 100, np.uint8)
     noisy, changed = a.copy(), a.copy()
@@ -50,5 +64,7 @@ def test_a_record_from_this_environment_also_needs_bit_identity():
     now = {"v": [{"exact": "bbbb", "digest": d}]}
     assert changes(record, now) == ["v [output 0]: not bit-identical in the recorded environment"]
     record["environment"] = {**environment(), "cpu": "another"}
+    assert changes(record, now) == []
+    record["environment"] = {**environment(), "cpu_model": "another maker's CPU"}
     assert changes(record, now) == []
     assert changes(record, {}) == ["v: 1 outputs -> 0"]
