@@ -65,6 +65,13 @@ BIAS_PLANE = Stage(
 )  # the faithful map, at every LFR NFE
 OVERSHOOT = Stage("overshoot", "overshoot --bundle {out}", smoke=False)  # the Over-refinement tab's view
 STORED_VIEWS = (LATENT_MAP, BIAS_PLANE, OVERSHOOT)  # what the app's views read from a bundle with an LFR
+# the Over-refinement tab's stored charts: quality over each refiner's NFE (overrefine.json), the equal-NFE
+# chart (worth_nfe.json) and, for an α-conditioned LFR, the α × NFE map (alpha_nfe.json)
+SWEEP = Stage("sweep", "sweep --bundle {out} --n {eval_n} --seed 0")
+WORTH_NFE = Stage("worth-nfe", "worth-nfe --bundle {out} --n {worth_n} --seed 0")
+ALPHA_MAP = Stage(
+    "alpha-map", "sweep --bundle {out} --n {alpha_map_n} --seed 0 --alphas 0.05 0.1 0.2 0.3 0.4 0.5"
+)
 EVALUATE = Stage("evaluate", "evaluate --bundle {out} --n {eval_n} --seed 0 --out {out}/evaluate_seed0.json")
 
 # MNIST's ablations, same steps and coupling for every DFR variant (the paper's MNIST blur is the CLI default)
@@ -123,7 +130,8 @@ def _image_recipe(
     lfr_chain = (INVERT, LFR, REFLOW) + tuple(s for s in ablations if s.chain == "lfr")
     dfr = Stage(DFR.name, DFR.args, "dfr", cuda_args=GPU_DFR if "gpu_dfr" in kw.get("settings", {}) else None)
     dfr_chain = (dfr,) + tuple(s for s in ablations if s.chain == "dfr")
-    return Recipe(name, dataset, head + lfr_chain + dfr_chain + STORED_VIEWS + (EVALUATE,), **kw)
+    views = STORED_VIEWS + tuple(kw.pop("views", ()))
+    return Recipe(name, dataset, head + lfr_chain + dfr_chain + views + (EVALUATE,), **kw)
 
 
 def _toy_recipe(name: str) -> Recipe:
@@ -263,14 +271,13 @@ RECIPES: dict[str, Recipe] = {
                 "--batch-size 128 --device {device} {resume}",
             ),
             *STORED_VIEWS,
-            Stage("sweep", "sweep --bundle {out} --n {eval_n} --seed 0"),
-            Stage("worth-nfe", "worth-nfe --bundle {out} --n {worth_n} --seed 0"),
+            SWEEP,
+            WORTH_NFE,
         ),
         wide="--channels 64 --batch-size 128",
         lfr_steps=16000,
         reflow_steps=16000,
         pairs=32768,
-        worth_n=500,
     ),
     # Over-refinement on MNIST: an α-conditioned LFR (α ∈ [0, 0.5], ~26 min here) mapped over α × LFR NFE.
     "mnist-alpha": _over_mnist(
@@ -289,9 +296,7 @@ RECIPES: dict[str, Recipe] = {
             replace(LATENT_MAP, args=LATENT_MAP.args + " --points 400"),
             BIAS_PLANE,
             OVERSHOOT,
-            Stage(
-                "alpha-map", "sweep --bundle {out} --n {eval_n} --seed 0 --alphas 0.05 0.1 0.2 0.3 0.4 0.5"
-            ),
+            ALPHA_MAP,
         ),
         lfr_steps=2000,
         net=MNIST_NET,
@@ -336,7 +341,14 @@ RECIPES: dict[str, Recipe] = {
             lfr_args="--alpha-max 0.5 --alpha 0.2 --sigma 0",
             dfr_args=CIFAR_DFR + " --ot-batch 256",
             eval_n=1000,
+            alpha_map_n=500,
         ),
         smoke_settings=CIFAR_SMOKE,
+        views=(SWEEP, WORTH_NFE, ALPHA_MAP),  # the Over-refinement tab's charts, stored
+        card={
+            "description": "short training on a 2-core CPU (20,000 steps of a 32-channel UNet): model error "
+            "on natural images",
+            "dfr_clip": True,
+        },
     ),
 }
