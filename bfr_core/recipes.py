@@ -69,6 +69,8 @@ STORED_VIEWS = (LATENT_MAP, BIAS_PLANE, OVERSHOOT)  # what the app's views read 
 # chart (worth_nfe.json) and, for an α-conditioned LFR, the α × NFE map (alpha_nfe.json)
 SWEEP = Stage("sweep", "sweep --bundle {out} --n {eval_n} --seed 0")
 WORTH_NFE = Stage("worth-nfe", "worth-nfe --bundle {out} --n {worth_n} --seed 0")
+# a latents cache over the ~20 MiB a shipped file may hold (CIFAR-10: 10,000 × 3,072), cut to its first rows
+KEEP_LATENTS = Stage("keep-latents", "keep-latents --bundle {out} --n {keep_latents}", smoke=False)
 ALPHA_MAP = Stage(
     "alpha-map", "sweep --bundle {out} --n {alpha_map_n} --seed 0 --alphas 0.05 0.1 0.2 0.3 0.4 0.5"
 )
@@ -131,7 +133,8 @@ def _image_recipe(
     dfr = Stage(DFR.name, DFR.args, "dfr", cuda_args=GPU_DFR if "gpu_dfr" in kw.get("settings", {}) else None)
     dfr_chain = (dfr,) + tuple(s for s in ablations if s.chain == "dfr")
     views = STORED_VIEWS + tuple(kw.pop("views", ()))
-    return Recipe(name, dataset, head + lfr_chain + dfr_chain + views + (EVALUATE,), **kw)
+    finish = tuple(kw.pop("finish", ()))
+    return Recipe(name, dataset, head + lfr_chain + dfr_chain + views + (EVALUATE,) + finish, **kw)
 
 
 def _toy_recipe(name: str) -> Recipe:
@@ -342,9 +345,11 @@ RECIPES: dict[str, Recipe] = {
             dfr_args=CIFAR_DFR + " --ot-batch 256",
             eval_n=1000,
             alpha_map_n=500,
+            keep_latents=2000,  # 12 MiB of float16; the map shows 1,000
         ),
         smoke_settings=CIFAR_SMOKE,
         views=(SWEEP, WORTH_NFE, ALPHA_MAP),  # the Over-refinement tab's charts, stored
+        finish=(KEEP_LATENTS,),
         card={
             "description": "short training on a 2-core CPU (20,000 steps of a 32-channel UNet): model error "
             "on natural images",

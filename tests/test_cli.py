@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from bfr_core.bundle import Bundle
 import torch
 from PIL import Image
 
@@ -427,3 +429,25 @@ def test_a_command_run_in_process_records_its_own_command_line(tiny_bundle):
         f"python -m bfr_core --quiet train-lfr --bundle {tiny_bundle} --alpha-max 0.5 --alpha 0.2 --steps 60"
     )
     assert meta["command"] == want + " --save-every 20"
+
+
+def test_keep_latents_keeps_the_first_n_with_the_full_inversions_statistics(tiny_bundle, tmp_path, capsys):
+    """`bfr keep-latents --n K` rewrites latents.safetensors with its first K rows, bit for bit; the bundle
+    still loads, its metadata says how many were inverted; asking for more than there are is refused."""
+    import shutil
+
+    from bfr_core.infra.checkpoint import MAX_LATENTS_BYTES, load_tensors
+
+    bundle = tmp_path / "digits"
+    shutil.copytree(tiny_bundle, bundle)
+    before, meta = load_tensors(bundle / "latents.safetensors", MAX_LATENTS_BYTES)
+    assert main(["keep-latents", "--bundle", str(bundle), "--n", "40"]) == 0
+    after, kept = load_tensors(bundle / "latents.safetensors", MAX_LATENTS_BYTES)
+    assert after["z"].equal(before["z"][:40]) and after["y"].equal(before["y"][:40])
+    assert kept["n"] == 40 and kept["inverted"] == 300 and kept["round_trip_mae"] == meta["round_trip_mae"]
+    assert len(Bundle(bundle).latents["z"]) == 40
+    assert main(["keep-latents", "--bundle", str(bundle), "--n", "41"]) == 2
+    assert "--n 41 is more than the 40 latents" in capsys.readouterr().err
+    (bundle / "latents.safetensors").unlink()
+    assert main(["keep-latents", "--bundle", str(bundle), "--n", "5"]) == 2
+    assert "no cached latents to keep; run `bfr invert` first" in capsys.readouterr().err

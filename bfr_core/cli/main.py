@@ -41,7 +41,7 @@ from bfr_core.views.sweep import (
 
 
 # ----------------------------------------------------------------------------- commands
-from bfr_core.cli.stages import cmd_invert, cmd_train_base, cmd_train_classifier
+from bfr_core.cli.stages import cmd_invert, cmd_keep_latents, cmd_train_base, cmd_train_classifier
 from bfr_core.views.bias_plane import PLANE_POINTS
 from bfr_core.cli.stored import (
     cmd_bias_plane,
@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=positive_int, default=2000, help="images per saved step (resumable)")
     p.add_argument("--resume", action="store_true", help="continue a killed run after its last saved chunk")
     add_device_args(p)
+    p = command(
+        "keep-latents",
+        "keep only the first N cached latents (a bundle over the file-size cap)",
+        cmd_keep_latents,
+    )
+    p.add_argument("--n", *COUNT_ALIAS, type=positive_int, required=True, help="latents to keep")
 
     for refiner in REFINERS.values():  # each refiner file defines its own training command
         refiner.add_command(sub, [common])

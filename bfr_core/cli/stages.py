@@ -6,10 +6,7 @@ import json
 
 
 from bfr_core.infra.device import describe, resolve_device
-from bfr_core.infra.checkpoint import (
-    load_model,
-    save_tensors,
-)
+from bfr_core.infra.checkpoint import MAX_LATENTS_BYTES, load_model, load_tensors, save_tensors
 from bfr_core.infra import distributed
 from bfr_core.eval.classifier import accuracy, classifier_loss
 from bfr_core.cli.commands import (
@@ -140,3 +137,19 @@ def cmd_invert(args):
             indent=1,
         )
     )
+
+
+def cmd_keep_latents(args):
+    """Keep the first ``--n`` cached latents (the Latents map reads its first points; a click indexes them),
+    so a bundle whose full cache is over the file-size cap still ships one. The LFR trained on them all;
+    the metadata's round trip and latent bias stay those of every inverted image (``inverted``)."""
+    path = args.bundle / "latents.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no cached latents to keep; run `bfr invert` first")
+    tensors, meta = load_tensors(path, MAX_LATENTS_BYTES)
+    total = int(meta.get("inverted", len(tensors["z"])))
+    if args.n > len(tensors["z"]):
+        raise ValueError(f"--n {args.n} is more than the {len(tensors['z'])} latents in {path}")
+    kept = {k: v[: args.n].clone() for k, v in tensors.items()}
+    save_tensors(kept, {**meta, "n": args.n, "inverted": total, "kept_by": command_line()}, path)
+    print(f"kept the first {args.n} of {total} latents in {path}")
