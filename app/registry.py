@@ -30,6 +30,8 @@ PREFERRED_ORDER = (
     "mnist-leak",
     "mnist-euler8",
     "fashion-mnist",
+    "cifar10",
+    "cifar10-cpu",
     "digits",
     "moons",
 )

@@ -1,6 +1,6 @@
 """Inception FID (the field's metric) beside the classifier metrics, per row and seed, for one bundle.
 
-    python -m bench.inception_fid --bundle checkpoints/cifar10 --n 2000 --seeds 0 1 2 --device cuda \
+    python -m bench.inception_fid --bundle checkpoints/cifar10-cpu --n 2000 --seeds 0 1 2 --device cuda \
         [--candidate lfr=checkpoints/cifar10/ablation/lfr_alpha05.safetensors]
 
 Every row runs on the same prior draws per seed (``runner.run_rows``) and is scored by
@@ -80,6 +80,20 @@ def markdown(result: dict) -> str:
             vals = [result["seeds"][s][row][m] for s in seeds if m in result["seeds"][s][row]]
             cells.append(mean_sd(vals) if vals else "–")
         lines.append(f"| {row} | {result['seeds'][seeds[0]][row]['nfe']} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired change against the base on the same draws (mean ± sd over seeds):", ""]
+    lines += ["| row | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
+    for row in rows:
+        if row in ("base", "real-train"):
+            continue
+        cells = []
+        for m in METRICS:
+            change = [
+                100 * (result["seeds"][s][row][m] / result["seeds"][s]["base"][m] - 1)
+                for s in seeds
+                if m in result["seeds"][s][row]
+            ]
+            cells.append(mean_sd(change) + " %" if change else "–")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -102,7 +116,10 @@ def main(argv=None) -> None:
         pipe.bundle.flows_to(device)
     inception = InceptionFID(bundle.file(REFERENCE_FILE), args.inception_weights, str(device))
     score = scorer_for(bundle)
-    out = {}
+    out, real_row = {}, None
+    if score.ds is not None:  # the real-data floor: the last n training images (no reference holds them)
+        real = score.ds.x_train[-args.n :], score.ds.y_train[-args.n :]
+        real_row = {**inception(real[0]), **score(*real), "nfe": 0}
     for seed in args.seeds:
         out[str(seed)] = {}
         for name, run in run_rows(Pipeline(bundle), rows, args.n, seed, chunk=500, pipes=pipes):
@@ -112,14 +129,13 @@ def main(argv=None) -> None:
                 "nfe": run.nfe["base"] + run.extra_nfe,
             }
             print(seed, name, {k: round(out[str(seed)][name][k], 3) for k in METRICS}, flush=True)
-        if score.ds is not None:
-            real = score.ds.x_train[-args.n :], score.ds.y_train[-args.n :]
-            out[str(seed)]["real-train"] = {**inception(real[0]), **score(*real), "nfe": 0}
+        if real_row is not None:  # the same images every seed: scored once
+            out[str(seed)]["real-train"] = real_row
     dest = args.out or ROOT / "bench" / "results" / f"inception_fid_{args.bundle.name}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "bundle": args.bundle.name,
-        "command": shlex.join(["python", "bench/inception_fid.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "-m", "bench.inception_fid", *sys.argv[1:]]),
         "device": str(torch.cuda.get_device_name() if device.type == "cuda" else "cpu"),
         "n": args.n,
         "wall_s": round(time.perf_counter() - t0, 1),

@@ -213,3 +213,20 @@ def test_report_rows_are_the_pipelines_samples_on_the_same_draws(tiny_bundle):
     x, _ = runner.samples(specs["LFR rk4 x1 -> DFR rk4 x1"], specs)  # DFR on the LFR row's images
     lfr_then_dfr = Settings(mode="lfr+dfr", lfr_solver="rk4", lfr_nfe=4)  # the DFR at its defaults
     assert torch.allclose(x, pipe.run(30, 3, lfr_then_dfr, z=z).final, atol=1e-6)
+
+
+def test_inception_fid_table_gives_each_rows_paired_change_against_the_base():
+    """bench.inception_fid's Markdown: mean ± sd over seeds, and each row's change against the base on the
+    same draws (seed 0: 10 → 7 is −30 %, seed 1: 12 → 9 is −25 %: −27.50 ± 3.54 %)."""
+    from bench.inception_fid import METRICS, markdown
+
+    def row(v):
+        return {**{m: v for m in METRICS}, "nfe": 20}
+
+    seeds = {"0": {"base": row(10.0), "lfr": row(7.0)}, "1": {"base": row(12.0), "lfr": row(9.0)}}
+    seeds["0"]["real-train"] = seeds["1"]["real-train"] = row(2.0)
+    text = markdown(
+        {"bundle": "b", "command": "c", "device": "cpu", "wall_s": 1, "n": 4, "note": "", "seeds": seeds}
+    )
+    assert "| base | 20 | 11.00 ± 1.41 |" in text and "| real-train | 20 | 2.00 ± 0.00 |" in text
+    assert "| lfr | -27.50 ± 3.54 % |" in text and "| real-train | -" not in text
