@@ -22,6 +22,7 @@ DEFAULTS = MappingProxyType(
         pool=4096,  # generated samples the DFR trains from
         pairs=20000,  # (prior, LFR(prior)) pairs the reflow trains on
         eval_n=2000,
+        sweep_n="{eval_n}",  # samples per point of the NFE sweep
         alpha_map_n="{eval_n}",  # samples per point of the α × NFE map (α-conditioned LFRs)
         worth_n=500,  # samples per point of the equal-NFE chart
         inception_n=2000,  # images of each split in the Inception-FID statistics (~0.5 s each on one thread)

@@ -67,7 +67,7 @@ OVERSHOOT = Stage("overshoot", "overshoot --bundle {out}", smoke=False)  # the O
 STORED_VIEWS = (LATENT_MAP, BIAS_PLANE, OVERSHOOT)  # what the app's views read from a bundle with an LFR
 # the Over-refinement tab's stored charts: quality over each refiner's NFE (overrefine.json), the equal-NFE
 # chart (worth_nfe.json) and, for an α-conditioned LFR, the α × NFE map (alpha_nfe.json)
-SWEEP = Stage("sweep", "sweep --bundle {out} --n {eval_n} --seed 0")
+SWEEP = Stage("sweep", "sweep --bundle {out} --n {sweep_n} --seed 0")
 WORTH_NFE = Stage("worth-nfe", "worth-nfe --bundle {out} --n {worth_n} --seed 0")
 # a latents cache over the ~20 MiB a shipped file may hold (CIFAR-10: 10,000 × 3,072), cut to its first rows
 KEEP_LATENTS = Stage("keep-latents", "keep-latents --bundle {out} --n {keep_latents}", smoke=False)
@@ -344,7 +344,10 @@ RECIPES: dict[str, Recipe] = {
             lfr_args="--alpha-max 0.5 --alpha 0.2 --sigma 0",
             dfr_args=CIFAR_DFR + " --ot-batch 256",
             eval_n=1000,
-            alpha_map_n=500,
+            # every point of a sweep decodes its own samples through the base (20 NFE): ~120 network
+            # evaluations a second on one thread here, so the sweep is 500 samples and the α map 200
+            sweep_n=500,
+            alpha_map_n=200,
             keep_latents=2000,  # 12 MiB of float16; the map shows 1,000
         ),
         smoke_settings=CIFAR_SMOKE,
