@@ -80,3 +80,14 @@ def test_solver_for_nfe_spends_exactly_that_budget():
 
     assert [solver_for_nfe(n) for n in (1, 3, 4, 8, 10)] == ["euler", "euler", "rk4", "rk4", "euler"]
     assert all(grid_steps(solver_for_nfe(n), n) * (4 if n % 4 == 0 else 1) == n for n in range(1, 41))
+
+
+def test_cpu_batches_keep_about_2_to_the_17_input_floats_and_a_gpu_takes_the_whole_batch():
+    from bfr_core.generative.ode import rows_per_batch
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert rows_per_batch(torch.zeros(5000, 3, 32, 32), 1000, cpu) == 64  # 2¹⁷ / 3,072 = 42 → at least 64
+    assert rows_per_batch(torch.zeros(5000, 1, 28, 28), 1000, cpu) == 2**17 // 784 == 167
+    assert rows_per_batch(torch.zeros(5000, 2), 1000, cpu) == 1000  # never more than asked
+    assert rows_per_batch(torch.zeros(5000, 3, 32, 32), 1000, gpu) == 1000
+    assert rows_per_batch(torch.zeros(0, 2), 1000, cpu) == 1000

@@ -116,6 +116,20 @@ def velocity_field(net: torch.nn.Module, y: torch.Tensor | None = None, cond: to
     return field
 
 
+# Rows a CPU batch holds: a network's activations for ~2¹⁷ input floats stay in the CPU's caches; a batch of
+# 1,000 CIFAR images does not. Measured on one thread of the 2-core machine (evaluations a second): CIFAR's
+# 32-channel UNet 159 at 64 rows vs 81 at 1,000; MNIST's 16-channel 565 at 128 vs 263 at 1,000.
+CPU_BATCH_FLOATS = 2**17
+CPU_MIN_ROWS = 64
+
+
+def rows_per_batch(x: torch.Tensor, batch_size: int, device: torch.device) -> int:
+    """``batch_size`` on a GPU; on the CPU at most max(64, 2¹⁷ / floats per row) rows (never more)."""
+    if device.type != "cpu" or len(x) == 0:
+        return batch_size
+    return max(1, min(batch_size, max(CPU_MIN_ROWS, CPU_BATCH_FLOATS // x[0].numel())))
+
+
 @torch.no_grad()
 def flow_map(
     net,
@@ -130,7 +144,8 @@ def flow_map(
     desc=None,
     return_trajectory=False,
 ) -> ODEResult:
-    """Integrate ``net``'s field over [t0, t1] for every row of ``x``, ``batch_size`` rows at a time.
+    """Integrate ``net``'s field over [t0, t1] for every row of ``x``, ``batch_size`` rows at a time (fewer on
+    the CPU: :func:`rows_per_batch`).
 
     Args:
         net: a velocity network called as net(t, x, y, cond).
@@ -141,9 +156,10 @@ def flow_map(
         trajectory of shape (steps + 1, len(x), ...).
     """
     outs, trajs, nfe_used = [], [], 0
-    starts = range(0, len(x), batch_size)
     first = next(net.parameters(), None) if isinstance(net, torch.nn.Module) else None
     device = torch.device("cpu") if first is None else first.device
+    batch_size = rows_per_batch(x, batch_size, device)
+    starts = range(0, len(x), batch_size)
     net = on_device(net, device)  # a network on a GPU takes each batch there; results stay on the CPU
     for s in tqdm(starts, desc=desc, disable=desc is None or len(starts) < 2):
         sl = slice(s, s + batch_size)
