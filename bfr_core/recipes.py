@@ -13,7 +13,6 @@ Why each setting has its value is said next to it; the measurements behind them 
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from bfr_core.infra.data import TOY_SETS
 from bfr_core.recipe_types import CHAINS, DEFAULTS, Recipe, Stage
@@ -59,9 +58,11 @@ DFR = Stage(
     "train-dfr --bundle {out} --steps {refiner_steps} --pool {pool} {net} {dfr_args} {resume}",
     "dfr",
 )
-LATENT_MAP = Stage("latent-map", "latent-map --bundle {out}", smoke=False)  # the Latents view's UMAP
+LATENT_MAP = Stage(
+    "latent-map", "latent-map --bundle {out} {map_extra}", smoke=False
+)  # the Latents view's UMAP
 BIAS_PLANE = Stage(
-    "bias-plane", "bias-plane --bundle {out}", smoke=False
+    "bias-plane", "bias-plane --bundle {out} {plane_extra}", smoke=False
 )  # the faithful map, at every LFR NFE
 OVERSHOOT = Stage("overshoot", "overshoot --bundle {out}", smoke=False)  # the Over-refinement tab's view
 STORED_VIEWS = (LATENT_MAP, BIAS_PLANE, OVERSHOOT)  # what the app's views read from a bundle with an LFR
@@ -296,7 +297,7 @@ RECIPES: dict[str, Recipe] = {
                 LFR.name,
                 "train-lfr --bundle {out} --alpha-max 0.5 --alpha 0.2 --steps {lfr_steps} {net} {resume}",
             ),
-            replace(LATENT_MAP, args=LATENT_MAP.args + " --points 400"),
+            LATENT_MAP,
             BIAS_PLANE,
             OVERSHOOT,
             ALPHA_MAP,
@@ -304,6 +305,7 @@ RECIPES: dict[str, Recipe] = {
         lfr_steps=2000,
         net=MNIST_NET,
         eval_n=1000,
+        map_extra="--points 400",
     ),
     # CIFAR-10 with the authors' settings: LFR at a fixed α = 0.5, path noise σ = 0; DFR sources get
     # N(0, 0.01²) noise with probability 0.3 and no blur. Sized for a GPU (a 64-channel UNet: weeks on this
@@ -348,6 +350,9 @@ RECIPES: dict[str, Recipe] = {
             # evaluations a second on one thread here, so the sweep is 500 samples and the α map 200
             sweep_n=500,
             alpha_map_n=200,
+            # the maps refine their prior draws at each of 110 slider settings (11 α × 10 NFE)
+            map_extra="--points 300",
+            plane_extra="--points 300",
             keep_latents=2000,  # 12 MiB of float16; the map shows 1,000
         ),
         smoke_settings=CIFAR_SMOKE,
