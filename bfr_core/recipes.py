@@ -350,9 +350,9 @@ RECIPES: dict[str, Recipe] = {
             # evaluations a second on one thread here, so the sweep is 500 samples and the α map 200
             sweep_n=500,
             alpha_map_n=200,
-            # the maps refine their prior draws at each of 110 slider settings (11 α × 10 NFE)
+            # the UMAP refines its prior draws at each of 110 slider settings (11 α × 10 NFE); the bias
+            # plane only at the default α's 10
             map_extra="--points 300",
-            plane_extra="--points 300",
             keep_latents=2000,  # 12 MiB of float16; the map shows 1,000
         ),
         smoke_settings=CIFAR_SMOKE,
