@@ -660,12 +660,18 @@ def test_the_equal_nfe_view_names_the_refiners_that_beat_every_base_only_setting
 def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_explains_a_fixed_alpha():
 
     fig, text = overrefine_views.alpha_map("digits")
-    m = __import__("json").loads(open("checkpoints/digits/alpha_nfe.json").read())["map"]
+    m_file = __import__("json").loads(open("checkpoints/digits/alpha_nfe.json").read())
+    m = m_file["map"]
     heat = fig.data[0]
     assert [list(r) for r in heat.z] == m["quality"] and list(heat.y) == [f"{a:g}" for a in m["alphas"]]
     best = m["best"]
     assert best["quality"] == min(min(r) for r in m["quality"])
     assert f"α = {best['alpha']:g} with {best['nfe']} LFR Euler step(s)" in text
+    assert f"stored by `{m_file['command']}`" in text  # beside the chart
+    # the chart has half of a 1,024 px page: its title's lines are short enough to be read whole there
+    lines = fig.layout.title.text.replace("<sup>", "").replace("</sup>", "").split("<br>")
+    assert len(lines) == 2 and max(map(len, lines)) <= 60, lines
+    assert f"best α {best['alpha']:g} at NFE {best['nfe']}" in lines[1]
     box = fig.layout.shapes[0]  # the outline sits on the best cell
     assert (box.x0 + box.x1) / 2 == m["nfes"].index(best["nfe"])
     assert (box.y0 + box.y1) / 2 == m["alphas"].index(best["alpha"])

@@ -153,7 +153,8 @@ def alpha_map(bundle):
     row = m["quality"][m["alphas"].index(best["alpha"])]
     text = (
         f"Best cell: α = {best['alpha']:g} with {best['nfe']} LFR Euler step(s), {metric} "
-        f"{best['quality']:.3g} against the base's {m['base']:.3g}. "
+        f"{best['quality']:.3g} against the base's {m['base']:.3g} ({stored['n']} samples, stored by "
+        f"`{stored['command']}`). "
     )
     if best["quality"] >= m["base"]:
         text += "No cell beats the base: on this bundle the LFR does not improve the metric at any α or NFE."
