@@ -54,7 +54,7 @@ def test_queue_join_accepts_a_well_formed_same_origin_request(server):
         (REFINE + [1], "exactly 12 data items"),
         ([None] + REFINE[1:], "data item 0 (bundle) must be a number or a string, got null"),
         (REFINE[:1] + [True] + REFINE[2:], "data item 1 (seed) must be a number or a string, got true"),
-        (["/etc/passwd"] + REFINE[1:], "data item 0 (bundle) must be one of digits, mnist"),
+        (["/etc/passwd"] + REFINE[1:], "data item 0 (bundle) must be one of cifar10-cpu, digits, mnist"),
         (REFINE[:5] + [10**6] + REFINE[6:], "data item 5 (base NFE) must be a number in 4..40, got 1000000"),
     ],
 )
