@@ -23,7 +23,6 @@ DEFAULTS = MappingProxyType(
         pairs=20000,  # (prior, LFR(prior)) pairs the reflow trains on
         eval_n=2000,
         map_extra="",  # latent-map options (e.g. --points: prior draws refined at every slider setting)
-        plane_extra="",  # bias-plane options
         sweep_n="{eval_n}",  # samples per point of the NFE sweep
         alpha_map_n="{eval_n}",  # samples per point of the α × NFE map (α-conditioned LFRs)
         worth_n=500,  # samples per point of the equal-NFE chart

@@ -58,12 +58,8 @@ DFR = Stage(
     "train-dfr --bundle {out} --steps {refiner_steps} --pool {pool} {net} {dfr_args} {resume}",
     "dfr",
 )
-LATENT_MAP = Stage(
-    "latent-map", "latent-map --bundle {out} {map_extra}", smoke=False
-)  # the Latents view's UMAP
-BIAS_PLANE = Stage(
-    "bias-plane", "bias-plane --bundle {out} {plane_extra}", smoke=False
-)  # the faithful map, at every LFR NFE
+LATENT_MAP = Stage("latent-map", "latent-map --bundle {out} {map_extra}", smoke=False)  # the Latents UMAP
+BIAS_PLANE = Stage("bias-plane", "bias-plane --bundle {out}", smoke=False)  # the faithful map, every LFR NFE
 OVERSHOOT = Stage("overshoot", "overshoot --bundle {out}", smoke=False)  # the Over-refinement tab's view
 STORED_VIEWS = (LATENT_MAP, BIAS_PLANE, OVERSHOOT)  # what the app's views read from a bundle with an LFR
 # the Over-refinement tab's stored charts: quality over each refiner's NFE (overrefine.json), the equal-NFE
@@ -346,14 +342,14 @@ RECIPES: dict[str, Recipe] = {
             lfr_args="--alpha-max 0.5 --alpha 0.2 --sigma 0",
             dfr_args=CIFAR_DFR + " --ot-batch 256",
             eval_n=1000,
-            # every point of a sweep decodes its own samples through the base (20 NFE): ~120 network
+            # every point of a sweep decodes its own samples through the base (20 NFE): ~160-200 network
             # evaluations a second on one thread here, so the sweep is 500 samples and the α map 200
             sweep_n=500,
             alpha_map_n=200,
             # the UMAP refines its prior draws at each of 110 slider settings (11 α × 10 NFE); the bias
             # plane only at the default α's 10
             map_extra="--points 300",
-            keep_latents=2000,  # 12 MiB of float16; the map shows 1,000
+            keep_latents=2000,  # 12 MiB of float16; the map reads the first 300
         ),
         smoke_settings=CIFAR_SMOKE,
         views=(SWEEP, WORTH_NFE, ALPHA_MAP),  # the Over-refinement tab's charts, stored
