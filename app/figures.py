@@ -302,6 +302,8 @@ def alpha_nfe_heatmap(stored: dict, suggested: float | None = None) -> go.Figure
     )
     row = suggested_row(m["alphas"], suggested)
     if row is not None:
+        # a white dash on a black casing, its label on a dark box: legible on the map's yellow and its purple
+        fig.add_hline(y=row, line=dict(color="black", width=5))
         fig.add_hline(y=row, line=dict(color="white", width=2, dash="dash"))
         fig.add_annotation(
             x=len(nfes) - 0.5,
@@ -311,6 +313,7 @@ def alpha_nfe_heatmap(stored: dict, suggested: float | None = None) -> go.Figure
             showarrow=False,
             text=f"suggested α {suggested:.2f}",
             font=dict(color="white"),
+            bgcolor="rgba(0, 0, 0, 0.75)",
         )
     fig.update_layout(
         # short lines: the chart has half of a 1,024 px page; the command is in the text beside it

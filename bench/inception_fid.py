@@ -116,11 +116,16 @@ def main(argv=None) -> None:
         pipe.bundle.flows_to(device)
     inception = InceptionFID(bundle.file(REFERENCE_FILE), args.inception_weights, str(device))
     score = scorer_for(bundle)
-    out, real_row = {}, None
+    dest = args.out or ROOT / "bench" / "results" / f"inception_fid_{args.bundle.name}.json"
+    out = finished_seeds(dest, args.bundle.name, args.n)
+    real_row = None
     if score.ds is not None:  # the real-data floor: the last n training images (no reference holds them)
         real = score.ds.x_train[-args.n :], score.ds.y_train[-args.n :]
         real_row = {**inception(real[0]), **score(*real), "nfe": 0}
     for seed in args.seeds:
+        if str(seed) in out:
+            print(f"seed {seed}: kept from {dest.name}", flush=True)
+            continue
         out[str(seed)] = {}
         for name, run in run_rows(Pipeline(bundle), rows, args.n, seed, chunk=500, pipes=pipes):
             out[str(seed)][name] = {
@@ -131,7 +136,18 @@ def main(argv=None) -> None:
             print(seed, name, {k: round(out[str(seed)][name][k], 3) for k in METRICS}, flush=True)
         if real_row is not None:  # the same images every seed: scored once
             out[str(seed)]["real-train"] = real_row
-    dest = args.out or ROOT / "bench" / "results" / f"inception_fid_{args.bundle.name}.json"
+        write(dest, args, device, t0, out)  # each finished seed is kept: a stopped run resumes after it
+
+
+def finished_seeds(dest: Path, bundle: str, n: int) -> dict:
+    """The seeds an earlier run of the same bundle and n already wrote to ``dest`` (none when it differs)."""
+    if not dest.exists():
+        return {}
+    earlier = json.loads(dest.read_text())
+    return earlier["seeds"] if (earlier.get("bundle"), earlier.get("n")) == (bundle, n) else {}
+
+
+def write(dest: Path, args, device, t0: float, out: dict) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "bundle": args.bundle.name,
@@ -145,7 +161,7 @@ def main(argv=None) -> None:
     }
     dest.write_text(json.dumps(result, indent=1) + "\n")
     dest.with_suffix(".md").write_text(markdown(result))
-    print(f"wrote {dest}")
+    print(f"wrote {dest} (seeds {', '.join(out)})", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,10 +42,8 @@ def _threads():
     torch.set_num_threads(max(1, min(2, (os.cpu_count() or 2) // WORKERS)))
 
 
-@pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
+def build_tiny_bundle(out: Path) -> None:
     """A complete digits bundle trained for a few steps through the CLI (seconds)."""
-    out = tmp_path_factory.mktemp("bundle") / "digits"
     steps = ["--steps", "60", "--save-every", "20"]
     for argv in (
         ["train-base", "--dataset", "digits", "--out", str(out), *steps, "--snapshot-at", "30"],
@@ -55,7 +54,27 @@ def tiny_bundle(tmp_path_factory) -> Path:
         ["train-dfr", "--bundle", str(out), "--pool", "500", *steps],
     ):
         assert main(["--quiet", *argv]) == 0, argv
-    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, worker_id) -> Path:
+    """The tiny digits bundle, built once a test run and copied into each worker (tests add and remove
+    files in their copy). Under pytest-xdist the first worker to ask builds it into the run's shared
+    temporary folder while holding a file lock; the other waits for it instead of training its own."""
+    own = tmp_path_factory.mktemp("bundle") / "digits"
+    if worker_id == "master":  # one process (-n 0): nobody to share with
+        build_tiny_bundle(own)
+        return own
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above every worker's own
+    with FileLock(str(shared / "tiny_bundle.lock")):
+        if not (shared / "tiny_bundle").exists():  # renamed into place only once complete
+            shutil.rmtree(shared / "tiny_bundle_building", ignore_errors=True)  # a build that failed
+            build_tiny_bundle(shared / "tiny_bundle_building")
+            (shared / "tiny_bundle_building").rename(shared / "tiny_bundle")
+    shutil.copytree(shared / "tiny_bundle", own)
+    return own
 
 
 @pytest.fixture(scope="session")

@@ -126,7 +126,11 @@ def test_the_app_marks_the_suggested_alpha_on_the_slider_and_the_map():
     fig, text = alpha_map("digits")
     lines = [s for s in fig.layout.shapes if s.type == "line"]
     alphas = json.loads(open("checkpoints/digits/alpha_nfe.json").read())["map"]["alphas"]
-    assert len(lines) == 1 and lines[0].y0 == pytest.approx(figures.suggested_row(alphas, stored["alpha"]))
+    row = figures.suggested_row(alphas, stored["alpha"])
+    assert [s.line.color for s in lines] == ["black", "white"]  # a white dash on a black casing
+    assert [s.y0 for s in lines] == [pytest.approx(row)] * 2
+    label = next(a for a in fig.layout.annotations if a.text.startswith("suggested α"))
+    assert label.bgcolor == "rgba(0, 0, 0, 0.75)" and label.font.color == "white"  # legible on yellow cells
     assert f"**{stored['alpha']:.2f}** (the dashed line)" in text and "at the estimate" in text
     assert figures.suggested_row([0.1, 0.2, 0.5], 0.35) == pytest.approx(1.5)
     assert figures.suggested_row([0.1, 0.2, 0.5], 0.6) is None

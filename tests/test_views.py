@@ -1,6 +1,7 @@
 """The library behind the app's views: latent_view, sweep and the 2-D bias lab."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -46,6 +47,24 @@ def test_latent_map_fits_all_three_clouds_jointly_and_reuses_stored_coordinates(
     assert stored.fitted and np.array_equal(stored.biased_xy, lmap.biased_xy)
     with pytest.raises(ValueError, match="stored map has"):
         LatentMap(prior, biased, None, coords=xy)  # coordinates for three clouds, two given
+
+
+def test_umaps_kernels_are_compiled_once_a_machine_into_numbas_disk_cache():
+    """After import_umap every module-level umap kernel caches on disk; a fit looks its kernels up there
+    (a hit, or a miss that writes the file the next process reads) instead of compiling in every process."""
+    from numba.core.caching import FunctionCache
+
+    from bfr_core.views.latent_view import umap_2d
+    from bfr_core.views.umap_kernels import cached_kernels, import_umap
+
+    umap = import_umap()
+    assert import_umap() is umap
+    kernels = cached_kernels(umap.umap_) + cached_kernels(umap.layouts)
+    assert len(kernels) > 10 and all(isinstance(k._cache, FunctionCache) for k in kernels)
+    umap_2d(np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32), 5, 0)
+    used = umap.umap_.smooth_knn_dist
+    assert sum(used.stats.cache_hits.values()) + sum(used.stats.cache_misses.values()) >= 1
+    assert os.path.exists(used._cache._cache_file._index_path)
 
 
 def test_latent_map_command_stores_every_slider_setting_on_one_map_the_app_reads(

@@ -23,6 +23,7 @@ from bfr_core.eval.metrics import energy_distance
 from bfr_core.generative.ode import solver_for_nfe
 from bfr_core.pipeline import Settings
 from bfr_core.views.sweep import lfr_fingerprint
+from bfr_core.views.umap_kernels import import_umap
 
 MAP_FILE = "latent_map"  # BUNDLE/latent_map.safetensors, written by `bfr latent-map`
 MAP_POINTS = 1000  # biased latents on the map, and as many prior draws
@@ -59,8 +60,9 @@ def umap_2d(points: np.ndarray, n_neighbors: int = 15, seed: int = 0) -> np.ndar
     (1,500 points in 64-d: 3.95 s → 2.27 s for the whole fit, measured on this machine's CPU)."""
     import warnings
 
-    import umap  # imported lazily: it pulls in numba
     from sklearn.metrics import pairwise_distances
+
+    umap = import_umap()  # lazily: it pulls in numba; its kernels cached on disk after the first process
 
     settings = dict(n_components=2, n_neighbors=n_neighbors, min_dist=0.1, random_state=seed, n_jobs=1)
     if len(points) >= UMAP_EXACT_LIMIT:
