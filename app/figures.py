@@ -275,20 +275,32 @@ def budget_chart(stored: dict) -> go.Figure:
 def alpha_nfe_heatmap(stored: dict, suggested: float | None = None) -> go.Figure:
     """The over-refinement map: quality over α (rows) × LFR Euler NFE (columns), each cell's value written
     in it and hovered exactly, the best cell outlined; the base's quality in the title for scale; a dashed
-    line at ``suggested`` (the α estimated from the latents) where it falls within the map's rows."""
+    line at ``suggested`` (the α estimated from the latents) where it falls within the map's rows.
+
+    The colour scale runs from min(base, best cell) (bright) to the worst cell (dark), with the base marked on
+    the colour bar: where no cell beats the base, no cell is bright, so a map of settings that all make the
+    samples worse does not show a bright "good" corner."""
     m = stored["map"]
     nfes = [str(k) for k in m["nfes"]]
     alphas = [f"{a:g}" for a in m["alphas"]]
+    cells = [q for row in m["quality"] for q in row]
+    zmin, zmax = min(m["base"], min(cells)), max(m["base"], max(cells))
     fig = go.Figure(
         go.Heatmap(
             z=m["quality"],
             x=nfes,
             y=alphas,
+            zmin=zmin,
+            zmax=zmax,
             colorscale="Viridis_r",  # dark = high = worse
             text=[[f"{q:.3g}" for q in row] for row in m["quality"]],
             texttemplate="%{text}",
             hovertemplate="α %{y}, NFE %{x}: " + m["metric"].upper() + " %{z:.4g}<extra></extra>",
-            colorbar=dict(title=m["metric"].upper()),
+            colorbar=dict(
+                title=m["metric"].upper(),
+                tickvals=[zmin, m["base"], zmax],
+                ticktext=[f"{zmin:.3g}", f"base {m['base']:.3g}", f"{zmax:.3g}"],
+            ),
         )
     )
     best = m["best"]

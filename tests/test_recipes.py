@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,16 @@ def test_a_build_runs_its_stages_in_order_and_a_resumed_one_skips_the_finished(t
     assert all("--resume" in a for a in ran if a[1] in ("reflow-lfr", "train-dfr"))
     times = json.loads((tmp_path / "b" / "build_times.json").read_text())
     assert set(times) == {s.name for s in RECIPES["moons"].stages} | {"total", "parallel_chains"}
+    # on another machine (no .times markers), a build of some stages keeps the times of the others
+    shutil.rmtree(tmp_path / "b" / ".times")
+    build_cli.cmd_build(build_args("moons", tmp_path / "b", stages=["evaluate"]), lambda argv: 0)
+    again = json.loads((tmp_path / "b" / "build_times.json").read_text())
+    assert (
+        set(again) == set(times) and list(again)[:2] == sorted(set(again) - {"total", "parallel_chains"})[:2]
+    )
+    assert {k: again[k] for k in times if k not in ("evaluate", "total")} == {
+        k: times[k] for k in times if k not in ("evaluate", "total")
+    }
 
 
 def test_a_parallel_recipe_runs_its_two_chains_as_child_processes(tmp_path, monkeypatch):

@@ -694,8 +694,21 @@ def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_exp
     box = fig.layout.shapes[0]  # the outline sits on the best cell
     assert (box.x0 + box.x1) / 2 == m["nfes"].index(best["nfe"])
     assert (box.y0 + box.y1) / 2 == m["alphas"].index(best["alpha"])
+    assert (heat.zmin, heat.zmax) == (best["quality"], max(max(r) for r in m["quality"]))  # digits beats base
+    assert f"base {m['base']:.3g}" in heat.colorbar.ticktext
     with pytest.raises(Exception, match="trained at one fixed α, so it has no α axis"):
         overrefine_views.alpha_map("mnist")
+
+
+def test_an_alpha_map_whose_every_cell_is_worse_than_the_base_has_no_bright_cell():
+    """cifar10-cpu: every α × NFE cell is worse than the base, so the colour scale starts at the base's value
+    (bright) and the best cell sits well into the dark end, as the text beside it says."""
+    fig, text = overrefine_views.alpha_map("cifar10-cpu")
+    m = __import__("json").loads(open("checkpoints/cifar10-cpu/alpha_nfe.json").read())["map"]
+    heat = fig.data[0]
+    assert m["best"]["quality"] > m["base"] and heat.zmin == m["base"]
+    assert (m["best"]["quality"] - heat.zmin) / (heat.zmax - heat.zmin) > 0.15  # not the bright end
+    assert "No cell beats the base" in text
 
 
 def test_the_alpha_map_calls_over_refinement_only_beyond_the_noise_floor(monkeypatch):

@@ -2,10 +2,11 @@
 
 Writes OUT (default ``checkpoints/RECIPE``), its ``bundle.json`` card and ``shared.json`` where the
 recipe has them, ``OUT/.times/STAGE`` (seconds) as each stage finishes and ``OUT/build_times.json`` at the
-end. Stages run in this process, one after another; a parallel recipe runs its LFR and DFR chains side by
-side as two child processes with one thread each (their output in ``OUT/.times/<chain>_chain.log``). With
-``--resume`` a stage already timed is skipped and training stages continue from their last checkpoint;
-``--stages A B`` runs only those (e.g. the stages that do not need the base while it still trains elsewhere).
+end (every stage's seconds, earlier builds' kept; ``total`` is this run's wall time). Stages run in this
+process, one after another; a parallel recipe runs its LFR and DFR chains side by side as two child
+processes with one thread each (their output in ``OUT/.times/<chain>_chain.log``). With ``--resume`` a stage
+already timed is skipped and training stages continue from their last checkpoint; ``--stages A B`` runs only
+those (e.g. the stages that do not need the base while it still trains elsewhere).
 """
 
 from __future__ import annotations
@@ -148,7 +149,17 @@ def cmd_build(args, run: Callable[[list[str]], int]) -> None:
             for cmds in group.values():
                 for stage, argv in cmds:
                     build.in_process(stage, argv)
-    times = {p.name: float(p.read_text()) for p in sorted(build.times.iterdir()) if not p.suffix}
+    times = stage_times(out / "build_times.json", build.times)
     times |= {"total": round(time.perf_counter() - t0, 1), "parallel_chains": recipe.parallel}
     (out / "build_times.json").write_text(json.dumps(times, indent=1) + "\n")
     print(json.dumps(times, indent=1))
+
+
+def stage_times(recorded: Path, markers: Path) -> dict[str, float]:
+    """Seconds per stage: those ``recorded`` in an earlier build_times.json, updated by this machine's
+    ``.times`` markers (not committed: a build resumed with ``--stages`` on another machine has only its own),
+    sorted by stage name."""
+    times = json.loads(recorded.read_text()) if recorded.is_file() else {}
+    times = {k: v for k, v in times.items() if k not in ("total", "parallel_chains")}
+    times |= {p.name: float(p.read_text()) for p in markers.iterdir() if not p.suffix}
+    return dict(sorted(times.items()))
