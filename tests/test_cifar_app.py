@@ -52,6 +52,14 @@ def test_refine_shows_colour_samples_upscaled_without_blur_and_their_stored_scor
     assert "lfr" in summary and "dfr" in summary and "Error" not in summary
 
 
+def test_the_class_dropdown_names_cifars_classes_and_keeps_the_labels_as_values():
+    choices = refine.class_hint(BUNDLE)["choices"]
+    assert choices[0] == ("any", "any") and choices[4] == ("3 cat", "3") and choices[10] == ("9 truck", "9")
+    assert refine.class_hint("mnist")["choices"][4] == ("3", "3")  # a digit names itself
+    *_, summary, _ = refine.refine(BUNDLE, 0, 4, "3", "rk4", 20, "none", "ode", 4, 0.2, 4, "dfr")
+    assert "Error" not in summary  # the value "3" still asks for class 3
+
+
 def test_the_latents_map_its_clicked_ring_and_the_inspector_answer_from_the_bundle_alone():
     plane, umap_map, _, text, _ = latents.latents(BUNDLE, 0.2, 4, progress=lambda *a, **k: None)
     assert plane is not None and umap_map is not None and "Energy distance in all d dimensions" in text

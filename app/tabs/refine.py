@@ -8,6 +8,7 @@ import gradio as gr
 
 from bfr_core.eval.classifier import batch_summary
 from bfr_core.generative.ode import FIXED_SOLVERS, solver_for_nfe
+from bfr_core.infra.data import class_name
 from bfr_core.eval.evaluate import describe
 from bfr_core.eval.metrics import within_class_spread
 from bfr_core.pipeline import MODES, Settings
@@ -218,6 +219,20 @@ def histogram_shown(bundle):
     return gr.update(visible=registry.pipeline(bundle).bundle.has("classifier"))
 
 
+def class_choices(bundle: str | None = None) -> list[tuple[str, str]]:
+    """The class dropdown's choices: "any", then each label with its name where the dataset has names
+    (CIFAR-10: "3 cat"); the values stay the labels, so links and the API are unchanged."""
+    dataset = registry.pipeline(bundle).bundle.dataset if bundle else "mnist"
+    return [("any", "any")] + [(class_name(dataset, k), str(k)) for k in range(10)]
+
+
+def class_hint(bundle):
+    """The class dropdown for this bundle: its labels' names."""
+    if bundle not in registry.available_bundles():
+        return gr.update()
+    return gr.update(choices=class_choices(bundle))
+
+
 def alpha_hint(bundle):
     """The α slider's note for this bundle: the α estimated from its inverted latents (``bfr suggest-alpha``)
     and whether its LFR takes α at all."""
@@ -249,7 +264,7 @@ def build(page: Page) -> Built:
             bundle = gr.Dropdown(bundles, value=first, label="bundle (dataset — source of its bias)")
             seed = gr.Number(D["seed"], label="seed (an integer)", minimum=0, maximum=MAX_SEED)
             n = gr.Slider(*RANGES["n"], value=D["n"], step=1, label="samples")
-            label = gr.Dropdown(["any"] + [str(i) for i in range(10)], value=D["label"], label="class")
+            label = gr.Dropdown(class_choices(), value=D["label"], label="class")  # names: on load
             base_solver = gr.Radio(list(FIXED_SOLVERS), value=D["base_solver"], label="base solver")
             base_nfe = gr.Slider(*RANGES["base_nfe"], value=D["base_nfe"], step=4, label="base NFE")
             mode = gr.Radio(
@@ -308,6 +323,7 @@ def build(page: Page) -> Built:
     on([gen.click], generate, inputs[:6], base_img, "generate")
     on([bundle.change, page.demo.load], histogram_shown, [bundle], [hist])  # only where a classifier is
     on([bundle.change, page.demo.load], alpha_hint, [bundle], [alpha])  # the suggested α, per bundle
+    on([bundle.change, page.demo.load], class_hint, [bundle], [label])  # CIFAR-10's class names
     return Built(dict(zip(REFINE_FIELDS, inputs)), on_load=[(refine, inputs, outputs)])
 
 

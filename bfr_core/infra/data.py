@@ -16,12 +16,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bfr_core.infra.cifar_jpeg import CIFAR_SHAPE, find_jpeg_copy, load_jpeg_copy
+from bfr_core.infra.cifar_jpeg import CIFAR_SHAPE, CLASSES as CIFAR_CLASSES, find_jpeg_copy, load_jpeg_copy
 from bfr_core.infra.dataset import DataError, Dataset
 
 TOY_SETS = ("moons", "8gaussians", "checkerboard", "spirals", "rings")
 IMAGE_SETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 DATASETS = TOY_SETS + IMAGE_SETS
+# what each class label means, where it is not the digit itself (label k is the k-th name)
+CLASS_NAMES = {
+    "cifar10": CIFAR_CLASSES,
+    "fashion-mnist": (
+        "T-shirt/top",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "ankle boot",
+    ),
+}
+
+
+def class_name(dataset: str, label: int) -> str:
+    """``"3 cat"`` for CIFAR-10's label 3; the label alone (``"3"``) where the label is the digit itself."""
+    names = CLASS_NAMES.get(dataset)
+    return f"{label} {names[label]}" if names else str(label)
+
+
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
