@@ -101,9 +101,15 @@ def store(out: dict, bundle: Path, metrics) -> None:
         "alphas": out["curve"]["alphas"],
         "measured_at": out["measured_at"][e],
         "losses": out["losses"][e],
+        "base": {m: base_mean(out["curve"], m) for m in metrics},  # the same draws with no LFR
     }
     path.write_text(json.dumps(stored, indent=1) + "\n")
     print(f"stored the check in {path}")
+
+
+def base_mean(curve: dict, metric: str) -> float:
+    """The base's mean score over the curve's seeds (no LFR, the same prior draws)."""
+    return round(sum(r[metric] for r in curve["scores"]["base"]) / len(curve["seeds"]), 3)
 
 
 def markdown(out: dict, metrics) -> str:

@@ -150,3 +150,24 @@ def test_the_open_questions_tab_states_the_estimate_its_evidence_or_the_command_
     assert "Not checked on this bundle yet" in alpha_view("moons") and f"{moons['alpha']:.2f}" in alpha_view(
         "moons"
     )
+
+
+def test_the_check_says_when_the_base_beats_every_alpha():
+    """A stored check whose base (no LFR, same draws) beats the best α says the LFR hurts at any α; one
+    where the best α beats the base does not."""
+    from app.tabs.overrefine_views import validation_text
+
+    check = {
+        "alphas": [0.05, 0.5],
+        "seeds": [0, 1],
+        "n": 300,
+        "reference": "last 10 training images",
+        "losses": {"fid": {"best_alpha": 0.05, "best": 29.76, "at_estimate": 33.11, "loss": 0.112}},
+        "base": {"fid": 24.93},
+    }
+    text = validation_text({"validation": check})
+    assert "Without an LFR the base scores FID 24.93" in text and "hurts at any α" in text
+    check["base"] = {"fid": 31.0}
+    assert "hurts" not in validation_text({"validation": check})
+    stored = json.loads(open("checkpoints/cifar10-cpu/alpha_suggestion.json").read())["validation"]
+    assert stored["base"]["fid"] < stored["losses"]["fid"]["best"]  # CIFAR on the CPU: the base beats every α

@@ -193,9 +193,18 @@ def validation_text(suggestion: dict) -> str:
         f"at the estimate {x['at_estimate']:.2f} ({x['loss']:+.1%})"
         for m, x in v["losses"].items()
     )
+    base = v.get("base", {})  # the same draws without an LFR (checks stored since it was recorded)
+    beaten = [m for m, x in v["losses"].items() if m in base and base[m] < x["best"]]
+    hurts = (
+        f" Without an LFR the base scores {', '.join(f'{m.upper()} {base[m]:.2f}' for m in beaten)}: "
+        "better than every α here, so on this bundle the LFR hurts at any α and the best α is only the "
+        "least harmful."
+        if beaten
+        else ""
+    )
     return (
         f" Checked on an α-conditioned LFR at one RK4 step, α = {v['alphas'][0]:g} … {v['alphas'][-1]:g} "
-        f"({len(v['seeds'])} seed(s) × {v['n']} samples against the {v['reference']}): {fared}."
+        f"({len(v['seeds'])} seed(s) × {v['n']} samples against the {v['reference']}): {fared}.{hurts}"
     )
 
 
