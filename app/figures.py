@@ -22,13 +22,11 @@ PALETTE = [
 ]
 
 
-def class_histogram(hist_base, hist_refined) -> go.Figure:
-    fig = go.Figure(
-        [
-            go.Bar(name="base", x=list(range(len(hist_base))), y=hist_base),
-            go.Bar(name="refined", x=list(range(len(hist_refined))), y=hist_refined),
-        ]
-    )
+def class_histogram(hist_base, hist_refined, names: list[str] | None = None) -> go.Figure:
+    """How many samples the classifier assigns to each class, base beside refined; ``names`` label the
+    classes ("3 cat"), else their numbers."""
+    x = names or [str(k) for k in range(len(hist_base))]
+    fig = go.Figure([go.Bar(name="base", x=x, y=hist_base), go.Bar(name="refined", x=x, y=hist_refined)])
     fig.update_layout(
         barmode="group",
         height=260,

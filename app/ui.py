@@ -25,6 +25,11 @@ TITLE = (
 )
 
 
+# sample pictures are upscaled by pixel repetition (bfr_core.infra.images); the browser scales them to their
+# panel without smoothing either, so a 32-px CIFAR-10 image stays sharp at any panel width
+CSS = ".pixelated img { image-rendering: pixelated; }"
+
+
 def build_demo() -> gr.Blocks:
     bundles = registry.bundle_choices()
     if not bundles:
@@ -43,7 +48,7 @@ def build_demo() -> gr.Blocks:
                     gate = urlstate.when_opened(tab.ID, needs, fn, len(inputs), len(outputs))
                     on_load.append((gate, inputs, outputs))
         demo.url_controls = controls  # for the tests
-        demo.launch_options = {"theme": THEME}  # Gradio 6 takes the theme at launch (service.launch)
+        demo.launch_options = {"theme": THEME, "css": CSS}  # Gradio 6 takes them at launch (service.launch)
         restore = urlstate.restorer(controls, [tab.ID for tab in TABS])
         # in the page: a click on a ring of the latent map inspects that biased latent
         demo.load(None, None, None, js=LATENT_CLICK_JS, api_name=False, **COMPUTE)

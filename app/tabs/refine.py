@@ -167,7 +167,8 @@ def refine_answer(key: tuple, link: str):
         for name, m in (("base", b), ("refined", r)):
             acc = f", accuracy vs requested class {m['accuracy']:.0%}" if "accuracy" in m else ""
             summary.append(f"- {name}: classifier confidence {m['confidence']:.3f}{acc}")
-        hist = figures.class_histogram(b["histogram"], r["histogram"])
+        names = [class_name(pipe.bundle.dataset, k) for k in range(len(b["histogram"]))]
+        hist = figures.class_histogram(b["histogram"], r["histogram"], names)
     data = registry.training_images(bundle) if st.base.dim() == 2 else None  # 2-D points: over the data
     data = None if data is None else data[:DATA_POINTS]
     images = (
@@ -255,6 +256,9 @@ def generate(bundle, seed, n, label, base_solver, base_nfe):
     return pictures.png_file(pictures.grid(pipe.run(n, seed, s, label=label).base))
 
 
+SAMPLES_PANEL = dict(type="filepath", format="png", elem_classes=["pixelated"])  # sharp when scaled (ui.CSS)
+
+
 def build(page: Page) -> Built:
     bundles, first, alpha_max = page.bundles, page.first, page.alpha_max
     gr.Markdown(TEXT)
@@ -296,11 +300,14 @@ def build(page: Page) -> Built:
             go = gr.Button("Refine", variant="primary")
             gen = gr.Button("Generate base only")
         with gr.Column(scale=3):
+            # before / after side by side, each half the column (32-px colour images need the room); the
+            # difference map beside the numbers under them
             with gr.Row():
-                base_img = gr.Image(label="base G(z)", type="filepath", format="png")
-                refined_img = gr.Image(label="refined", type="filepath", format="png")
-                diff_img = gr.Image(label="|refined − base|", type="filepath", format="png")
-            summary = gr.Markdown()
+                base_img = gr.Image(**SAMPLES_PANEL, label="base G(z)")
+                refined_img = gr.Image(**SAMPLES_PANEL, label="refined")
+            with gr.Row():
+                diff_img = gr.Image(**SAMPLES_PANEL, label="|refined − base|")
+                summary = gr.Markdown()
             hist = gr.Plot(label="class histogram")
     inputs = [
         bundle,
