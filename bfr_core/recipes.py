@@ -229,14 +229,15 @@ RECIPES: dict[str, Recipe] = {
         },
         card={"dfr_clip": True},
         shared_from="mnist",
-        shared=("classifier", "classifier2", "reference", "examples"),
+        shared=("classifier", "classifier2", "reference", "examples", "inception_reference"),
         parallel=True,
     ),
     # Discretization bias: mnist's base sampled with 8 Euler steps (its latents inverted accurately); only the
     # DFR is trained, its overshoot view stored from its own base sampling.
     "mnist-euler8": _over_mnist(
         "mnist-euler8",
-        "base lfr lfr_reflow latents latent_map bias_plane classifier classifier2 reference examples",
+        "base lfr lfr_reflow latents latent_map bias_plane classifier classifier2 reference examples "
+        "inception_reference",
         {
             "description": "discretization: the mnist base sampled with 8 Euler steps; its latents inverted "
             "accurately (RK4, 20 NFE)",
@@ -254,7 +255,7 @@ RECIPES: dict[str, Recipe] = {
     # reflow from the LFR's weights; the DFR is mnist's. Sized for a GPU (~10 min on one H100; ~25 h here).
     "mnist-wide": _over_mnist(
         "mnist-wide",
-        "base latents dfr classifier classifier2 reference examples",
+        "base latents dfr classifier classifier2 reference examples inception_reference",
         {
             "description": "short training, as mnist, with wider refiners trained on a GPU: a 64-channel "
             "LFR, its 64-channel reflow, and mnist's 64-channel DFR",
@@ -282,7 +283,7 @@ RECIPES: dict[str, Recipe] = {
     # Over-refinement on MNIST: an α-conditioned LFR (α ∈ [0, 0.5], ~26 min here) mapped over α × LFR NFE.
     "mnist-alpha": _over_mnist(
         "mnist-alpha",
-        "base latents dfr classifier classifier2 reference examples",
+        "base latents dfr classifier classifier2 reference examples inception_reference",
         {
             "description": "the mnist base with an α-conditioned 16-channel LFR (α in [0, 0.5]): the α × NFE "
             "over-refinement map",

@@ -98,6 +98,7 @@ def test_a_build_runs_its_stages_in_order_and_a_resumed_one_skips_the_finished(t
     assert {k: again[k] for k in times if k not in ("evaluate", "total")} == {
         k: times[k] for k in times if k not in ("evaluate", "total")
     }
+    assert again["total"] >= times["total"]  # every run's wall time, summed
 
 
 def test_a_parallel_recipe_runs_its_two_chains_as_child_processes(tmp_path, monkeypatch):

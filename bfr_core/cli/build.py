@@ -2,11 +2,11 @@
 
 Writes OUT (default ``checkpoints/RECIPE``), its ``bundle.json`` card and ``shared.json`` where the
 recipe has them, ``OUT/.times/STAGE`` (seconds) as each stage finishes and ``OUT/build_times.json`` at the
-end (every stage's seconds, earlier builds' kept; ``total`` is this run's wall time). Stages run in this
-process, one after another; a parallel recipe runs its LFR and DFR chains side by side as two child
-processes with one thread each (their output in ``OUT/.times/<chain>_chain.log``). With ``--resume`` a stage
-already timed is skipped and training stages continue from their last checkpoint; ``--stages A B`` runs only
-those (e.g. the stages that do not need the base while it still trains elsewhere).
+end (every stage's seconds, earlier builds' kept; ``total``: the wall time of every build run, summed).
+Stages run in this process, one after another; a parallel recipe runs its LFR and DFR chains side by side
+as two child processes with one thread each (their output in ``OUT/.times/<chain>_chain.log``). With
+``--resume`` a stage already timed is skipped and training stages continue from their last checkpoint;
+``--stages A B`` runs only those (e.g. the stages that do not need the base while it still trains elsewhere).
 """
 
 from __future__ import annotations
@@ -149,8 +149,10 @@ def cmd_build(args, run: Callable[[list[str]], int]) -> None:
             for cmds in group.values():
                 for stage, argv in cmds:
                     build.in_process(stage, argv)
-    times = stage_times(out / "build_times.json", build.times)
-    times |= {"total": round(time.perf_counter() - t0, 1), "parallel_chains": recipe.parallel}
+    record = out / "build_times.json"
+    earlier = json.loads(record.read_text()).get("total", 0.0) if record.is_file() else 0.0
+    times = stage_times(record, build.times)
+    times |= {"total": round(earlier + time.perf_counter() - t0, 1), "parallel_chains": recipe.parallel}
     (out / "build_times.json").write_text(json.dumps(times, indent=1) + "\n")
     print(json.dumps(times, indent=1))
 
