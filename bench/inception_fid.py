@@ -35,6 +35,7 @@ from bfr_core.eval.inception import REFERENCE_FILE, InceptionFID
 from bfr_core.bundle import Bundle
 from bfr_core.pipeline import Pipeline, Settings
 from bfr_core.eval.runner import run_rows
+from bfr_core.views.stop_rule import paired_verdict
 
 ROWS = {
     "base": Settings(mode="none"),
@@ -94,7 +95,28 @@ def markdown(result: dict) -> str:
             ]
             cells.append(mean_sd(change) + " %" if change else "–")
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines += verdict_lines(result["seeds"], rows)
     return "\n".join(lines) + "\n"
+
+
+def verdict_lines(seeds: dict, rows: list[str]) -> list[str]:
+    """Whether each row's gain over the base counts per metric (``stop_rule.paired_verdict``: lower on every
+    seed, and by more on average than the base's spread over seeds)."""
+    if len(seeds) < 2:
+        return []
+    lines = [
+        "",
+        "Counts as a gain (lower than the base on every seed, by more than the base's sd over seeds):",
+        "",
+    ]
+    lines += ["| row | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
+    base = [seeds[s]["base"] for s in seeds]
+    for row in rows:
+        if row in ("base", "real-train"):
+            continue
+        v = paired_verdict(base, [seeds[s][row] for s in seeds], METRICS)
+        lines.append(f"| {row} | " + " | ".join("yes" if v[m]["counts"] else "no" for m in METRICS) + " |")
+    return lines
 
 
 def main(argv=None) -> None:
@@ -106,7 +128,12 @@ def main(argv=None) -> None:
     p.add_argument("--inception-weights", type=Path, default=None)
     p.add_argument("--candidate", action="append", default=[], metavar="ROLE=FILE")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--render", action="store_true", help="only rewrite the Markdown from the stored JSON")
     args = p.parse_args(argv)
+    if args.render:
+        dest = args.out or ROOT / "bench" / "results" / f"inception_fid_{args.bundle.name}.json"
+        dest.with_suffix(".md").write_text(markdown(json.loads(dest.read_text())))
+        return
     t0 = time.perf_counter()
     device = resolve_device(args.device)
     bundle = Bundle(args.bundle).flows_to(device)

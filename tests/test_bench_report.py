@@ -230,3 +230,10 @@ def test_inception_fid_table_gives_each_rows_paired_change_against_the_base():
     )
     assert "| base | 20 | 11.00 ± 1.41 |" in text and "| real-train | 20 | 2.00 ± 0.00 |" in text
     assert "| lfr | -27.50 ± 3.54 % |" in text and "| real-train | -" not in text
+    # lower on both seeds by 3 on average, more than the base's sd 1.41: a gain that counts, on every metric
+    assert "| lfr | " + " | ".join(["yes"] * len(METRICS)) + " |" in text
+    seeds["0"]["lfr"], seeds["1"]["lfr"] = row(9.5), row(11.5)  # lower by 0.5 on both: within the spread
+    text = markdown(
+        {"bundle": "b", "command": "c", "device": "cpu", "wall_s": 1, "n": 4, "note": "", "seeds": seeds}
+    )
+    assert "| lfr | " + " | ".join(["no"] * len(METRICS)) + " |" in text
