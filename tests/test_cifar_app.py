@@ -56,8 +56,9 @@ def test_the_class_dropdown_names_cifars_classes_and_keeps_the_labels_as_values(
     choices = refine.class_hint(BUNDLE)["choices"]
     assert choices[0] == ("any", "any") and choices[4] == ("3 cat", "3") and choices[10] == ("9 truck", "9")
     assert refine.class_hint("mnist")["choices"][4] == ("3", "3")  # a digit names itself
-    *_, summary, _ = refine.refine(BUNDLE, 0, 4, "3", "rk4", 20, "none", "ode", 4, 0.2, 4, "dfr")
+    *_, summary, hist = refine.refine(BUNDLE, 0, 4, "3", "rk4", 20, "none", "ode", 4, 0.2, 4, "dfr")
     assert "Error" not in summary  # the value "3" still asks for class 3
+    assert list(hist.data[0].x) == [name for name, _ in choices[1:]]  # the histogram names them too
 
 
 def test_the_latents_map_its_clicked_ring_and_the_inspector_answer_from_the_bundle_alone():
