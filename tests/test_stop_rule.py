@@ -117,3 +117,25 @@ def test_the_cli_stores_the_rule_in_the_bundle(tiny_bundle, tmp_path, capsys):
     assert f"the stop rule picks LFR {stored['choice']}" in capsys.readouterr().out
     assert main(["--quiet", "stop-rule", "--bundle", str(bundle), "--seeds", "0", "0"]) == 2
     assert "at least two different seeds" in capsys.readouterr().err
+
+
+def test_the_summary_says_when_the_base_without_an_lfr_beats_every_end():
+    """The rule picks among LFR ends; where the base scores better than its choice on every metric (as on
+    cifar10-cpu), the summary says the right stop is no LFR; where one metric prefers the LFR, it does not."""
+
+    def runs(fid, fid2):
+        return [{"fid": fid, "fid2": fid2}, {"fid": fid + 0.2, "fid2": fid2 + 0.2}]
+
+    stored = {
+        "metrics": ["fid", "fid2"],
+        "n": 300,
+        "seeds": [0, 1],
+        "default": "rk4x4 to t=1",
+        "choice": "rk4x4 to t=1",
+        "scores": {"base": runs(24.9, 6.6), "rk4x4 to t=1": runs(31.2, 8.3)},
+    }
+    assert "the right stop is no LFR" in summary(stored) and "(25.00 ± 0.14 / 6.70 ± 0.14)" in summary(stored)
+    stored["scores"]["rk4x4 to t=1"] = runs(31.2, 6.0)  # FID2 prefers the LFR
+    assert "no LFR" not in summary(stored)
+    del stored["scores"]["base"]
+    assert "no LFR" not in summary(stored)

@@ -164,11 +164,29 @@ def summary(stored: dict) -> str:
     )
     which = "both metrics" if len(metrics) == 2 else "every metric" if len(metrics) > 2 else "its one metric"
     if choice == default:
-        return head + (
+        text = head + (
             f"keep the paper's default, **LFR {default}** ({cell(default)}); no other end beat it on {which} "
             "on every seed beyond the seed spread."
         )
-    return head + (
-        f"**LFR {choice}** ({cell(choice)}) instead of the paper's default LFR {default} ({cell(default)}): "
-        f"better on {which} on every seed, beyond the seed spread."
+    else:
+        text = head + (
+            f"**LFR {choice}** ({cell(choice)}) instead of the paper's default LFR {default} "
+            f"({cell(default)}): better on {which} on every seed, beyond the seed spread."
+        )
+    return text + no_lfr_note(stored, cell)
+
+
+def no_lfr_note(stored: dict, cell) -> str:
+    """A warning when the base without any LFR scores better than the chosen end on every metric (means over
+    seeds): the rule only chooses among LFR ends, so on such a bundle the right stop is no LFR at all."""
+    scores, choice = stored["scores"], stored["choice"]
+    if "base" not in scores:
+        return ""
+    mean = {row: {m: statistics.mean(r[m] for r in scores[row]) for m in stored["metrics"]} for row in scores}
+    if not all(mean["base"][m] < mean[choice][m] for m in stored["metrics"]):
+        return ""
+    return (
+        f" **But the base without an LFR scores better** ({cell('base')}) on every metric: on this bundle "
+        "every LFR end makes the samples worse, and the right stop is no LFR (the rule only chooses among "
+        "LFR ends)."
     )
