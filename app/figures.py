@@ -283,6 +283,9 @@ def alpha_nfe_heatmap(stored: dict, suggested: float | None = None) -> go.Figure
     alphas = [f"{a:g}" for a in m["alphas"]]
     cells = [q for row in m["quality"] for q in row]
     zmin, zmax = min(m["base"], min(cells)), max(m["base"], max(cells))
+    ticks = {zmin: f"{zmin:.3g}", zmax: f"{zmax:.3g}"} | {
+        m["base"]: f"base {m['base']:.3g}"
+    }  # base wins a tie
     fig = go.Figure(
         go.Heatmap(
             z=m["quality"],
@@ -294,11 +297,7 @@ def alpha_nfe_heatmap(stored: dict, suggested: float | None = None) -> go.Figure
             text=[[f"{q:.3g}" for q in row] for row in m["quality"]],
             texttemplate="%{text}",
             hovertemplate="α %{y}, NFE %{x}: " + m["metric"].upper() + " %{z:.4g}<extra></extra>",
-            colorbar=dict(
-                title=m["metric"].upper(),
-                tickvals=[zmin, m["base"], zmax],
-                ticktext=[f"{zmin:.3g}", f"base {m['base']:.3g}", f"{zmax:.3g}"],
-            ),
+            colorbar=dict(title=m["metric"].upper(), tickvals=list(ticks), ticktext=list(ticks.values())),
         )
     )
     best = m["best"]

@@ -707,6 +707,7 @@ def test_an_alpha_map_whose_every_cell_is_worse_than_the_base_has_no_bright_cell
     m = __import__("json").loads(open("checkpoints/cifar10-cpu/alpha_nfe.json").read())["map"]
     heat = fig.data[0]
     assert m["best"]["quality"] > m["base"] and heat.zmin == m["base"]
+    assert list(heat.colorbar.ticktext) == [f"base {m['base']:.3g}", f"{heat.zmax:.3g}"]  # one label each
     assert (m["best"]["quality"] - heat.zmin) / (heat.zmax - heat.zmin) > 0.15  # not the bright end
     assert "No cell beats the base" in text
 
