@@ -9,7 +9,8 @@ Every row runs on the same prior draws per seed (``runner.run_rows``) and is sco
   written by ``bfr inception-reference``; the paper's protocol is the training set);
 - ``fid``, ``fid2``, ``kid``, …: the bundle's two classifiers against the test split
   (``evaluate.scorer_for``).
-The row ``real-train`` scores the last n training images the same way: the real-data floor of each metric.
+The row ``real-train`` scores n training images drawn at random the same way: the real-data floor of each
+metric (a contiguous block is not: MNIST's file order groups its writers).
 ``--candidate ROLE=FILE`` adds the row ``ROLE@FILE`` with that refiner file in place of the bundle's.
 Inception at 299 px is ~0.26 s per image on a 2-core CPU: run it on a GPU, or with a small --n.
 Writes bench/results/inception_fid_<bundle>.json and .md.
@@ -35,6 +36,7 @@ from bfr_core.eval.inception import REFERENCE_FILE, InceptionFID
 from bfr_core.bundle import Bundle
 from bfr_core.pipeline import Pipeline, Settings
 from bfr_core.eval.runner import run_rows
+from bfr_core.infra.dataset import random_rows
 from bfr_core.views.stop_rule import paired_verdict
 
 ROWS = {
@@ -146,8 +148,9 @@ def main(argv=None) -> None:
     dest = args.out or ROOT / "bench" / "results" / f"inception_fid_{args.bundle.name}.json"
     out = finished_seeds(dest, args.bundle.name, args.n)
     real_row = None
-    if score.ds is not None:  # the real-data floor: the last n training images (no reference holds them)
-        real = score.ds.x_train[-args.n :], score.ds.y_train[-args.n :]
+    if score.ds is not None:  # the real-data floor: n training images drawn at random (seed 1)
+        rows = random_rows(torch.arange(len(score.ds.x_train)), args.n, seed=1)
+        real = score.ds.x_train[rows], score.ds.y_train[rows]
         real_row = {**inception(real[0]), **score(*real), "nfe": 0}
     for seed in args.seeds:
         if str(seed) in out:

@@ -107,3 +107,14 @@ def test_real_mnist_when_present():
     ds = load_dataset("mnist")
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
     assert torch.bincount(ds.y_test).tolist()[:3] == [980, 1135, 1032]
+
+
+def test_random_rows_draws_k_distinct_rows_in_file_order_reproducibly():
+    from bfr_core.infra.dataset import random_rows
+
+    x = torch.arange(100)
+    a = random_rows(x, 10, seed=3)
+    assert len(a) == 10 and len(set(a.tolist())) == 10 and a.tolist() == sorted(a.tolist())
+    assert torch.equal(a, random_rows(x, 10, seed=3)) and not torch.equal(a, random_rows(x, 10, seed=4))
+    assert a.tolist() != list(range(10)) and a.max() > 50  # not the first block
+    assert torch.equal(random_rows(x, 200), x)  # k ≥ len: all of it

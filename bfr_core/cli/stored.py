@@ -41,6 +41,7 @@ from bfr_core.eval.validation import validation_scorer
 from bfr_core.views.stop_rule import STOP_RULE_FILE, measure
 from bfr_core.views.alpha_suggestion import SUGGESTION_FILE, suggest_alpha
 from bfr_core.eval.inception import REFERENCE_FILE as INCEPTION_FILE
+from bfr_core.infra.dataset import random_rows
 from bfr_core.eval.inception import load_inception, reference_stats, weights_path
 
 
@@ -80,11 +81,15 @@ def cmd_inception_reference(args):
     _, ds = image_dataset(args, "Inception statistics need")
     net = load_inception(args.inception_weights, resolve_device(args.device))
     t0 = time.perf_counter()
-    images = {"train": ds.x_train[: args.max_images], "test": ds.x_test[: args.max_images]}
+    images = {
+        "train": random_rows(ds.x_train, args.max_images),
+        "test": random_rows(ds.x_test, args.max_images),
+    }
     tensors = reference_stats(net, images)
     meta = {
         "dataset": ds.name,
         "n": {split: len(x) for split, x in images.items()},
+        "rows": "a uniform random draw of each split (random_rows, seed 0); all of it when n covers it",
         "weights": weights_path(args.inception_weights).name,
         "protocol": "torch-fidelity: 8-bit levels, TF1 bilinear resize to 299, (q - 128) / 128",
         "device": str(net.Conv2d_1a_3x3.conv.weight.device),
