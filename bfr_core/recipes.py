@@ -41,7 +41,7 @@ FEATURES = (  # the test features of every extractor (scoring needs no dataset) 
     Stage("reference", "reference --bundle {out}"),
     Stage("examples", "examples --bundle {out}"),
 )
-INCEPTION = Stage(  # μ, Σ of the FID Inception's features of the first training and test images
+INCEPTION = Stage(  # μ, Σ of the FID Inception's features of random training and test images
     "inception-reference", "inception-reference --bundle {out} --max-images {inception_n}", smoke=False
 )
 INVERT = Stage("invert", "invert --bundle {out} {invert_extra}", chain="lfr")

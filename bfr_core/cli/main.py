@@ -172,7 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--inception-weights", type=Path, default=None, help="converted weights (see inception)")
     p.add_argument(
-        "--max-images", type=positive_int, default=None, help="the first N of each split (default: all)"
+        "--max-images",
+        type=positive_int,
+        default=None,
+        help="N of each split drawn at random, seed 0 (default: all)",
     )
     add_device_args(p)
 
