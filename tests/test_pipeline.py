@@ -194,6 +194,7 @@ def test_shipped_mnist_wide_bundle_has_its_wider_refiners_and_stored_views():
         "classifier2",
         "reference",
         "examples",
+        "inception_reference",  # mnist's FID-Inception statistics
     }
     width = {name: pipe.bundle.meta[name]["net"]["channels"] for name in ("lfr", "lfr_reflow", "dfr")}
     assert width == {"lfr": 64, "lfr_reflow": 64, "dfr": 64}
