@@ -149,8 +149,8 @@ def main(argv=None) -> None:
     out = finished_seeds(dest, args.bundle.name, args.n)
     real_row = None
     if score.ds is not None:  # the real-data floor: n training images drawn at random (seed 1)
-        rows = random_rows(torch.arange(len(score.ds.x_train)), args.n, seed=1)
-        real = score.ds.x_train[rows], score.ds.y_train[rows]
+        drawn = random_rows(torch.arange(len(score.ds.x_train)), args.n, seed=1)
+        real = score.ds.x_train[drawn], score.ds.y_train[drawn]
         real_row = {**inception(real[0]), **score(*real), "nfe": 0}
     for seed in args.seeds:
         if str(seed) in out:
