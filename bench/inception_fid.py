@@ -148,7 +148,8 @@ def main(argv=None) -> None:
     dest = args.out or ROOT / "bench" / "results" / f"inception_fid_{args.bundle.name}.json"
     out = finished_seeds(dest, args.bundle.name, args.n)
     real_row = None
-    if score.ds is not None:  # the real-data floor: n training images drawn at random (seed 1)
+    pending = [seed for seed in args.seeds if str(seed) not in out]
+    if score.ds is not None and pending:  # the real-data floor: n training images drawn at random (seed 1)
         drawn = random_rows(torch.arange(len(score.ds.x_train)), args.n, seed=1)
         real = score.ds.x_train[drawn], score.ds.y_train[drawn]
         real_row = {**inception(real[0]), **score(*real), "nfe": 0}

@@ -150,18 +150,20 @@ def cmd_build(args, run: Callable[[list[str]], int]) -> None:
                 for stage, argv in cmds:
                     build.in_process(stage, argv)
     record = out / "build_times.json"
-    earlier = json.loads(record.read_text()).get("total", 0.0) if record.is_file() else 0.0
-    times = stage_times(record, build.times)
-    times |= {"total": round(earlier + time.perf_counter() - t0, 1), "parallel_chains": recipe.parallel}
-    (out / "build_times.json").write_text(json.dumps(times, indent=1) + "\n")
+    earlier = json.loads(record.read_text()) if record.is_file() else {}
+    times = stage_times(earlier, build.times)
+    times |= {
+        "total": round(earlier.get("total", 0.0) + time.perf_counter() - t0, 1),
+        "parallel_chains": recipe.parallel,
+    }
+    record.write_text(json.dumps(times, indent=1) + "\n")
     print(json.dumps(times, indent=1))
 
 
-def stage_times(recorded: Path, markers: Path) -> dict[str, float]:
-    """Seconds per stage: those ``recorded`` in an earlier build_times.json, updated by this machine's
-    ``.times`` markers (not committed: a build resumed with ``--stages`` on another machine has only its own),
-    sorted by stage name."""
-    times = json.loads(recorded.read_text()) if recorded.is_file() else {}
-    times = {k: v for k, v in times.items() if k not in ("total", "parallel_chains")}
+def stage_times(earlier: dict, markers: Path) -> dict[str, float]:
+    """Seconds per stage: those of an ``earlier`` build_times.json, updated by this machine's ``.times``
+    markers (not committed: a build resumed with ``--stages`` on another machine has only its own), sorted by
+    stage name."""
+    times = {k: v for k, v in earlier.items() if k not in ("total", "parallel_chains")}
     times |= {p.name: float(p.read_text()) for p in markers.iterdir() if not p.suffix}
     return dict(sorted(times.items()))
