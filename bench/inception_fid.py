@@ -1,7 +1,8 @@
 """Inception FID (the field's metric) beside the classifier metrics, per row and seed, for one bundle.
 
     python -m bench.inception_fid --bundle checkpoints/cifar10-cpu --n 2000 --seeds 0 1 2 --device cuda \
-        [--candidate lfr=checkpoints/cifar10/ablation/lfr_alpha05.safetensors]
+        [--candidate lfr=checkpoints/cifar10/ablation/lfr_alpha05.safetensors] [--rows lfr-reflow-euler1]
+        [--no-floor] [--out bench/results/inception_fid_cifar10-cpu_n2000.json]
 
 Every row runs on the same prior draws per seed (``runner.run_rows``) and is scored by
 - ``fid_inception_train`` / ``fid_inception_test``: FID on the FID Inception network's pool features against
@@ -49,8 +50,11 @@ ROWS = {
 METRICS = ("fid_inception_train", "fid_inception_test", "fid", "fid2")
 
 
-def rows_for(bundle: Bundle, candidates: dict[str, Path]) -> tuple[dict, dict]:
-    rows = {k: s for k, s in ROWS.items() if all(bundle.has(r.name) for r in s.refiners())}
+def rows_for(bundle: Bundle, candidates: dict[str, Path], only=None) -> tuple[dict, dict]:
+    """The rows to score: ``ROWS`` the bundle can run (``only`` of them and the base when given), then
+    each candidate refiner file as ``ROLE@STEM``; and the pipelines of the candidates."""
+    wanted = set(ROWS) if only is None else {"base", *only}
+    rows = {k: s for k, s in ROWS.items() if k in wanted and all(bundle.has(r.name) for r in s.refiners())}
     pipes = {}
     for role, path in candidates.items():
         name = f"{role}@{path.stem}"
@@ -129,6 +133,10 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--inception-weights", type=Path, default=None)
     p.add_argument("--candidate", action="append", default=[], metavar="ROLE=FILE")
+    p.add_argument(
+        "--rows", nargs="+", choices=list(ROWS), default=None, help="only these rows (the base always runs)"
+    )
+    p.add_argument("--no-floor", action="store_true", help="skip the real-data floor (n training images)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--render", action="store_true", help="only rewrite the Markdown from the stored JSON")
     args = p.parse_args(argv)
@@ -140,7 +148,7 @@ def main(argv=None) -> None:
     device = resolve_device(args.device)
     bundle = Bundle(args.bundle).flows_to(device)
     candidates = dict((c.split("=", 1)[0], Path(c.split("=", 1)[1])) for c in args.candidate)
-    rows, pipes = rows_for(bundle, candidates)
+    rows, pipes = rows_for(bundle, candidates, args.rows)
     for pipe in pipes.values():
         pipe.bundle.flows_to(device)
     inception = InceptionFID(bundle.file(REFERENCE_FILE), args.inception_weights, str(device))
@@ -149,7 +157,7 @@ def main(argv=None) -> None:
     out = finished_seeds(dest, args.bundle.name, args.n)
     real_row = None
     pending = [seed for seed in args.seeds if str(seed) not in out]
-    if score.ds is not None and pending:  # the real-data floor: n training images drawn at random (seed 1)
+    if score.ds is not None and pending and not args.no_floor:  # the real-data floor: n random train images
         drawn = random_rows(torch.arange(len(score.ds.x_train)), args.n, seed=1)
         real = score.ds.x_train[drawn], score.ds.y_train[drawn]
         real_row = {**inception(real[0]), **score(*real), "nfe": 0}

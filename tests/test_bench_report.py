@@ -237,3 +237,18 @@ def test_inception_fid_table_gives_each_rows_paired_change_against_the_base():
         {"bundle": "b", "command": "c", "device": "cpu", "wall_s": 1, "n": 4, "note": "", "seeds": seeds}
     )
     assert "| lfr | " + " | ".join(["no"] * len(METRICS)) + " |" in text
+
+
+def test_inception_fid_scores_the_rows_asked_for_and_always_the_base():
+    """--rows picks rows (the base, which every change is measured against, always runs); without it every
+    row the bundle's files can run."""
+    from bench.inception_fid import rows_for
+
+    class NoDFR:  # a bundle without dfr.safetensors
+        @staticmethod
+        def has(name):
+            return name != "dfr"
+
+    assert list(rows_for(NoDFR(), {})[0]) == ["base", "lfr", "lfr-reflow-euler1"]
+    assert list(rows_for(NoDFR(), {}, ["lfr-reflow-euler1"])[0]) == ["base", "lfr-reflow-euler1"]
+    assert list(rows_for(NoDFR(), {}, ["dfr"])[0]) == ["base"]
