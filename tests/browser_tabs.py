@@ -28,7 +28,10 @@ LINKS = {
         "?tab=trajectories&t_bundle=mnist&t_time=0.5",
         "document.body.innerText.includes('t = 0.50 · rows')",
     ),
-    "inspect": ("?tab=inspect&i_bundle=mnist&i_index=3", "document.body.innerText.includes('Bias meter')"),
+    "inspect": (  # the link's solver and NFE are restored and used: the view says so
+        "?tab=inspect&i_bundle=mnist&i_index=3&i_solver=euler&i_nfe=8",
+        "document.body.innerText.includes('Bias meter') && document.body.innerText.includes('euler, 8 NFE')",
+    ),
     "overrefine": (
         "?tab=overrefine&o_bundle=mnist",
         "document.querySelector('#overrefine-curves .js-plotly-plot')?._fullData?.length > 1",

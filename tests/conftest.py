@@ -19,14 +19,17 @@ WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # pytest-xdist'
 # `python -m pytest --junitxml=…`): they start first, so that the two workers finish together (longest first);
 # the rest keep their order. pyproject's --no-loadscope-reorder makes pytest-xdist follow this order.
 LONGEST_FIRST = (
-    "test_browser.py",  # 84
-    "test_browser_tabs.py",  # 52
-    "test_distributed.py",  # 48
-    "test_views_latents.py",  # part of the 43 s of the former test_views.py
-    "test_pipeline.py",  # 24
-    "test_app.py",  # 23
-    "test_inception.py",  # 16
-    "test_bench_report.py",  # 14
+    "test_browser.py",  # 107
+    "test_browser_tabs.py",  # 87
+    "test_distributed.py",  # 38
+    "test_app_views.py",  # 18
+    "test_views_latents.py",  # 17
+    "test_cli.py",  # 13
+    "test_cifar_app.py",  # 13
+    "test_cifar.py",  # 13
+    "test_shutdown.py",  # 13
+    "test_inception_real.py",  # 11
+    "test_inception.py",  # 11
 )
 
 

@@ -149,11 +149,16 @@ def test_on_hugging_face_spaces_the_app_serves_publicly_on_all_interfaces(monkey
     seen = {}
     monkeypatch.setattr(launcher.service, "launch", lambda demo, *a, **k: seen.update(args=a, kwargs=k))
     monkeypatch.setattr(launcher, "build_demo", lambda: None)
+    # only the launch decision is tested here: no warm-up, and this test process keeps its signal handlers
+    # and its background work (main's stop would end every later test's warm-up and bias lab)
+    monkeypatch.setattr(launcher.warmup, "start", lambda: pytest.fail("warmed up with --no-warm-up"))
+    monkeypatch.setattr(launcher.background, "stop", lambda timeout: [])
+    monkeypatch.setattr(launcher.signal, "signal", lambda *a: None)
     monkeypatch.setenv("SPACE_ID", "someone/bfr-explorer")
-    assert launcher.main([]) == 0
+    assert launcher.main(["--no-warm-up"]) == 0
     assert seen["args"][0] == "0.0.0.0" and seen["kwargs"]["public_demo"] is True
     monkeypatch.delenv("SPACE_ID")
-    assert launcher.main([]) == 0
+    assert launcher.main(["--no-warm-up"]) == 0
     assert seen["args"][0] == "127.0.0.1" and seen["kwargs"]["public_demo"] is False
     assert service.allowed_hosts_for("127.0.0.1", None) is None
     assert set(service.allowed_hosts_for("0.0.0.0", ["demo.lan"])) == {
