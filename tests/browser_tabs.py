@@ -9,8 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from bfr_core.views.lab import DEFAULT_LAB
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # screenshots of every browser test
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # tab → (the query a teacher shares, a JS condition true once the view is computed without any click)
 LINKS = {
@@ -43,7 +55,9 @@ LINKS = {
     ),
     "bundles": ("?tab=bundles&b_bundle=mnist", "document.body.innerText.includes('Stored views')"),
     "lab": (
-        "?tab=lab&toy=moons&b_steps=60&r_steps=100",
+        # the lab's first setting, which `python app.py` trains at start-up (the warm-up): a link to it is
+        # answered from that run
+        "?tab=lab&toy={}&b_steps={}&r_steps={}".format(*DEFAULT_LAB),
         "document.body.innerText.includes('Energy distance to held-out points')",
     ),
 }
@@ -62,19 +76,27 @@ CHART_RANGES = """() => [...document.querySelectorAll('.js-plotly-plot')]
 
 @contextlib.contextmanager
 def tab_page(width: int, height: int = 900):
-    """A chromium page ``width`` px wide (fails when chromium is missing: .ci/run installs it)."""
+    """A page of Debian's chromium (driven by Playwright) ``width`` px wide; fails when chromium is missing
+    (.ci/run installs it: Playwright's own browser download does not work here)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
+            # a shared CI machine can take over Playwright's default 30 s to bring a tab's first answers in
             page.set_default_navigation_timeout(180_000)
             yield page
         finally:
             browser.close()
+
+
+def browser_page(height: int):
+    """A page 1400 px wide (the app's full layout)."""
+    return tab_page(1400, height)
 
 
 def open_tab(page, server: str, tab: str, timeout_ms: int = 240_000) -> None:

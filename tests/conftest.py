@@ -19,8 +19,9 @@ WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # pytest-xdist'
 # `python -m pytest --junitxml=…`): they start first, so that the two workers finish together (longest first);
 # the rest keep their order. pyproject's --no-loadscope-reorder makes pytest-xdist follow this order.
 LONGEST_FIRST = (
-    "test_browser.py",  # 107
     "test_browser_tabs.py",  # 87
+    "test_browser.py",  # 55 (with test_browser_play.py: 107)
+    "test_browser_play.py",  # 52
     "test_distributed.py",  # 38
     "test_app_views.py",  # 18
     "test_views_latents.py",  # 17

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from app_server import free_port
-from browser_tabs import LINKS, axis_fits, chart_ranges, open_tab, tab_page
-from test_browser import ARTIFACTS
+from browser_tabs import ARTIFACTS, LINKS, axis_fits, chart_ranges, open_tab, tab_page
+
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_DATA_ENV = {k: v for k, v in os.environ.items() if k != "BFR_DATA_DIR"}
