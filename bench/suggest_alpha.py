@@ -27,6 +27,7 @@ from bfr_core.views.alpha_suggestion import (
     SUGGESTION_FILE,
     alpha_curve,
     estimate_loss,
+    seed_mean,
     suggest_alpha,
 )
 from bfr_core.views.stop_rule import mean_sd
@@ -109,7 +110,7 @@ def store(out: dict, bundle: Path, metrics) -> None:
 
 def base_mean(curve: dict, metric: str) -> float:
     """The base's mean score over the curve's seeds (no LFR, the same prior draws)."""
-    return round(sum(r[metric] for r in curve["scores"]["base"]) / len(curve["seeds"]), 3)
+    return round(seed_mean(curve, "base", metric), 3)
 
 
 def markdown(out: dict, metrics) -> str:

@@ -27,9 +27,10 @@ SPREAD_DROP = 0.3  # a batch whose diversity falls by more than this share is fl
 RANGES = {"n": (1, 64), "base_nfe": (4, 40), "refiner_nfe": (1, 10)}  # the sliders and the validators
 TEXT = (
     "Draw samples from the base generator and refine them. Compare the left and right panels on the "
-    "**same noise**: with LFR the digit's shape changes (a new latent), with DFR its strokes are "
-    "cleaned up. It opens on the setting the bundle's stored scores rank best. Try `none`, `LFR`, "
-    "`LFR → DFR`, and LFR at 1 NFE (one Euler step *collapses*: clean digits, all alike — watch the "
+    "**same noise**: with LFR the sample's shape changes (a new latent: another stroke, pose or layout), "
+    "with DFR its details are cleaned up in place. It opens on the setting the bundle's stored scores rank "
+    "best. Try `none`, `LFR`, `LFR → DFR`, and LFR at 1 NFE (one Euler step *collapses*: clean samples, all "
+    "alike — watch the "
     "diversity and the stored recall under the pictures) vs 4 (one RK4 step) vs the reflow variant at 1. "
     "The link under the pictures restores these settings."
 )

@@ -115,12 +115,15 @@ def alpha_curve(pipe: Pipeline, score, alphas, n: int, seeds, progress=None) -> 
     return {"alphas": [float(a) for a in alphas], "seeds": list(seeds), "n": n, "scores": rows}
 
 
+def seed_mean(curve: dict, row: str, metric: str) -> float:
+    """One row's (an α as ``f"{α:g}"``, or "base") mean ``metric`` over the curve's seeds."""
+    return sum(r[metric] for r in curve["scores"][row]) / len(curve["seeds"])
+
+
 def estimate_loss(curve: dict, alpha: float, metric: str) -> dict:
     """What using ``alpha`` (one of the curve's α) costs against the curve's best α under ``metric``: the
     mean scores over seeds and the relative loss (score(α) − best) / best."""
-    mean = {
-        a: sum(r[metric] for r in curve["scores"][f"{a:g}"]) / len(curve["seeds"]) for a in curve["alphas"]
-    }
+    mean = {a: seed_mean(curve, f"{a:g}", metric) for a in curve["alphas"]}
     best = min(mean, key=mean.get)
     if f"{alpha:g}" not in curve["scores"]:
         raise ValueError(f"α {alpha:g} was not measured; measured: {', '.join(f'{a:g}' for a in mean)}")
