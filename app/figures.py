@@ -310,28 +310,22 @@ def alpha_nfe_heatmap(stored: dict, suggested: float | None = None) -> go.Figure
         line=dict(color="#d62728", width=3),
     )
     row = suggested_row(m["alphas"], suggested)
+    marked = ""
     if row is not None:
-        # a white dash on a black casing, its label on a dark box: legible on the map's yellow and its purple
+        # a white dash on a black casing, legible on the map's yellow and its purple; named in the subtitle,
+        # not on the map, where a label would cover a cell's value
         fig.add_hline(y=row, line=dict(color="black", width=5))
         fig.add_hline(y=row, line=dict(color="white", width=2, dash="dash"))
-        fig.add_annotation(
-            x=len(nfes) - 0.5,
-            y=row,
-            xanchor="right",
-            yanchor="bottom",
-            showarrow=False,
-            text=f"suggested α {suggested:.2f}",
-            font=dict(color="white"),
-            bgcolor="rgba(0, 0, 0, 0.75)",
-        )
+        marked = f"<br>dashed: suggested α {suggested:.2f}"
     fig.update_layout(
         # short lines: the chart has half of a 1,024 px page; the command is in the text beside it
         title=f"LFR {m['metric'].upper()} over α × NFE (lower is better)<br><sup>base {m['base']:.3g} · "
-        f"best α {best['alpha']:g} at NFE {best['nfe']}: {best['quality']:.3g} · n = {stored['n']}</sup>",
+        f"best α {best['alpha']:g} at NFE {best['nfe']}: {best['quality']:.3g} · n = {stored['n']}"
+        f"{marked}</sup>",
         height=420,
         xaxis_title="LFR Euler steps (NFE)",
         yaxis_title="α",
-        margin=dict(l=40, r=10, t=70, b=40),
+        margin=dict(l=40, r=10, t=90 if marked else 70, b=40),
     )
     return fig
 

@@ -31,7 +31,7 @@ def test_the_alpha_map_view_draws_the_stored_grid_outlines_the_best_cell_and_exp
     assert f"stored by `{m_file['command']}`" in text  # beside the chart
     # the chart has half of a 1,024 px page: its title's lines are short enough to be read whole there
     lines = fig.layout.title.text.replace("<sup>", "").replace("</sup>", "").split("<br>")
-    assert len(lines) == 2 and max(map(len, lines)) <= 60, lines
+    assert len(lines) == 3 and max(map(len, lines)) <= 60, lines  # title, scores, the dashed line's name
     assert f"best α {best['alpha']:g} at NFE {best['nfe']}" in lines[1]
     box = fig.layout.shapes[0]  # the outline sits on the best cell
     assert (box.x0 + box.x1) / 2 == m["nfes"].index(best["nfe"])
