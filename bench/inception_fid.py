@@ -120,8 +120,11 @@ def verdict_lines(seeds: dict, rows: list[str]) -> list[str]:
     for row in rows:
         if row in ("base", "real-train"):
             continue
-        v = paired_verdict(base, [seeds[s][row] for s in seeds], METRICS)
-        lines.append(f"| {row} | " + " | ".join("yes" if v[m]["counts"] else "no" for m in METRICS) + " |")
+        rows_of_seeds = [seeds[s][row] for s in seeds]
+        present = [m for m in METRICS if all(m in r for r in base + rows_of_seeds)]  # no fid2: one classifier
+        v = paired_verdict(base, rows_of_seeds, present)
+        cells = [("yes" if v[m]["counts"] else "no") if m in v else "–" for m in METRICS]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -172,7 +175,8 @@ def main(argv=None) -> None:
                 **{k: v for k, v in score(run.x, run.labels).items() if isinstance(v, float)},
                 "nfe": run.nfe["base"] + run.extra_nfe,
             }
-            print(seed, name, {k: round(out[str(seed)][name][k], 3) for k in METRICS}, flush=True)
+            row = out[str(seed)][name]  # a bundle without a second classifier has no fid2
+            print(seed, name, {k: round(row[k], 3) for k in METRICS if k in row}, flush=True)
         if real_row is not None:  # the same images every seed: scored once
             out[str(seed)]["real-train"] = real_row
         write(dest, args, device, t0, out)  # each finished seed is kept: a stopped run resumes after it

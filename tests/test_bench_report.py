@@ -252,3 +252,49 @@ def test_inception_fid_scores_the_rows_asked_for_and_always_the_base():
     assert list(rows_for(NoDFR(), {})[0]) == ["base", "lfr", "lfr-reflow-euler1"]
     assert list(rows_for(NoDFR(), {}, ["lfr-reflow-euler1"])[0]) == ["base", "lfr-reflow-euler1"]
     assert list(rows_for(NoDFR(), {}, ["dfr"])[0]) == ["base"]
+
+
+def test_the_inception_bench_scores_each_seed_keeps_finished_seeds_and_scores_the_floor_once(
+    tiny_bundle, tmp_path, monkeypatch
+):
+    """bench.inception_fid end to end on the tiny bundle, its 299-px network stood in for by the samples' mean
+    (the port itself is tests/test_inception_real.py's): every seed's rows on the same draws, the real-data
+    floor scored once per run, a rerun scoring only the seeds not yet written, --no-floor leaving it out."""
+    import json
+
+    import bench.inception_fid as bench
+
+    scored = []
+
+    class MeanInception:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, x):
+            scored.append(len(x))
+            return {"fid_inception_train": float(x.mean()), "fid_inception_test": float(x.mean()) + 1}
+
+    monkeypatch.setattr(bench, "InceptionFID", MeanInception)
+    out = tmp_path / "fid.json"
+    argv = ["--bundle", str(tiny_bundle), "--n", "8", "--rows", "lfr", "--out", str(out)]
+    bench.main([*argv, "--seeds", "0", "1"])
+    first = json.loads(out.read_text())["seeds"]
+    assert scored == [8] * 5  # the floor, then base and lfr for each seed
+    assert set(first) == {"0", "1"} and all(
+        set(rows) == {"base", "lfr", "real-train"} for rows in first.values()
+    )
+    assert (
+        first["0"]["base"]["fid_inception_train"] != first["1"]["base"]["fid_inception_train"]
+    )  # other draws
+    assert first["0"]["real-train"] == first["1"]["real-train"]  # the same training images every seed
+    bench.main([*argv, "--seeds", "0", "1", "2"])  # seeds 0 and 1 are kept: only seed 2 (and the floor) run
+    assert (
+        scored == [8] * 8
+        and {k: v for k, v in json.loads(out.read_text())["seeds"].items() if k != "2"} == first
+    )
+    assert "| lfr |" in out.with_suffix(".md").read_text()
+    bench.main([*argv[:-1], str(tmp_path / "no_floor.json"), "--seeds", "0", "--no-floor"])
+    assert (
+        scored == [8] * 10
+        and "real-train" not in json.loads((tmp_path / "no_floor.json").read_text())["seeds"]["0"]
+    )
